@@ -1,0 +1,21 @@
+"""Goldfish: an ML-experimentation backbone for AI coding agents.
+
+This package is imported inside stage processes (``from goldfish import io``), so it must stay
+standard-library only and cheap to import. Everything heavier lives in submodules.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "hookimpl"]
+
+
+def __getattr__(name: str) -> object:
+    # ``goldfish.hookimpl`` is the marker plugin authors decorate with; pluggy is only imported
+    # when a plugin asks for it, never inside a stage.
+    if name == "hookimpl":
+        from goldfish.hookspecs import hookimpl
+
+        return hookimpl
+    raise AttributeError(f"module 'goldfish' has no attribute {name!r}")

@@ -1,0 +1,32 @@
+"""The core's CLI commands, contributed through the ``register_commands`` hook like any plugin's.
+
+Each command group lives in its own ``goldfish.cli.<group>`` module with a ``register(cli)``
+function; modules that do not exist yet are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Any
+
+from goldfish.hookspecs import hookimpl
+
+COMMAND_MODULES = (
+    "goldfish.cli.project_cmds",     # init, config, plugins, doctor
+    "goldfish.cli.workspace_cmds",   # workspace, mount, unmount, save, rollback, diff, log, tag
+    "goldfish.cli.run_cmds",         # run, runs, show, logs, cancel, compare, conclude, sources
+    "goldfish.cli.demo_cmd",         # demo
+)
+
+
+@hookimpl
+def register_commands(cli: argparse._SubParsersAction[Any]) -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(cli)

@@ -1,0 +1,1 @@
+"""Placeholder: the core's own config sections (replaced by the config work)."""

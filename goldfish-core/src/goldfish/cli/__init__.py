@@ -1,0 +1,97 @@
+"""The ``goldfish`` command line.
+
+Built on argparse. Subcommands come from the ``register_commands`` hook — the core's own through
+the built-in ``commands`` plugin, others (``goldfish serve``) from installed plugins. Handlers
+import what they need.
+
+``goldfish`` / ``goldfish --help`` is answered from a cached rendering of the help text when the
+installed plugin set has not changed (see :mod:`goldfish.cli.helpcache`), so it costs neither
+pluggy nor entry-point scanning.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from goldfish import __version__
+
+if TYPE_CHECKING:
+    import argparse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from goldfish.plugins import get_plugins
+
+    parser = argparse.ArgumentParser(
+        prog="goldfish",
+        description="Goldfish: persistent research memory, exact provenance and one-line compute "
+                    "for ML experiments run by AI coding agents.",
+    )
+    parser.add_argument("--version", action="version", version=f"goldfish {__version__}")
+    parser.add_argument("--project", "-P", metavar="PATH", default=None,
+                        help="project directory (default: search upward from the current one)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    get_plugins().add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv in ([], ["--help"], ["-h"]):
+        from goldfish.cli import helpcache
+
+        cached = helpcache.read()
+        if cached is not None:
+            sys.stdout.write(cached)
+            return 0
+    if argv == ["--version"]:
+        print(f"goldfish {__version__}")
+        return 0
+    return _run(argv)
+
+
+def _run(argv: list[str]) -> int:
+    from goldfish.errors import GoldfishError
+
+    parser = build_parser()
+    if argv in ([], ["--help"], ["-h"]):
+        from goldfish.cli import helpcache
+
+        text = parser.format_help()
+        helpcache.write(text)
+        sys.stdout.write(text)
+        return 0
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        result = handler(args)
+        return int(result or 0)
+    except GoldfishError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if os.environ.get("GOLDFISH_DEBUG") == "1":
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("hint: this is a bug in Goldfish or a plugin; rerun with GOLDFISH_DEBUG=1 for the "
+              "traceback and report it", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

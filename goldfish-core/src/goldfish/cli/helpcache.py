@@ -1,0 +1,72 @@
+"""A cache of the top-level help text, valid while the installed plugin set is unchanged.
+
+Building the parser means importing pluggy and scanning entry points (100+ ms on a small
+machine); the top-level help only changes when a distribution is installed or removed, Goldfish's
+own command modules change, or the allow-list / terminal width differ. Those go into the
+fingerprint. ``GOLDFISH_NO_CACHE=1`` bypasses the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+
+from goldfish import __version__
+
+
+def _cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "goldfish")
+
+
+def fingerprint() -> str:
+    parts = [__version__, sys.executable, os.environ.get("GOLDFISH_LOAD_PLUGINS", "\0"),
+             os.environ.get("COLUMNS", "")]
+    try:
+        parts.append(str(os.get_terminal_size().columns))
+    except OSError:
+        parts.append("-")
+    for entry in sys.path:
+        try:
+            parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
+        except OSError:
+            continue
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for sub in ("cli", "builtins"):
+        folder = os.path.join(here, sub)
+        try:
+            for name in sorted(os.listdir(folder)):
+                if name.endswith(".py"):
+                    parts.append(f"{name}:{os.stat(os.path.join(folder, name)).st_mtime_ns}")
+        except OSError:
+            continue
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:20]
+
+
+def _path() -> str:
+    return os.path.join(_cache_dir(), f"help-{fingerprint()}.txt")
+
+
+def read() -> str | None:
+    if os.environ.get("GOLDFISH_NO_CACHE") == "1":
+        return None
+    try:
+        with open(_path(), encoding="utf-8") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def write(text: str) -> None:
+    if os.environ.get("GOLDFISH_NO_CACHE") == "1":
+        return
+    try:
+        os.makedirs(_cache_dir(), exist_ok=True)
+        path = _path()
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        pass

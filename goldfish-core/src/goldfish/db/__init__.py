@@ -1,0 +1,136 @@
+"""SQLite store: one file per project (``.goldfish/goldfish.db``), WAL mode, versioned migrations.
+
+Migrations are the ``migrations/NNNN_name.sql`` files in this package, applied in order inside one
+transaction each; ``PRAGMA user_version`` records the last applied number. Writers use
+:meth:`Database.tx` (``BEGIN IMMEDIATE`` with retry), so concurrent processes serialize instead of
+failing with "database is locked".
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from goldfish.errors import GoldfishError
+
+BUSY_TIMEOUT_MS = 30_000
+RETRY_FOR_SECONDS = 120.0
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    out = []
+    for entry in resources.files("goldfish.db.migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            out.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
+    out.sort()
+    numbers = [n for n, _, _ in out]
+    if len(set(numbers)) != len(numbers):
+        raise RuntimeError(f"duplicate migration numbers: {numbers}")
+    return out
+
+
+class Database:
+    """A connection per thread to one project database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front (``BEGIN IMMEDIATE``), retried while locked."""
+        conn = self.conn
+        if conn.in_transaction:  # nested: join the outer transaction
+            yield conn
+            return
+        deadline = time.monotonic() + RETRY_FOR_SECONDS
+        delay = 0.005
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise GoldfishError(
+                        f"the project database {self.path} stayed locked for "
+                        f"{RETRY_FOR_SECONDS:.0f}s", "another Goldfish process is holding it; "
+                        "retry, or stop the process that hangs") from exc
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.25)
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: Any = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+        return row
+
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> int:
+        """Apply pending migrations; returns the schema version. Safe to call concurrently."""
+        pending = [m for m in migrations() if m[0] > self.schema_version()]
+        if not pending:
+            return self.schema_version()
+        with self.tx() as conn:
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            for number, _name, sql in migrations():
+                if number <= current:
+                    continue
+                for statement in _split_sql(sql):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number}")
+        return self.schema_version()
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (``executescript`` would commit our transaction)."""
+    statements, buf = [], []
+    for line in script.splitlines():
+        buf.append(line)
+        candidate = "\n".join(buf).strip()
+        if candidate.endswith(";") and sqlite3.complete_statement(candidate):
+            statements.append(candidate)
+            buf = []
+    rest = "\n".join(buf).strip()
+    if rest and not all(ln.strip().startswith("--") or not ln.strip() for ln in buf):
+        statements.append(rest)
+    return statements

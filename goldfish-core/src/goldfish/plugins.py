@@ -1,0 +1,389 @@
+"""The plugin manager and the typed facade the rest of Goldfish calls.
+
+Nothing outside this module touches ``pm.hook``. Plugins are discovered from the
+``goldfish.plugins`` entry-point group with stevedore; a plugin that fails to import is recorded in
+:attr:`Plugins.load_errors` (shown by ``goldfish plugins``) instead of crashing the CLI.
+
+Environment:
+
+* ``GOLDFISH_LOAD_PLUGINS=a,b`` loads only the named entry points (``""`` loads none). Built-ins
+  always load.
+* ``GOLDFISH_TRACE_PLUGINS=1`` prints every hook call, its arguments and results to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from goldfish import hookspecs
+from goldfish.errors import GoldfishError, did_you_mean
+
+if TYPE_CHECKING:
+    import argparse
+
+    from goldfish.events import Event, Hit
+    from goldfish.project import Project
+
+ENTRY_POINT_GROUP = "goldfish.plugins"
+
+#: Built-in plugins, registered exactly like third-party ones (module paths, imported lazily).
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "goldfish.builtins.local_compute",
+    "goldfish.builtins.file_storage",
+    "goldfish.builtins.core_config",
+    "goldfish.builtins.state_md",
+    "goldfish.builtins.commands",
+)
+
+
+@dataclass(frozen=True)
+class LoadError:
+    name: str
+    error: str
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    module: str
+    version: str | None
+    hooks: tuple[str, ...]
+    builtin: bool
+
+
+@dataclass
+class BackendSpec:
+    """What a plugin registered for a compute backend; the implementation is imported on use."""
+
+    name: str
+    factory: Any
+    config_model: Any = None
+    capabilities: Any = None
+    plugin: str = ""
+
+    def load(self) -> Any:
+        return resolve(self.factory)
+
+
+@dataclass
+class StorageSpec:
+    scheme: str
+    factory: Any
+    plugin: str = ""
+
+    def load(self) -> Any:
+        return resolve(self.factory)
+
+
+@dataclass
+class Registries:
+    compute: dict[str, BackendSpec] = field(default_factory=dict)
+    storage: dict[str, StorageSpec] = field(default_factory=dict)
+    config_sections: dict[str, Any] = field(default_factory=dict)
+    errors: list[LoadError] = field(default_factory=list)
+
+
+def resolve(obj: Any) -> Any:
+    """Import ``"module:attr"`` strings; pass anything else through."""
+    if isinstance(obj, str) and ":" in obj:
+        module, _, attr = obj.partition(":")
+        target: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            target = getattr(target, part)
+        return target
+    return obj
+
+
+def _allow_list() -> set[str] | None:
+    raw = os.environ.get("GOLDFISH_LOAD_PLUGINS")
+    if raw is None:
+        return None
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def _dist_version(module_name: str) -> str | None:
+    from importlib import metadata
+
+    top = module_name.split(".")[0]
+    try:
+        dists = metadata.packages_distributions().get(top, [])
+        return metadata.version(dists[0]) if dists else None
+    except Exception:
+        return None
+
+
+class Plugins:
+    """Typed facade over the pluggy plugin manager: one method per hook."""
+
+    def __init__(self, pm: pluggy.PluginManager, load_errors: list[LoadError] | None = None,
+                 builtin_names: Iterable[str] = ()) -> None:
+        self.pm = pm
+        self.load_errors: list[LoadError] = list(load_errors or [])
+        self._builtin_names = set(builtin_names)
+        self._registries: Registries | None = None
+
+    # --- management -----------------------------------------------------------------------
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """Register a plugin object (module, class or instance) for this manager."""
+        registered = self.pm.register(plugin, name=name)
+        if registered is None:
+            raise GoldfishError(f"plugin {name or plugin!r} is already registered")
+        self.pm.check_pending()
+        self._registries = None
+        return registered
+
+    def unregister(self, name: str) -> None:
+        self.pm.unregister(name=name)
+        self._registries = None
+
+    def infos(self) -> list[PluginInfo]:
+        out = []
+        for name, plugin in self.pm.list_name_plugin():
+            module = getattr(plugin, "__name__", type(plugin).__module__)
+            hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or []))
+            out.append(PluginInfo(name=name, module=module, version=_dist_version(module),
+                                  hooks=hooks, builtin=name in self._builtin_names))
+        return sorted(out, key=lambda i: (not i.builtin, i.name))
+
+    # --- registries -----------------------------------------------------------------------
+    @property
+    def registries(self) -> Registries:
+        if self._registries is None:
+            self._registries = self._collect()
+        return self._registries
+
+    def _collect(self) -> Registries:
+        reg = Registries()
+        for impl in self.pm.hook.register_compute_backends.get_hookimpls():
+            def add_backend(name: str, factory: Any, config_model: Any = None,
+                            capabilities: Any = None, _p: str = impl.plugin_name) -> None:
+                if name in reg.compute:
+                    reg.errors.append(LoadError(_p, f"compute backend {name!r} is already "
+                                                    f"registered by {reg.compute[name].plugin}"))
+                    return
+                reg.compute[name] = BackendSpec(name, factory, config_model, capabilities, _p)
+            self._call_one(impl, "register_compute_backends", register=add_backend)
+        for impl in self.pm.hook.register_storage_backends.get_hookimpls():
+            def add_storage(scheme: str, factory: Any, _p: str = impl.plugin_name) -> None:
+                if scheme in reg.storage:
+                    reg.errors.append(LoadError(_p, f"storage scheme {scheme!r} is already "
+                                                    f"registered by {reg.storage[scheme].plugin}"))
+                    return
+                reg.storage[scheme] = StorageSpec(scheme, factory, _p)
+            self._call_one(impl, "register_storage_backends", register=add_storage)
+        for impl in self.pm.hook.register_config_sections.get_hookimpls():
+            def add_section(section: str, model: Any, _p: str = impl.plugin_name) -> None:
+                if section in reg.config_sections:
+                    reg.errors.append(LoadError(_p, f"config section {section!r} is already "
+                                                    "registered"))
+                    return
+                reg.config_sections[section] = model
+            self._call_one(impl, "register_config_sections", register=add_section)
+        return reg
+
+    def _call_one(self, impl: Any, hook: str, **kwargs: Any) -> None:
+        try:
+            args = {k: v for k, v in kwargs.items() if k in impl.argnames}
+            impl.function(**args)
+        except Exception as exc:  # a broken plugin must not take the host down
+            self.load_errors.append(LoadError(impl.plugin_name, f"{hook}: {exc!r}"))
+
+    def compute_backend(self, name: str) -> BackendSpec:
+        specs = self.registries.compute
+        if name not in specs:
+            hint = did_you_mean(name, specs) or (
+                f"installed backends: {', '.join(sorted(specs)) or 'none'}; install the plugin "
+                f"that provides {name!r} (e.g. pip install goldfish-backend-{name})")
+            raise GoldfishError(f"unknown compute backend {name!r}", hint)
+        return specs[name]
+
+    def storage_backend(self, scheme: str) -> StorageSpec:
+        specs = self.registries.storage
+        if scheme not in specs:
+            hint = did_you_mean(scheme, specs) or (
+                f"installed storage schemes: {', '.join(sorted(specs))}")
+            raise GoldfishError(f"no storage backend for {scheme}:// URIs", hint)
+        return specs[scheme]
+
+    def config_sections(self) -> dict[str, Any]:
+        return {k: resolve(v) for k, v in self.registries.config_sections.items()}
+
+    def add_commands(self, cli: argparse._SubParsersAction[Any]) -> None:
+        self.pm.hook.register_commands(cli=cli)
+
+    # --- validators & reviewers -------------------------------------------------------------
+    def validate_pipeline(self, pipeline: Any, project: Project) -> list[Any]:
+        return _flatten(self.pm.hook.validate_pipeline(pipeline=pipeline, project=project))
+
+    def validate_outputs(self, context: Any) -> list[Any]:
+        return _flatten(self.pm.hook.validate_outputs(context=context))
+
+    def check_metrics(self, context: Any) -> list[Any]:
+        return _flatten(self.pm.hook.check_metrics(context=context))
+
+    def review_before_run(self, context: Any) -> list[Any]:
+        return [r for r in self.pm.hook.review_before_run(context=context) if r is not None]
+
+    def review_after_run(self, context: Any) -> list[Any]:
+        return [r for r in self.pm.hook.review_after_run(context=context) if r is not None]
+
+    # --- memory ---------------------------------------------------------------------------
+    def record_event(self, event: Event, project: Project) -> list[LoadError]:
+        """Fan the event out to every store; failures are returned, never raised."""
+        failures = []
+        for impl in reversed(self.pm.hook.record_event.get_hookimpls()):
+            try:
+                args = {"event": event, "project": project}
+                impl.function(**{k: v for k, v in args.items() if k in impl.argnames})
+            except Exception as exc:
+                failures.append(LoadError(impl.plugin_name, f"record_event: {exc!r}"))
+        return failures
+
+    def recall(self, query: str, project: Project, kinds: list[str] | None = None,
+               limit: int = 20) -> list[Hit]:
+        hits = _flatten(self.pm.hook.recall(query=query, project=project, kinds=kinds,
+                                            limit=limit))
+        hits.sort(key=lambda h: -h.score)
+        return hits[:limit]
+
+    def render_orientation(self, project: Project) -> str | None:
+        result: str | None = self.pm.hook.render_orientation(project=project)
+        return result
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def on_version_saved(self, project: Project, workspace: str, version: int, commit: str) -> None:
+        self.pm.hook.on_version_saved(project=project, workspace=workspace, version=version,
+                                      commit=commit)
+
+    def on_run_started(self, project: Project, run: Any) -> None:
+        self.pm.hook.on_run_started(project=project, run=run)
+
+    def on_run_finished(self, project: Project, run: Any) -> None:
+        self.pm.hook.on_run_finished(project=project, run=run)
+
+    def on_stage_finished(self, project: Project, run: Any, stage: str, state: str) -> None:
+        self.pm.hook.on_stage_finished(project=project, run=run, stage=stage, state=state)
+
+
+def _flatten(results: Iterable[Any]) -> list[Any]:
+    out: list[Any] = []
+    for r in results:
+        if r:
+            out.extend(r)
+    return out
+
+
+def _trace(pm: pluggy.PluginManager) -> None:
+    def before(hook_name: str, hook_impls: Any, kwargs: dict[str, Any]) -> None:
+        shown = {k: _short(v) for k, v in kwargs.items()}
+        print(f"[goldfish trace] {hook_name}({shown}) -> "
+              f"{[i.plugin_name for i in hook_impls]}", file=sys.stderr)
+
+    def after(outcome: Any, hook_name: str, hook_impls: Any, kwargs: dict[str, Any]) -> None:
+        try:
+            result = outcome.get_result()
+        except BaseException as exc:  # pragma: no cover - shown, then re-raised by pluggy
+            result = f"raised {exc!r}"
+        print(f"[goldfish trace] {hook_name} returned {_short(result)}", file=sys.stderr)
+
+    pm.add_hookcall_monitoring(before, after)
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def new_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("goldfish")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def build(*, load_entry_points: bool = True, builtins: bool = True,
+          extra: Iterable[tuple[str, object]] = ()) -> Plugins:
+    """Build a plugin manager with the built-ins, discovered plugins and ``extra`` (name, obj)."""
+    pm = new_manager()
+    errors: list[LoadError] = []
+    builtin_names: list[str] = []
+    if builtins:
+        for module in BUILTIN_PLUGINS:
+            name = module.rsplit(".", 1)[-1]
+            try:
+                pm.register(importlib.import_module(module), name=name)
+                builtin_names.append(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != module:
+                    errors.append(LoadError(name, repr(exc)))
+            except Exception as exc:
+                errors.append(LoadError(name, repr(exc)))
+    if load_entry_points:
+        errors.extend(_discover(pm))
+    for name, obj in extra:
+        pm.register(obj, name=name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        errors.append(LoadError(getattr(exc, "plugin_name", "?"), str(exc)))
+    plugins = Plugins(pm, errors, builtin_names)
+    if os.environ.get("GOLDFISH_TRACE_PLUGINS") == "1":
+        _trace(pm)
+    return plugins
+
+
+def _discover(pm: pluggy.PluginManager) -> list[LoadError]:
+    from stevedore import ExtensionManager
+
+    allowed = _allow_list()
+    errors: list[LoadError] = []
+    if allowed is not None and not allowed:
+        return errors
+
+    def on_failure(_manager: Any, entrypoint: Any, exc: BaseException) -> None:
+        errors.append(LoadError(entrypoint.name, f"{type(exc).__name__}: {exc}"))
+
+    def check(ext: Any) -> bool:
+        return allowed is None or ext.name in allowed
+
+    from stevedore import EnabledExtensionManager
+
+    mgr: ExtensionManager = EnabledExtensionManager(
+        namespace=ENTRY_POINT_GROUP, check_func=check, invoke_on_load=False,
+        on_load_failure_callback=on_failure)
+    for ext in mgr.extensions:
+        if pm.has_plugin(ext.name):
+            errors.append(LoadError(ext.name, "a plugin with this name is already registered"))
+            continue
+        try:
+            pm.register(ext.plugin, name=ext.name)
+        except Exception as exc:
+            errors.append(LoadError(ext.name, f"{type(exc).__name__}: {exc}"))
+    return errors
+
+
+_default: Plugins | None = None
+
+
+def get_plugins() -> Plugins:
+    """The process-wide plugin manager, built on first use."""
+    global _default
+    if _default is None:
+        _default = build()
+    return _default
+
+
+def set_plugins(plugins: Plugins | None) -> Plugins | None:
+    """Swap the process-wide manager (tests); returns the previous one."""
+    global _default
+    previous, _default = _default, plugins
+    return previous
+
+
+Factory = Callable[..., Any]

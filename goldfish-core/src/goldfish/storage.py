@@ -1,0 +1,38 @@
+"""The storage backend contract: bytes addressed by URI.
+
+Built-in: ``file://`` (paths relative to the project root are allowed: ``file://.goldfish/store``).
+Plugins add ``gs://``, ``s3://``. Content addressing lives above this layer
+(:mod:`goldfish.artifacts`), so a backend only moves bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class StorageBackend(Protocol):
+    """Instances are built per project: ``factory(project_root: Path, config: dict)``."""
+
+    scheme: str
+
+    def put(self, uri: str, src: Path | bytes) -> None:
+        """Store a file's bytes (or ``bytes``) at ``uri``, atomically: readers never see half."""
+
+    def get(self, uri: str, dest: Path) -> Path:
+        """Copy the object at ``uri`` to ``dest``; raises NotFoundError if absent."""
+
+    def open(self, uri: str) -> BinaryIO:
+        """Open for binary reading."""
+
+    def exists(self, uri: str) -> bool: ...
+
+    def list(self, prefix: str) -> list[str]:
+        """Every object URI under ``prefix`` (recursive), sorted."""
+
+    def delete(self, uri: str) -> None:
+        """Remove ``uri``; absent is not an error."""
+
+    def local_path(self, uri: str) -> Path | None:
+        """A path on this machine holding the bytes, if there is one (no copy); else None."""
