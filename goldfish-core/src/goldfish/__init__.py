@@ -6,6 +6,10 @@ standard-library only and cheap to import. Everything heavier lives in submodule
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs ~10 ms here
+if TYPE_CHECKING:  # for type checkers only: at run time pluggy is imported on first use
+    from goldfish.hookspecs import hookimpl as hookimpl
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "hookimpl"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -108,15 +108,27 @@ def _allow_list() -> set[str] | None:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
-def _dist_version(module_name: str) -> str | None:
+def _dist_version(module_name: str, plugin_name: str = "") -> str | None:
+    """The version of the distribution that ships a plugin (editable installs included)."""
     from importlib import metadata
 
+    if module_name == "goldfish" or module_name.startswith("goldfish."):
+        from goldfish import __version__
+
+        return __version__
     top = module_name.split(".")[0]
     try:
         dists = metadata.packages_distributions().get(top, [])
-        return metadata.version(dists[0]) if dists else None
+        if dists:
+            return metadata.version(dists[0])
+        # Editable installs do not list their packages; find the entry point instead.
+        for dist in metadata.distributions():
+            for ep in dist.entry_points:
+                if ep.group == ENTRY_POINT_GROUP and ep.name == plugin_name:
+                    return str(dist.version)
     except Exception:
         return None
+    return None
 
 
 class Plugins:
@@ -132,9 +144,16 @@ class Plugins:
     # --- management -----------------------------------------------------------------------
     def register(self, plugin: object, name: str | None = None) -> str:
         """Register a plugin object (module, class or instance) for this manager."""
-        registered = self.pm.register(plugin, name=name)
+        try:
+            registered = self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise GoldfishError(f"plugin {name or plugin!r} cannot be registered: {exc}",
+                                "fix the hook implementation's arguments (see docs/plugins.md)")
         if registered is None:
             raise GoldfishError(f"plugin {name or plugin!r} is already registered")
+        rejected = _reject_unknown_hooks(self.pm)
+        if rejected:
+            raise GoldfishError(rejected[0].error, "hook names are listed in docs/plugins.md")
         self.pm.check_pending()
         self._registries = None
         return registered
@@ -148,7 +167,7 @@ class Plugins:
         for name, plugin in self.pm.list_name_plugin():
             module = getattr(plugin, "__name__", type(plugin).__module__)
             hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or []))
-            out.append(PluginInfo(name=name, module=module, version=_dist_version(module),
+            out.append(PluginInfo(name=name, module=module, version=_dist_version(module, name),
                                   hooks=hooks, builtin=name in self._builtin_names))
         return sorted(out, key=lambda i: (not i.builtin, i.name))
 
@@ -198,7 +217,7 @@ class Plugins:
     def compute_backend(self, name: str) -> BackendSpec:
         specs = self.registries.compute
         if name not in specs:
-            hint = did_you_mean(name, specs) or (
+            hint = did_you_mean(name, list(specs)) or (
                 f"installed backends: {', '.join(sorted(specs)) or 'none'}; install the plugin "
                 f"that provides {name!r} (e.g. pip install goldfish-backend-{name})")
             raise GoldfishError(f"unknown compute backend {name!r}", hint)
@@ -207,7 +226,7 @@ class Plugins:
     def storage_backend(self, scheme: str) -> StorageSpec:
         specs = self.registries.storage
         if scheme not in specs:
-            hint = did_you_mean(scheme, specs) or (
+            hint = did_you_mean(scheme, list(specs)) or (
                 f"installed storage schemes: {', '.join(sorted(specs))}")
             raise GoldfishError(f"no storage backend for {scheme}:// URIs", hint)
         return specs[scheme]
@@ -281,12 +300,12 @@ def _flatten(results: Iterable[Any]) -> list[Any]:
 
 
 def _trace(pm: pluggy.PluginManager) -> None:
-    def before(hook_name: str, hook_impls: Any, kwargs: dict[str, Any]) -> None:
+    def before(hook_name: str, hook_impls: Any, kwargs: Mapping[str, Any]) -> None:
         shown = {k: _short(v) for k, v in kwargs.items()}
         print(f"[goldfish trace] {hook_name}({shown}) -> "
               f"{[i.plugin_name for i in hook_impls]}", file=sys.stderr)
 
-    def after(outcome: Any, hook_name: str, hook_impls: Any, kwargs: dict[str, Any]) -> None:
+    def after(outcome: Any, hook_name: str, hook_impls: Any, kwargs: Mapping[str, Any]) -> None:
         try:
             result = outcome.get_result()
         except BaseException as exc:  # pragma: no cover - shown, then re-raised by pluggy
@@ -328,6 +347,7 @@ def build(*, load_entry_points: bool = True, builtins: bool = True,
         errors.extend(_discover(pm))
     for name, obj in extra:
         pm.register(obj, name=name)
+    errors.extend(_reject_unknown_hooks(pm))
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -338,8 +358,30 @@ def build(*, load_entry_points: bool = True, builtins: bool = True,
     return plugins
 
 
+def _reject_unknown_hooks(pm: pluggy.PluginManager) -> list[LoadError]:
+    """Unregister every plugin implementing a hook no spec declares (a typo, or a hook from a
+    newer Goldfish): pluggy's ``check_pending`` would reject the whole manager for it."""
+    specs = [n for n, caller in vars(pm.hook).items()
+             if not n.startswith("_") and caller.has_spec()]
+    bad: dict[str, list[str]] = {}
+    for hook_name, caller in list(vars(pm.hook).items()):
+        if hook_name.startswith("_") or caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if not impl.optionalhook:
+                bad.setdefault(impl.plugin_name, []).append(hook_name)
+    errors = []
+    for plugin_name, hooks in bad.items():
+        pm.unregister(name=plugin_name)
+        details = "; ".join(f"unknown hook {h!r}" + (f" ({did_you_mean(h, specs)})"
+                                                     if did_you_mean(h, specs) else "")
+                            for h in sorted(hooks))
+        errors.append(LoadError(plugin_name, f"plugin {plugin_name!r} not loaded: {details}"))
+    return errors
+
+
 def _discover(pm: pluggy.PluginManager) -> list[LoadError]:
-    from stevedore import ExtensionManager
+    from stevedore import ExtensionManager, NamedExtensionManager
 
     allowed = _allow_list()
     errors: list[LoadError] = []
@@ -349,14 +391,20 @@ def _discover(pm: pluggy.PluginManager) -> list[LoadError]:
     def on_failure(_manager: Any, entrypoint: Any, exc: BaseException) -> None:
         errors.append(LoadError(entrypoint.name, f"{type(exc).__name__}: {exc}"))
 
-    def check(ext: Any) -> bool:
-        return allowed is None or ext.name in allowed
+    def on_missing(names: Iterable[str]) -> None:
+        for name in sorted(names):
+            errors.append(LoadError(name, "GOLDFISH_LOAD_PLUGINS names it, but no installed "
+                                          "plugin has that name"))
 
-    from stevedore import EnabledExtensionManager
-
-    mgr: ExtensionManager = EnabledExtensionManager(
-        namespace=ENTRY_POINT_GROUP, check_func=check, invoke_on_load=False,
-        on_load_failure_callback=on_failure)
+    mgr: ExtensionManager[Any]
+    if allowed is None:
+        mgr = ExtensionManager(namespace=ENTRY_POINT_GROUP, invoke_on_load=False,
+                               on_load_failure_callback=on_failure)
+    else:
+        # Filters by name *before* importing, so an excluded broken plugin is never imported.
+        mgr = NamedExtensionManager(namespace=ENTRY_POINT_GROUP, names=sorted(allowed),
+                                    invoke_on_load=False, on_load_failure_callback=on_failure,
+                                    on_missing_entrypoints_callback=on_missing)
     for ext in mgr.extensions:
         if pm.has_plugin(ext.name):
             errors.append(LoadError(ext.name, "a plugin with this name is already registered"))

@@ -4,15 +4,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
 from goldfish.project import Project
 
 
-def open_project(args: argparse.Namespace) -> Project:
-    """The project for this invocation (``--project`` or discovery upward from the cwd)."""
-    return Project.find(explicit=getattr(args, "project", None))
+def open_project(args: argparse.Namespace, *, reconcile: bool = True) -> Project:
+    """The project for this invocation (``--project`` or discovery upward from the cwd).
+
+    Opening a project runs one reconcile pass (see :mod:`goldfish.runs.reconciler`): stages that
+    ended while nobody watched are finished and their pipelines move on. It costs one indexed
+    query when no run is active. ``GOLDFISH_NO_RECONCILE=1`` turns it off.
+    """
+    project = Project.find(explicit=getattr(args, "project", None))
+    if reconcile and os.environ.get("GOLDFISH_NO_RECONCILE") != "1":
+        reconcile_project(project)
+    return project
+
+
+def reconcile_project(project: Project) -> None:
+    """One reconcile pass; a failure is a warning, never the command's failure."""
+    try:
+        from goldfish.runs.reconciler import Reconciler
+
+        Reconciler(project).reconcile_once()
+    except Exception as exc:
+        print(f"goldfish: warning: reconcile pass failed: {exc}", file=sys.stderr)
 
 
 def emit_json(data: Any) -> None:

@@ -24,7 +24,12 @@ BUSY_TIMEOUT_MS = 30_000
 RETRY_FOR_SECONDS = 120.0
 
 
-def migrations() -> list[tuple[int, str, str]]:
+def all_migrations() -> list[tuple[int, str, str]]:
+    """(number, file name, SQL) of every migration, in order.
+
+    Not called ``migrations``: importing the ``goldfish.db.migrations`` package would rebind
+    that attribute of this module to the package.
+    """
     out = []
     for entry in resources.files("goldfish.db.migrations").iterdir():
         name = entry.name
@@ -107,12 +112,12 @@ class Database:
 
     def migrate(self) -> int:
         """Apply pending migrations; returns the schema version. Safe to call concurrently."""
-        pending = [m for m in migrations() if m[0] > self.schema_version()]
+        pending = [m for m in all_migrations() if m[0] > self.schema_version()]
         if not pending:
             return self.schema_version()
         with self.tx() as conn:
             current = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            for number, _name, sql in migrations():
+            for number, _name, sql in all_migrations():
                 if number <= current:
                     continue
                 for statement in _split_sql(sql):

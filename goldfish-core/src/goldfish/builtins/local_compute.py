@@ -1,0 +1,359 @@
+"""The built-in ``local`` compute backend: stages as detached processes on this machine.
+
+``launch`` writes ``launch.json`` into the job directory and starts
+``python -m goldfish.builtins._supervisor <job_dir>``, which forks itself away (adopted by init), so
+the job outlives the process that launched it. Everything after that goes through files in the job
+directory, which is why any other Goldfish process can poll, read logs, cancel or release the job
+from the handle alone:
+
+``launch.lock``         exclusive-create lock: one launch per job, ever
+``handle.json``         the handle the first launch returned (later launches return it too)
+``launch.json``         command, env, cwd, timeout and grace periods for the supervisor
+``supervisor.json``     supervisor pid, start time and boot id; the stage pid once started
+``supervisor.heartbeat`` touched every second by the supervisor
+``cancel``              a cancel request with its grace period (SIGTERM now, SIGKILL after it)
+``log.txt`` ``exit.json`` ``heartbeat`` ``stop``: see docs/architecture.md "Job directory"
+
+Liveness: a pid counts as the supervisor only while ``/proc/<pid>/stat``'s start time and the boot
+id match what it recorded (pids are reused; machines restart). A supervisor that is gone without
+``exit.json`` means the job is ``lost``; a short grace after launch covers a supervisor that is
+still starting.
+
+Stage environment: the stage does **not** inherit this process's environment, so credentials in
+the shell that runs Goldfish never reach stage code or its logs. It gets ``PATH``, ``HOME``,
+``LANG``, ``LC_ALL``, ``LC_CTYPE``, ``TZ``, ``TMPDIR``, ``USER``, ``LOGNAME`` (when set),
+``PYTHONPATH`` with the directory holding the ``goldfish`` package (so ``python -m goldfish._stage``
+works with any interpreter), ``PYTHONUNBUFFERED=1``, ``GOLDFISH_JOB_DIR``, then the job's ``env``.
+A profile may pass more variables through by name: ``env_passthrough: [CUDA_VISIBLE_DEVICES]``.
+
+Profile keys (``config``): ``env_passthrough`` (list of names), ``kill_grace_seconds`` (SIGTERM →
+SIGKILL on timeout, default 10), ``stop_grace_seconds`` (a bare ``stop`` file → SIGTERM, default
+30), ``startup_grace_seconds`` (how long a launched job may show no supervisor, default 30).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import goldfish
+from goldfish.builtins import _supervisor as sup
+from goldfish.compute import Capabilities, Handle, Job, JobStatus, LogChunk
+from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
+from goldfish.hookspecs import hookimpl
+
+CAPABILITIES = Capabilities(gpu=False, spot=False, live_logs=True, detached=True,
+                            shares_filesystem=True)
+
+INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
+
+LOCK_FILE = "launch.lock"
+HANDLE_FILE = "handle.json"
+#: What ``fetch`` copies when the caller's job directory is not the one the job ran in.
+RESULTS = ("outputs", "checkpoints", "metrics.jsonl", "log.txt", "exit.json", "error.json",
+           "heartbeat")
+MAX_LOG_CHUNK = 4 * 1024 * 1024
+
+
+@hookimpl
+def register_compute_backends(register: Any) -> None:
+    register("local", "goldfish.builtins.local_compute:LocalBackend", capabilities=CAPABILITIES)
+
+
+def goldfish_path_entry() -> str:
+    """The ``sys.path`` entry that makes ``import goldfish`` find this very installation."""
+    return str(Path(goldfish.__file__).resolve().parent.parent)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _is_alive(pid: Any, start_time: Any, boot: Any) -> bool:
+    """Is ``pid`` still the process that recorded ``start_time`` on boot ``boot``?"""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if boot is not None and sup.boot_id() not in (None, boot):
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    if Path("/proc/self/stat").exists():
+        try:
+            raw = stat.read_bytes()
+        except OSError:
+            return False
+        state = raw[raw.rfind(b")") + 2:].split()[:1]
+        if state in ([b"Z"], [b"X"]):
+            return False
+        return start_time is None or sup.proc_start_time(pid) == start_time
+    try:  # no /proc (macOS): the pid is all we have; the heartbeat covers reuse
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+class LocalBackend:
+    """Runs each job as a detached, supervised process group on this machine."""
+
+    name = "local"
+    capabilities = CAPABILITIES
+
+    def __init__(self, project_root: Path, config: dict[str, Any] | None = None) -> None:
+        self.project_root = Path(project_root)
+        config = dict(config or {})
+        passthrough = config.get("env_passthrough", [])
+        if not isinstance(passthrough, list | tuple) or not all(
+                isinstance(n, str) for n in passthrough):
+            raise InvalidInputError(f"env_passthrough must be a list of variable names, got "
+                                    f"{passthrough!r}", "e.g. env_passthrough: [CUDA_VISIBLE_DEVICES]")
+        self.env_passthrough = tuple(passthrough)
+        self.kill_grace = float(config.get("kill_grace_seconds", sup.DEFAULT_KILL_GRACE))
+        self.stop_grace = float(config.get("stop_grace_seconds", sup.DEFAULT_STOP_GRACE))
+        self.startup_grace = float(config.get("startup_grace_seconds", 30.0))
+
+    # --- launch -----------------------------------------------------------------------------
+    def stage_env(self, job: Job) -> dict[str, str]:
+        """The complete environment of the stage process (see the module docstring)."""
+        env = {k: os.environ[k] for k in (*INHERITED_ENV, *self.env_passthrough)
+               if k in os.environ}
+        env["PATH"] = env.get("PATH", os.defpath)
+        env["PYTHONUNBUFFERED"] = "1"
+        env["GOLDFISH_JOB_DIR"] = str(job.job_dir.resolve())
+        env.update({str(k): str(v) for k, v in job.env.items()})
+        extra = job.env.get("PYTHONPATH")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (extra, goldfish_path_entry()) if p)
+        return env
+
+    def launch(self, job: Job) -> Handle:
+        job_dir = job.job_dir.resolve()
+        if not job_dir.is_dir():
+            raise NotFoundError(f"job directory {job_dir} does not exist",
+                                "the run engine prepares it before launching")
+        if not job.command or not all(isinstance(a, str) for a in job.command):
+            raise InvalidInputError(f"job {job.job_id}: command must be a non-empty list of "
+                                    f"strings, got {job.command!r}")
+        cwd = job_dir / "code"
+        if not cwd.is_dir():
+            raise NotFoundError(f"job directory {job_dir} has no code/ directory",
+                                "the stage runs with cwd = <job_dir>/code; export the snapshot there")
+        lock = job_dir / LOCK_FILE
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return self._existing_handle(job, job_dir)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()} {job.job_id}\n")
+        try:
+            return self._start(job, job_dir, cwd)
+        except BaseException:
+            lock.unlink(missing_ok=True)  # nothing was started: a retry may launch
+            raise
+
+    def _start(self, job: Job, job_dir: Path, cwd: Path) -> Handle:
+        timeout = job.resources.timeout_seconds
+        sup.write_json_atomic(job_dir / sup.LAUNCH_FILE, {
+            "job_id": job.job_id, "command": list(job.command), "env": self.stage_env(job),
+            "cwd": str(cwd), "timeout_seconds": timeout, "kill_grace_seconds": self.kill_grace,
+            "stop_grace_seconds": self.stop_grace})
+        sup_env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
+        sup_env["PYTHONPATH"] = goldfish_path_entry()
+        launched_at = time.time()
+        with open(job_dir / sup.SUPERVISOR_LOG, "ab") as errors:
+            proc = subprocess.Popen(
+                [sys.executable, "-S", "-m", "goldfish.builtins._supervisor", str(job_dir)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, cwd=job_dir,
+                env=sup_env, start_new_session=True, close_fds=True)
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        proc.stdout.close()
+        proc.wait()
+        if not line.isdigit():
+            log = (job_dir / sup.SUPERVISOR_LOG).read_text(errors="replace")[-2000:]
+            raise GoldfishError(f"job {job.job_id}: the local supervisor did not start "
+                                f"(exit code {proc.returncode})\n{log}",
+                                f"see {job_dir / sup.SUPERVISOR_LOG}")
+        pid = int(line)
+        handle = Handle(backend=self.name, job_id=job.job_id, data={
+            "job_dir": str(job_dir), "pid": pid, "start_time": sup.proc_start_time(pid),
+            "boot_id": sup.boot_id(), "launched_at": launched_at})
+        sup.write_json_atomic(job_dir / HANDLE_FILE, handle.to_json())
+        return handle
+
+    def _existing_handle(self, job: Job, job_dir: Path) -> Handle:
+        """The handle of the launch that won the lock (waiting briefly while it writes it)."""
+        deadline = time.monotonic() + 10.0
+        while True:
+            raw = _read_json(job_dir / HANDLE_FILE)
+            if raw is not None:
+                return Handle.from_json(raw)
+            if time.monotonic() >= deadline:
+                # The winner died between taking the lock and starting the supervisor; polls will
+                # find no supervisor and report the job lost.
+                return Handle(backend=self.name, job_id=job.job_id, data={
+                    "job_dir": str(job_dir),
+                    "launched_at": _mtime(job_dir / LOCK_FILE) or time.time()})
+            time.sleep(0.05)
+
+    # --- observe ----------------------------------------------------------------------------
+    def _job_dir(self, handle: Handle) -> Path | None:
+        raw = handle.data.get("job_dir") if isinstance(handle.data, dict) else None
+        return Path(raw) if isinstance(raw, str) and raw else None
+
+    def poll(self, handle: Handle) -> JobStatus:
+        job_dir = self._job_dir(handle)
+        if job_dir is None:
+            return JobStatus("lost", cause="lost",
+                             message=f"handle for job {handle.job_id!r} has no job directory; "
+                                     "it was not made by the local backend")
+        if not job_dir.is_dir():
+            return JobStatus("lost", cause="lost",
+                             message=f"job directory {job_dir} no longer exists")
+        exited = self._exit_status(job_dir)
+        if exited is not None:
+            return exited
+        record = _read_json(job_dir / sup.RECORD_FILE) or {}
+        pid = record.get("pid", handle.data.get("pid"))
+        start_time = record.get("start_time", handle.data.get("start_time"))
+        boot = record.get("boot_id", handle.data.get("boot_id"))
+        heartbeat = _mtime(job_dir / "heartbeat")
+        started = record.get("stage_started_at")
+        if _is_alive(pid, start_time, boot) and self._beating(job_dir, start_time):
+            return JobStatus("running" if started else "pending", heartbeat_at=heartbeat,
+                             started_at=started)
+        exited = self._exit_status(job_dir)  # it may have finished between the two looks
+        if exited is not None:
+            return exited
+        launched_at = handle.data.get("launched_at")
+        if not record and isinstance(launched_at, int | float) and (
+                time.time() - launched_at < self.startup_grace):
+            return JobStatus("pending", message="supervisor starting")
+        who = f"supervisor process {pid}" if pid else "the supervisor"
+        return JobStatus("lost", cause="lost", heartbeat_at=heartbeat, started_at=started,
+                         message=f"{who} vanished (killed or machine restarted) before the stage "
+                                 "finished")
+
+    def _beating(self, job_dir: Path, start_time: Any) -> bool:
+        if start_time is not None:
+            return True  # identity already proven by /proc
+        beat = _mtime(job_dir / sup.HEARTBEAT_FILE)
+        return beat is None or time.time() - beat < max(30.0, self.startup_grace)
+
+    def _exit_status(self, job_dir: Path) -> JobStatus | None:
+        raw = _read_json(job_dir / sup.EXIT_FILE)
+        if raw is None:
+            return None
+        code = raw.get("exit_code")
+        return JobStatus("exited", exit_code=code if isinstance(code, int) else None,
+                         cause=raw.get("cause"), message=raw.get("message"),
+                         heartbeat_at=_mtime(job_dir / "heartbeat"),
+                         started_at=raw.get("started_at"), finished_at=raw.get("finished_at"))
+
+    def logs(self, handle: Handle, tail: int | None = None, cursor: int = 0) -> LogChunk:
+        job_dir = self._job_dir(handle)
+        final = self.poll(handle).final
+        path = job_dir / sup.LOG_FILE if job_dir else None
+        try:
+            fh = open(path, "rb") if path else None  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            fh = None
+        if fh is None:
+            return LogChunk("", cursor, complete=final)
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            if tail is not None:
+                return LogChunk(_tail(fh, size, tail), size, complete=final)
+            cursor = min(max(cursor, 0), size)
+            fh.seek(cursor)
+            data = fh.read(min(size - cursor, MAX_LOG_CHUNK))
+        end = cursor + len(data)
+        last = final and end >= size
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = decoder.decode(data, final=last)
+        held = len(decoder.getstate()[0])  # an incomplete character waits for its last bytes
+        return LogChunk(text, end - held, complete=last)
+
+    # --- control ----------------------------------------------------------------------------
+    def cancel(self, handle: Handle, grace_seconds: float = 10.0) -> None:
+        job_dir = self._job_dir(handle)
+        if job_dir is None or not job_dir.is_dir() or (job_dir / sup.EXIT_FILE).exists():
+            return
+        (job_dir / sup.STOP_FILE).touch()
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(job_dir / sup.CANCEL_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"grace_seconds": grace_seconds, "requested_at": time.time()}, fh)
+        if self.poll(handle).state == "lost":  # nobody will escalate: do it ourselves
+            self._kill_stage(job_dir)
+
+    def fetch(self, handle: Handle, job_dir: Path) -> None:
+        source = self._job_dir(handle)
+        if source is None or not source.is_dir() or source.resolve() == Path(job_dir).resolve():
+            return
+        for name in RESULTS:
+            src = source / name
+            if src.is_dir():
+                shutil.copytree(src, Path(job_dir) / name, dirs_exist_ok=True)
+            elif src.is_file():
+                shutil.copy2(src, Path(job_dir) / name)
+
+    def release(self, handle: Handle) -> None:
+        job_dir = self._job_dir(handle)
+        if job_dir is None or not job_dir.is_dir() or (job_dir / sup.EXIT_FILE).exists():
+            return
+        status = self.poll(handle)
+        if status.state in ("pending", "running"):
+            self.cancel(handle, grace_seconds=0)
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline and not (job_dir / sup.EXIT_FILE).exists():
+                time.sleep(0.05)
+        if not (job_dir / sup.EXIT_FILE).exists():
+            record = _read_json(job_dir / sup.RECORD_FILE) or {}
+            if _is_alive(record.get("pid"), record.get("start_time"), record.get("boot_id")):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(record["pid"], signal.SIGKILL)
+            self._kill_stage(job_dir)
+
+    def _kill_stage(self, job_dir: Path) -> None:
+        record = _read_json(job_dir / sup.RECORD_FILE) or {}
+        pid = record.get("stage_pid")
+        if isinstance(pid, int) and _is_alive(pid, record.get("stage_start_time"),
+                                              record.get("boot_id")):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def _tail(fh: Any, size: int, lines: int) -> str:
+    """The last ``lines`` lines, read backwards in blocks so huge logs cost what is shown."""
+    if lines <= 0:
+        return ""
+    block, data, pos = 64 * 1024, b"", size
+    while pos > 0 and data.count(b"\n") <= lines:
+        step = min(block, pos)
+        pos -= step
+        fh.seek(pos)
+        data = fh.read(step) + data
+    text = data.decode("utf-8", errors="replace")
+    parts = text.splitlines(keepends=True)
+    return "".join(parts[-lines:])

@@ -1,0 +1,310 @@
+"""Project commands: ``init``, ``config check|show``, ``plugins``, ``doctor``.
+
+Only argparse is imported here: this module is loaded whenever the parser is built, and the
+services behind each command are imported by its handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from goldfish.config import ProjectConfig
+    from goldfish.plugins import Plugins
+    from goldfish.project import Project
+
+
+def register(cli: argparse._SubParsersAction[Any]) -> None:
+    init = cli.add_parser("init", help="create a project (goldfish.yaml, workspaces/, .goldfish/)",
+                          description="Create a Goldfish project in PATH (default: here).")
+    init.add_argument("path", nargs="?", metavar="PATH", help="directory (created if missing)")
+    init.add_argument("--name", help="project name (default: the directory's name)")
+    init.add_argument("--slots", type=_slots, default=3, metavar="N",
+                      help="number of workspace slots, 1–20 (default: 3)")
+    init.add_argument("--from", dest="from_dir", metavar="DIR",
+                      help="import existing code from DIR as version 1 of a workspace in w1")
+    init.add_argument("--workspace", metavar="NAME",
+                      help="name of the workspace created by --from (default: DIR's name)")
+    init.add_argument("--goal", default="", help="what the project is trying to achieve")
+    init.set_defaults(handler=cmd_init)
+
+    config = cli.add_parser("config", help="check or show goldfish.yaml")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = config_sub.add_parser("check", help="validate goldfish.yaml and report every problem")
+    check.set_defaults(handler=cmd_config_check)
+    show = config_sub.add_parser("show", help="print the configuration with defaults filled in")
+    show.add_argument("--json", action="store_true", help="print JSON instead of YAML")
+    show.set_defaults(handler=cmd_config_show)
+
+    plugins = cli.add_parser("plugins", help="list installed plugins, their hooks and load errors")
+    plugins.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    plugins.set_defaults(handler=cmd_plugins)
+
+    doctor = cli.add_parser("doctor", help="check the installation and the project")
+    doctor.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    doctor.set_defaults(handler=cmd_doctor)
+
+
+def _slots(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (use 1–20)") from None
+    if not 1 <= value <= 20:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (use 1–20)")
+    return value
+
+
+# --- init -------------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from goldfish.init import init_project
+
+    path = args.path or args.project or "."
+    project = init_project(path, name=args.name, slots=args.slots, from_dir=args.from_dir,
+                           workspace=args.workspace, goal=args.goal)
+    config = project.config
+    print(f"Created Goldfish project {config.project!r} in {project.root}")
+    print(f"  slots:   {', '.join(f'workspaces/w{i}' for i in range(1, config.slots + 1))}")
+    if args.from_dir:
+        print(f"  w1:      workspace imported from {args.from_dir} (version 1)")
+    print("  next:    edit goldfish.yaml (goal, invariants, profiles), then "
+          "`goldfish config check`")
+    return 0
+
+
+# --- config -----------------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace) -> ProjectConfig:
+    from goldfish.cli.common import open_project
+
+    return open_project(args).config
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    print(f"OK: {config.path} is valid")
+    for line in summary(config):
+        print(f"  {line}")
+    return 0
+
+
+def summary(config: ProjectConfig) -> list[str]:
+    core = {"project", "goal", "slots", "invariants", "profiles", "default_profile", "storage",
+            "limits"}
+    profiles = ", ".join(f"{name} ({p.backend})" for name, p in sorted(config.profiles.items()))
+    extra = sorted(k for k in config.values if k not in core)
+    out = [f"project:  {config.project}", f"slots:    {config.slots}",
+           f"profiles: {profiles} (default: {config.default_profile})",
+           f"storage:  {config.storage}"]
+    if config.invariants:
+        out.append(f"invariants: {len(config.invariants)}")
+    if extra:
+        out.append(f"sections: {', '.join(extra)}")
+    return out
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    config = _load(args)
+    data = config.to_dict()
+    if args.json:
+        from goldfish.cli.common import emit_json
+
+        emit_json(data)
+    else:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return 0
+
+
+# --- plugins ----------------------------------------------------------------------------------
+
+
+def plugin_report(plugins: Plugins) -> dict[str, Any]:
+    registries = plugins.registries  # collecting them surfaces registration errors too
+    errors = [*plugins.load_errors, *registries.errors]
+    return {
+        "plugins": [
+            {"name": i.name, "module": i.module, "version": i.version, "builtin": i.builtin,
+             "hooks": list(i.hooks)} for i in plugins.infos()],
+        "errors": [{"name": e.name, "error": e.error} for e in errors],
+        "compute_backends": {n: s.plugin for n, s in sorted(registries.compute.items())},
+        "storage_schemes": {n: s.plugin for n, s in sorted(registries.storage.items())},
+        "config_sections": sorted(registries.config_sections),
+    }
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from goldfish.plugins import get_plugins
+
+    report = plugin_report(get_plugins())
+    if args.json:
+        from goldfish.cli.common import emit_json
+
+        emit_json(report)
+        return 0
+    for info in report["plugins"]:
+        kind = "builtin" if info["builtin"] else "plugin"
+        print(f"{info['name']:<16} {info['version'] or '-':<8} {kind:<8} "
+              f"{', '.join(info['hooks']) or '(no hooks)'}")
+    for err in report["errors"]:
+        print(f"{err['name']:<16} {'-':<8} {'ERROR':<8} {err['error']}")
+    if report["errors"]:
+        print("\nhint: a plugin that fails to load is skipped; fix or uninstall it, or limit "
+              "plugins with GOLDFISH_LOAD_PLUGINS=name1,name2")
+    return 0
+
+
+# --- doctor -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    status: str  # ok | warn | fail
+    subject: str
+    detail: str
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    checks = diagnose(getattr(args, "project", None))
+    if args.json:
+        from goldfish.cli.common import emit_json
+
+        emit_json([c.__dict__ for c in checks])
+    else:
+        for c in checks:
+            print(f"{c.status:<5} {c.subject}: {c.detail}")
+    return 1 if any(c.status == "fail" for c in checks) else 0
+
+
+def diagnose(explicit: str | None = None) -> list[Check]:
+    """Every doctor check; pure reads, nothing is created or migrated."""
+    import platform
+
+    from goldfish import __version__
+    from goldfish.plugins import get_plugins
+
+    checks = [Check("ok" if sys.version_info >= (3, 11) else "fail", "python",
+                    f"{platform.python_version()} ({sys.executable})"),
+              Check("ok", "goldfish", __version__)]
+    plugins = get_plugins()
+    report = plugin_report(plugins)
+    external = [p["name"] for p in report["plugins"] if not p["builtin"]]
+    checks.append(Check("ok", "plugins", f"{len(report['plugins'])} loaded"
+                        + (f" (installed: {', '.join(external)})" if external else "")))
+    for err in report["errors"]:
+        checks.append(Check("warn", f"plugin {err['name']}", f"{err['error']} (skipped)"))
+    checks.append(Check("ok" if report["compute_backends"] else "fail", "compute backends",
+                        ", ".join(report["compute_backends"]) or "none"))
+    checks.append(Check("ok" if report["storage_schemes"] else "fail", "storage schemes",
+                        ", ".join(f"{s}://" for s in report["storage_schemes"]) or "none"))
+    checks += _project_checks(explicit, plugins)
+    return checks
+
+
+def _project_checks(explicit: str | None, plugins: Plugins) -> list[Check]:
+    from goldfish.errors import GoldfishError, ProblemsError
+    from goldfish.project import Project
+
+    try:
+        project = Project.find(explicit=explicit, plugins=plugins)
+    except GoldfishError as exc:
+        status = "fail" if explicit else "warn"
+        return [Check(status, "project", f"{exc.message} ({exc.hint})")]
+    checks = [Check("ok", "project", str(project.root))]
+    try:
+        config = project.config
+        checks.append(Check("ok", "config", f"{project.config_path.name} is valid"))
+    except ProblemsError as exc:
+        config = None
+        checks.append(Check("fail", "config", f"{len(exc.problems)} problem(s): run "
+                                              "`goldfish config check`"))
+        checks += [Check("fail", "config", p.render()) for p in exc.problems]
+    except GoldfishError as exc:
+        config = None
+        checks.append(Check("fail", "config", exc.message))
+    checks += _missing_backends(project, plugins, config)
+    checks.append(_database_check(project))
+    checks.append(_repository_check(project))
+    return checks
+
+
+def _missing_backends(project: Project, plugins: Plugins,
+                      config: ProjectConfig | None) -> list[Check]:
+    """Profiles naming a backend no installed plugin provides (read from the raw file, so this
+    works even when the config does not load)."""
+    from goldfish.config import DEFAULT_PROFILES, parse_yaml
+
+    if config is not None:
+        profiles = {n: p.backend for n, p in config.profiles.items()}
+    else:
+        try:
+            data, _, _ = parse_yaml(project.config_path.read_text(encoding="utf-8"), "")
+        except (OSError, UnicodeDecodeError):
+            return []
+        raw = data.get("profiles") if isinstance(data, dict) else None
+        raw = {**DEFAULT_PROFILES, **(raw if isinstance(raw, dict) else {})}
+        profiles = {str(n): str(p["backend"]) for n, p in raw.items()
+                    if isinstance(p, dict) and isinstance(p.get("backend"), str)}
+    known = plugins.registries.compute
+    missing = [Check("fail", f"profile {name}", f"backend {backend!r} is not installed "
+                     f"(installed: {', '.join(sorted(known)) or 'none'})")
+               for name, backend in sorted(profiles.items()) if backend not in known]
+    return missing or [Check("ok", "profiles", ", ".join(f"{n} ({b})" for n, b in
+                                                         sorted(profiles.items())))]
+
+
+def _database_check(project: Project) -> Check:
+    import sqlite3
+
+    from goldfish.db import all_migrations
+
+    path = project.db_path
+    if not path.is_file():
+        return Check("fail", "database", f"{path} is missing (re-create the project with "
+                                         "`goldfish init`)")
+    latest = max((n for n, _, _ in all_migrations()), default=0)
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return Check("fail", "database", f"{path} cannot be read: {exc}")
+    if version > latest:
+        return Check("fail", "database", f"schema {version} is newer than this Goldfish "
+                                         f"({latest}); upgrade goldfish-core")
+    status = "ok" if mode.lower() == "wal" else "warn"
+    pending = "" if version == latest else f", {latest - version} migration(s) pending " \
+                                           "(applied on next use)"
+    return Check(status, "database", f"schema {version}, journal {mode}{pending}")
+
+
+def _repository_check(project: Project) -> Check:
+    path = project.repo_path
+    if not path.is_dir():
+        return Check("fail", "versions repository", f"{path} is missing")
+    try:
+        from dulwich.repo import Repo
+
+        repo = Repo(str(path))
+        try:
+            bare = repo.bare
+            refs = len([r for r in repo.get_refs() if r.startswith(b"refs/tags/")])
+        finally:
+            repo.close()
+    except Exception as exc:
+        return Check("fail", "versions repository", f"{path} cannot be opened: {exc}")
+    if not bare:
+        return Check("warn", "versions repository", f"{path} is not a bare repository")
+    return Check("ok", "versions repository", f"{path.name} ({refs} version tag(s))")
+

@@ -1,0 +1,438 @@
+"""Run commands: ``run``, ``runs``, ``show``, ``logs``, ``cancel``, ``compare``, ``conclude``,
+``sources`` and ``lineage``.
+
+Only argparse is imported at module level; handlers import the run engine when they run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from goldfish.cli.common import add_json_flag, emit_json, open_project
+
+if TYPE_CHECKING:
+    from goldfish.project import Project
+    from goldfish.runs.engine import Progress
+    from goldfish.runs.records import RunInfo
+
+
+def register(cli: argparse._SubParsersAction[Any]) -> None:
+    run = cli.add_parser(
+        "run", help="run a workspace's pipeline from a fresh snapshot",
+        description="Snapshot the slot, load pipeline.yaml and configs from the snapshot, plan "
+                    "(stages whose code, config and inputs are unchanged are reused), review and "
+                    "launch. Returns the run id at once unless --wait.")
+    run.add_argument("target", nargs="?", default=None, metavar="WORKSPACE|SLOT",
+                     help="what to run (default: the only mounted slot)")
+    run.add_argument("-m", "--reason", default=None, metavar="TEXT",
+                     help="why this run: what it tries (stored with the run)")
+    run.add_argument("--hypothesis", default=None, help="what you expect and why")
+    run.add_argument("--goal", default=None, help="the result that would count as success")
+    run.add_argument("--set", dest="set_", action="append", default=[], metavar="STAGE.KEY=VALUE",
+                     help="override a config key (repeatable); VALUE is parsed as YAML")
+    run.add_argument("--input", dest="inputs", action="append", default=[],
+                     metavar="STAGE.INPUT=SOURCE|RUN/STAGE.OUTPUT",
+                     help="feed an input from a source or an earlier run's output (repeatable)")
+    run.add_argument("--dry-run", action="store_true", help="show the plan; start nothing")
+    run.add_argument("--wait", action="store_true", help="follow the run until it ends")
+    run.add_argument("--no-cache", action="store_true", help="rerun every stage")
+    run.add_argument("--rerun", action="append", default=[], metavar="STAGE",
+                     help="rerun this stage even if it could be reused (repeatable)")
+    add_json_flag(run)
+    run.set_defaults(handler=cmd_run)
+
+    runs = cli.add_parser("runs", help="list runs (filter, sort by a metric)")
+    runs.add_argument("--workspace", "-w", default=None)
+    runs.add_argument("--state", default=None,
+                      help="queued, running, done, failed, cancelled, lost or active")
+    runs.add_argument("--tag", default=None, help="e.g. @best or a tag you set")
+    runs.add_argument("--sort", default=None, metavar="METRIC[:asc|desc]",
+                      help="order by a metric's last value (e.g. accuracy:desc)")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--offset", type=int, default=0)
+    add_json_flag(runs)
+    runs.set_defaults(handler=cmd_runs)
+
+    show = cli.add_parser("show", help="a run: reason, stages, metrics, outputs, findings")
+    show.add_argument("run", metavar="RUN", help="run id, unique prefix, @best or latest")
+    show.add_argument("--history", action="store_true", help="every state transition")
+    add_json_flag(show)
+    show.set_defaults(handler=cmd_show)
+
+    logs = cli.add_parser("logs", help="a stage's log (tail or follow)")
+    logs.add_argument("ref", metavar="RUN[/STAGE]")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
+    logs.add_argument("--tail", type=int, default=None, metavar="N", help="only the last N lines")
+    logs.set_defaults(handler=cmd_logs)
+
+    cancel = cli.add_parser("cancel", help="stop a run (queued stages cancelled, running stopped)")
+    cancel.add_argument("run", metavar="RUN")
+    cancel.set_defaults(handler=cmd_cancel)
+
+    compare = cli.add_parser("compare", help="config diff, code diff, inputs and metric deltas")
+    compare.add_argument("a", metavar="A")
+    compare.add_argument("b", metavar="B")
+    compare.add_argument("--stat", action="store_true", help="no unified code diff")
+    add_json_flag(compare)
+    compare.set_defaults(handler=cmd_compare)
+
+    conclude = cli.add_parser("conclude", help="record the verdict on a finished run")
+    conclude.add_argument("run", metavar="RUN")
+    conclude.add_argument("--outcome", required=True, choices=("success", "partial", "miss"))
+    conclude.add_argument("--notes", default="", help="what was learned")
+    conclude.add_argument("--metric", default=None, help="the metric judged (default: results spec)")
+    conclude.set_defaults(handler=cmd_conclude)
+
+    sources = cli.add_parser("sources", help="named data sources (add, list, show, promote)")
+    src = sources.add_subparsers(dest="sources_command", metavar="ACTION")
+    add = src.add_parser("add", help="register a file or directory as a source")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("path", metavar="PATH")
+    add.add_argument("--description", "-d", default="")
+    add.add_argument("--type", default=None, choices=("npy", "csv", "json", "file", "directory"))
+    add.add_argument("--replace", action="store_true", help="point NAME at new content")
+    lst = src.add_parser("list", help="list sources")
+    add_json_flag(lst)
+    shw = src.add_parser("show", help="a source and the runs that read it")
+    shw.add_argument("name", metavar="NAME")
+    promote = src.add_parser("promote", help="make a run's output a source")
+    promote.add_argument("output", metavar="RUN/STAGE.OUTPUT")
+    promote.add_argument("name", metavar="NAME")
+    promote.add_argument("--description", "-d", default="")
+    add_json_flag(sources)
+    sources.set_defaults(handler=cmd_sources)
+
+    lineage = cli.add_parser("lineage", help="where a run's inputs came from, or who used it")
+    lineage.add_argument("ref", metavar="RUN[/STAGE] | source:NAME")
+    lineage.add_argument("--down", action="store_true", help="consumers instead of origins")
+    add_json_flag(lineage)
+    lineage.set_defaults(handler=cmd_lineage)
+
+
+# --- formatting ---------------------------------------------------------------------------------
+
+
+def _ago(at: float | None) -> str:
+    if not at:
+        return "-"
+    delta = max(0.0, time.time() - at)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if delta >= size:
+            return f"{int(delta // size)}{unit} ago"
+    return f"{int(delta)}s ago"
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _metric_line(name: str, m: dict[str, Any]) -> str:
+    return (f"{name} last {_fmt(m['last'])} (min {_fmt(m['min'])}, max {_fmt(m['max'])}, "
+            f"n={m['count']}, {m.get('trend', '-')})")
+
+
+def print_run(info: RunInfo, *, history: list[dict[str, Any]] | None = None) -> None:
+    print(f"run {info.id}  {info.state}  {info.workspace} at {info.version}")
+    for key in ("description", "hypothesis", "goal", "approach", "min_result"):
+        if info.reason.get(key):
+            print(f"  {key}: {info.reason[key]}")
+    if info.error:
+        print(f"  error: {info.error}")
+    for s in info.stages:
+        line = f"  {s.stage:<14} {s.state:<10}"
+        if s.note and s.state in ("reused", "skipped", "queued"):
+            line += f" {s.note}"
+        print(line.rstrip())
+        for name, m in s.metrics.items():
+            print(f"      {_metric_line(name, m)}")
+        for name, o in s.outputs.items():
+            print(f"      output {name} ({o['type']}) {o['digest'][:19]}")
+        if s.error and s.state in ("failed", "lost"):
+            for err_line in s.error.splitlines()[-12:]:
+                print(f"      | {err_line}")
+    for f in info.findings:
+        where = f"[{f['stage']}] " if f.get("stage") else ""
+        print(f"  finding {f['severity']}: {where}{f['source']}.{f['check']}: {f['message']}")
+    for r in info.reviews:
+        print(f"  review ({r['phase']}) {r['reviewer']}: {r['decision']} {r['summary']}".rstrip())
+    if info.conclusion:
+        c = info.conclusion
+        value = f" {c['metric']}={_fmt(c['value'])}" if c.get("metric") else ""
+        print(f"  conclusion: {c['outcome']}{value} {c['notes']}".rstrip())
+    if info.tags:
+        print(f"  tags: {', '.join(info.tags)}")
+    for t in history or []:
+        who = t["stage"] or "run"
+        print(f"  {time.strftime('%H:%M:%S', time.localtime(t['at']))} {who:<14} "
+              f"{t['from_state'] or '-'} → {t['to_state']}  {t['reason']}".rstrip())
+
+
+def progress_printer(project: Project) -> Any:
+    """A callback for ``Engine.wait`` that prints one line per state change, with metrics."""
+    from goldfish.runs.records import metric_summaries
+
+    def show(p: Progress) -> None:
+        print(p.render(), flush=True)
+        if p.stage and p.state in ("done", "reused"):
+            metrics = metric_summaries(project, p.run_id).get(p.stage, {})
+            for name, m in list(metrics.items())[:6]:
+                print(f"{'':<14}   {_metric_line(name, m)}", flush=True)
+
+    return show
+
+
+# --- handlers -----------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from goldfish.runs.engine import Engine, parse_set
+    from goldfish.runs.records import get_run
+
+    project = open_project(args)
+    engine = Engine(project)
+    common = {"reason": args.reason, "hypothesis": args.hypothesis, "goal": args.goal,
+              "set_": parse_set(args.set_), "inputs": args.inputs, "force": args.no_cache,
+              "rerun": args.rerun}
+    if args.dry_run:
+        plan = engine.run(args.target, dry_run=True, **common)
+        if args.json:
+            emit_json(plan.to_json())
+        else:
+            print(plan.render())
+        return 0
+    if args.wait and not args.json:
+        run_id = engine.run(args.target, **common)
+        print(f"run {run_id} started", flush=True)
+        state = engine.wait(run_id, on_progress=progress_printer(project))
+    else:
+        run_id = engine.run(args.target, wait=args.wait, **common)
+        state = get_run(project, run_id).state
+    info = get_run(project, run_id)
+    if args.json:
+        emit_json(info.to_json())
+    elif args.wait:
+        print_result(info)
+    else:
+        print(f"run {run_id} {state}; follow it with `goldfish show {run_id}` or "
+              f"`goldfish logs {run_id} --follow`")
+    return 0 if (not args.wait or state == "done") else 1
+
+
+def print_result(info: RunInfo) -> None:
+    reused = [s.stage for s in info.stages if s.state == "reused"]
+    if reused:
+        print(f"reused {len(reused)} of {len(info.stages)} stages ({', '.join(reused)}): same "
+              "code, config and inputs")
+    print(f"run {info.id} {info.state}")
+    if info.error:
+        print(f"error: {info.error}")
+    results = info.results or {}
+    if results.get("metric"):
+        value = info.metric(str(results["metric"]))
+        if value is not None:
+            print(f"{results['metric']}: {value:.4g}")
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from goldfish.runs.records import list_runs
+
+    project = open_project(args)
+    rows = list_runs(project, workspace=args.workspace, state=args.state, tag=args.tag,
+                     sort=args.sort, limit=args.limit, offset=args.offset)
+    if args.json:
+        emit_json([r.__dict__ for r in rows])
+        return 0
+    if not rows:
+        print("no runs" + (" match" if args.workspace or args.state or args.tag else " yet"))
+        return 0
+    for r in rows:
+        metric = f" {_fmt(r.metric)}" if r.metric is not None else ""
+        extra = " ".join(filter(None, [r.outcome or "", ",".join(r.tags)]))
+        print(f"{r.id}  {r.state:<9} {r.version:<16} {_ago(r.created_at):<8}{metric}  "
+              f"{r.description[:50]}  {extra}".rstrip())
+    if len(rows) == args.limit:
+        print(f"(more: --offset {args.offset + args.limit})")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from goldfish.runs.records import get_run, transitions
+
+    project = open_project(args)
+    info = get_run(project, args.run)
+    history = transitions(project, info.id) if args.history else None
+    if args.json:
+        data = info.to_json()
+        if history is not None:
+            data["transitions"] = history
+        emit_json(data)
+    else:
+        print_run(info, history=history)
+    return 0
+
+
+def _stage_for_logs(project: Project, ref: str) -> tuple[str, str]:
+    from goldfish.errors import NotFoundError
+    from goldfish.runs.ids import parse_ref
+    from goldfish.runs.records import get_run
+
+    r = parse_ref(ref)
+    info = get_run(project, r.run)
+    if r.stage:
+        info.stage(r.stage)
+        return info.id, r.stage
+    launched = [s for s in info.stages if s.started_at]
+    if not launched:
+        raise NotFoundError(f"run {info.id} has launched no stage",
+                            "its stages were reused or skipped; see `goldfish show`")
+    running = [s for s in launched if s.state in ("running", "preparing", "finishing")]
+    return info.id, (running or launched)[-1].stage
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from goldfish.errors import NotFoundError
+    from goldfish.runs.engine import Engine
+    from goldfish.runs.records import get_run
+
+    project = open_project(args)
+    run_id, stage = _stage_for_logs(project, args.ref)
+    row = project.db.one("SELECT handle, profile, reused_from, state FROM stage_runs WHERE "
+                         "run_id = ? AND stage = ?", (run_id, stage))
+    if row["handle"] is None:
+        if row["reused_from"]:
+            raise NotFoundError(f"{run_id}/{stage} was reused and has no log of its own",
+                                f"see `goldfish logs {row['reused_from']}`")
+        raise NotFoundError(f"{run_id}/{stage} has not started ({row['state']})",
+                            "wait for it, or follow with --follow once it runs")
+    import json
+
+    from goldfish.compute import Handle
+
+    engine = Engine(project)
+    backend = engine.backend_for(row["profile"])
+    handle = Handle.from_json(json.loads(row["handle"]))
+    if not args.follow:
+        chunk = backend.logs(handle, tail=args.tail)
+        sys.stdout.write(chunk.text)
+        return 0
+    cursor = 0
+    if args.tail is not None:
+        chunk = backend.logs(handle, tail=args.tail)
+        sys.stdout.write(chunk.text)
+        cursor = chunk.cursor
+    while True:
+        chunk = backend.logs(handle, cursor=cursor)
+        if chunk.text:
+            sys.stdout.write(chunk.text)
+            sys.stdout.flush()
+        cursor = chunk.cursor
+        if chunk.complete:
+            break
+        engine.advance(run_id)
+        time.sleep(0.2)
+    engine.advance(run_id)
+    state = get_run(project, run_id).stage(stage).state
+    print(f"[{run_id}/{stage} {state}]", file=sys.stderr)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from goldfish.runs.engine import Engine
+    from goldfish.runs.records import resolve_run
+
+    project = open_project(args)
+    run_id = resolve_run(project, args.run)
+    state = Engine(project).cancel(run_id)
+    print(f"run {run_id} {state}" + ("" if state == "cancelled" else " (stopping)"))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from goldfish.runs.compare import compare
+
+    project = open_project(args)
+    result = compare(project, args.a, args.b)
+    if args.json:
+        emit_json(result.to_json())
+    else:
+        print(result.render(code=not args.stat))
+    return 0
+
+
+def cmd_conclude(args: argparse.Namespace) -> int:
+    from goldfish.runs.records import conclude
+
+    project = open_project(args)
+    result = conclude(project, args.run, args.outcome, args.notes, args.metric)
+    value = f" ({result['metric']}={_fmt(result['value'])})" if result["metric"] else ""
+    print(f"run {result['run_id']} concluded: {result['outcome']}{value}")
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from goldfish.errors import InvalidInputError
+    from goldfish.runs import sources
+    from goldfish.runs.ids import parse_ref
+    from goldfish.runs.records import lineage
+
+    project = open_project(args)
+    action = args.sources_command or "list"
+    as_json = getattr(args, "json", False)
+    if action == "add":
+        s = sources.register_source(project, args.name, args.path, args.description, args.type,
+                                    replace=args.replace)
+        print(f"source {s.name} ({s.type}, {s.size} bytes) {s.digest[:19]}")
+        return 0
+    if action == "promote":
+        r = parse_ref(args.output, what="output")
+        if not r.stage or not r.output:
+            raise InvalidInputError(f"{args.output!r} must be RUN/STAGE.OUTPUT",
+                                    "e.g. r-20260101-a1b2c3/prepare.train")
+        s = sources.promote_output(project, r.run, r.stage, r.output, args.name,
+                                   args.description)
+        print(f"source {s.name} ({s.type}) from {s.origin}")
+        return 0
+    if action == "show":
+        s = sources.get_source(project, args.name)
+        users = lineage(project, f"source:{s.name}", "down")
+        if as_json:
+            emit_json({**s.to_json(), "consumers": users})
+            return 0
+        print(f"source {s.name}  {s.type}  {s.size} bytes  {s.digest}")
+        print(f"  origin: {s.origin}")
+        if s.description:
+            print(f"  description: {s.description}")
+        for e in users:
+            print(f"  {e['from']} → {e['to']}")
+        return 0
+    items = sources.list_sources(project)
+    if as_json:
+        emit_json([s.to_json() for s in items])
+        return 0
+    if not items:
+        print("no sources; register one with `goldfish sources add NAME PATH`")
+    for s in items:
+        print(f"{s.name:<20} {s.type:<9} {s.size:>10}  {s.digest[:19]}  {s.description}")
+    return 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from goldfish.runs.records import lineage
+
+    project = open_project(args)
+    edges = lineage(project, args.ref, "down" if args.down else "up")
+    if args.json:
+        emit_json(edges)
+        return 0
+    if not edges:
+        print("no lineage recorded" + (" downstream" if args.down else ""))
+    for e in edges:
+        print(f"{e['from']} → {e['to']}  {e['digest'][:19]}")
+    return 0

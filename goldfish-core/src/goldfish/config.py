@@ -1,0 +1,677 @@
+"""``goldfish.yaml``: the models of its sections and a loader that locates every problem.
+
+The file is a mapping of *sections*. Every section, the core's included, is registered through the
+``register_config_sections`` hook (the core's come from :mod:`goldfish.builtins.core_config`), so
+an unknown top-level key is simply a section nobody registered. A section is either a pydantic
+model (a nested mapping; subclass :class:`Section` so unknown keys are errors) or an ``Annotated``
+type whose ``Field`` carries the default and the description (a scalar or list key).
+
+Profiles are validated in two layers: the common keys (:class:`Profile`) here, the keys specific
+to a backend against the ``config_model`` its plugin registered, so a ``gce`` profile can say
+``machine_type`` only when the gce plugin is installed.
+
+Problems are collected across the whole file and raised together as one
+:class:`goldfish.errors.ProblemsError`, each with the file, line, key path, value and fix.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from goldfish.errors import GoldfishError, NotFoundError, Problem, ProblemsError, did_you_mean
+
+if typing.TYPE_CHECKING:
+    from goldfish.compute import Resources
+    from goldfish.plugins import Plugins
+
+Path_ = tuple[str | int, ...]
+
+#: Sections that belong to plugins we publish: named in the hint when the plugin is missing.
+KNOWN_PLUGIN_SECTIONS = {
+    "gce": "goldfish-backend-gce",
+    "aws": "goldfish-backend-aws",
+    "docker": "goldfish-backend-docker",
+    "svs": "goldfish-svs",
+    "review": "goldfish-reviewers",
+}
+
+
+# --- models -----------------------------------------------------------------------------------
+
+
+class Section(BaseModel):
+    """Base class for a section (or nested mapping) of ``goldfish.yaml``: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Gpu(Section):
+    type: str = Field(description="accelerator type as the backend names it, e.g. "
+                                  "`nvidia-h100-80gb`")
+    count: int = Field(1, ge=1, description="number of accelerators")
+
+
+class Profile(BaseModel):
+    """Where and with what resources a stage runs. Keys beyond the common ones belong to the
+    backend and are validated against its registered ``config_model``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    backend: str = Field(description="compute backend that runs the stage (`local`, `docker`, "
+                                     "`gce`, …); `goldfish doctor` lists the installed ones")
+    image: str | None = Field(None, description="container or VM image, for backends that use one")
+    cpus: float | None = Field(None, gt=0, description="CPU cores")
+    memory_gb: float | None = Field(None, gt=0, description="memory in GB")
+    gpu: Gpu | None = Field(None, description="accelerators: `{type: ..., count: 1}`")
+    spot: bool = Field(False, description="use preemptible/spot capacity where the backend can")
+    timeout_minutes: float | None = Field(None, gt=0,
+                                          description="stop a stage that runs longer than this")
+    env: dict[str, str] = Field(default_factory=dict,
+                                description="environment variables set for the stage")
+
+    _backend_config: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def backend_config(self) -> dict[str, Any]:
+        """The backend-specific keys, validated (and defaulted) by the backend's config model."""
+        return dict(self._backend_config)
+
+    def resources(self) -> Resources:
+        from goldfish.compute import Resources
+
+        return Resources(
+            cpus=self.cpus, memory_gb=self.memory_gb,
+            gpu_type=self.gpu.type if self.gpu else None,
+            gpu_count=self.gpu.count if self.gpu else 0, spot=self.spot,
+            timeout_seconds=self.timeout_minutes * 60 if self.timeout_minutes else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        common = self.model_dump(exclude_none=True, exclude=set(self.model_extra or {}))
+        return {**common, **self._backend_config}
+
+
+COMMON_PROFILE_KEYS = tuple(Profile.model_fields)
+
+
+class Limits(Section):
+    max_file_mb: float = Field(50, gt=0, description="a workspace file larger than this is "
+                                                    "refused by a snapshot; register big files as "
+                                                    "a data source instead")
+    max_metric_names: int = Field(200, ge=1, description="distinct metric names one stage may log")
+
+
+DEFAULT_STORAGE = "file://.goldfish/store"
+DEFAULT_PROFILES: dict[str, dict[str, Any]] = {"local": {"backend": "local"}}
+
+# The core's top-level keys (registered by goldfish.builtins.core_config like any plugin's).
+ProjectName = Annotated[str, Field(min_length=1, description="the project's name (required)")]
+Slots = Annotated[int, Field(3, ge=1, le=20, description="number of workspace slots "
+                                                         "(`workspaces/w1` … `wN`), 1–20")]
+Invariants = Annotated[list[str], Field(default_factory=list, description=(
+    "rules every experiment must respect (\"evaluate only on the frozen test split\"); shown "
+    "in STATE.md and to reviewers"))]
+Goal = Annotated[str, Field("", description="what the project is trying to achieve, in one "
+                                            "or two sentences; heads STATE.md")]
+Profiles = Annotated[dict[str, Profile], Field(default_factory=dict, description=(
+    "named compute profiles: `name: {backend: ..., <resources>}`; `local: {backend: local}` "
+    "exists unless you redefine it"))]
+DefaultProfile = Annotated[str, Field("local", description="profile used by stages that name "
+                                                           "none; must be one of `profiles`")]
+Storage = Annotated[str, Field(DEFAULT_STORAGE, description=(
+    "where outputs are stored: `file://PATH` (relative to the project), `gs://bucket/prefix`, "
+    "`s3://bucket/prefix`"))]
+
+
+
+# --- the validated configuration -------------------------------------------------------------
+
+
+@dataclass
+class ProjectConfig:
+    """The validated ``goldfish.yaml``: typed core keys plus every plugin section."""
+
+    path: Path
+    values: dict[str, Any]
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    @property
+    def project(self) -> str:
+        return str(self.values["project"])
+
+    @property
+    def goal(self) -> str:
+        return str(self.values.get("goal", ""))
+
+    @property
+    def slots(self) -> int:
+        return int(self.values.get("slots", 3))
+
+    @property
+    def invariants(self) -> list[str]:
+        return list(self.values.get("invariants", []))
+
+    @property
+    def profiles(self) -> dict[str, Profile]:
+        profiles: dict[str, Profile] = self.values["profiles"]
+        return profiles
+
+    @property
+    def default_profile(self) -> str:
+        return str(self.values.get("default_profile", "local"))
+
+    @property
+    def storage(self) -> str:
+        return str(self.values.get("storage", DEFAULT_STORAGE))
+
+    @property
+    def limits(self) -> Limits:
+        limits: Limits = self.values.get("limits") or Limits.model_validate({})
+        return limits
+
+    def section(self, name: str) -> Any:
+        """A plugin's section (its model instance), or None when absent and not defaultable."""
+        return self.values.get(name)
+
+    def profile(self, name: str | None = None) -> Profile:
+        """The profile called ``name`` (default: ``default_profile``)."""
+        name = name or self.default_profile
+        if name not in self.profiles:
+            hint = did_you_mean(name, list(self.profiles)) or (
+                f"profiles in {self.path.name}: {', '.join(sorted(self.profiles))}")
+            raise NotFoundError(f"unknown profile {name!r}", hint)
+        return self.profiles[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every key with defaults filled in, as plain data (``goldfish config show``)."""
+        out: dict[str, Any] = {}
+        for key, value in self.values.items():
+            if key == "profiles":
+                out[key] = {n: p.to_dict() for n, p in value.items()}
+            elif isinstance(value, BaseModel):
+                out[key] = value.model_dump(mode="json")
+            else:
+                out[key] = value
+        return out
+
+
+# --- YAML with line numbers -------------------------------------------------------------------
+
+
+class LineLoader(yaml.SafeLoader):
+    """A safe loader that also records the line of every mapping key and sequence item."""
+
+    def construct_located(self, node: yaml.Node, lines: dict[Path_, int],
+                          problems: list[Problem], file: str, path: Path_ = (),
+                          stack: tuple[int, ...] = ()) -> Any:
+        if id(node) in stack:
+            problems.append(Problem("an alias refers to itself", file, _line(node),
+                                    _dotted(path), "remove the recursive alias"))
+            return None
+        stack = (*stack, id(node))
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (list, dict)) or key is None:
+                    problems.append(Problem("a key must be a plain name", file, _line(key_node),
+                                            _dotted(path) or None))
+                    continue
+                if key in out:
+                    problems.append(Problem(f"duplicate key {key!r} (first on line "
+                                            f"{lines.get((*path, key))})", file,
+                                            _line(key_node), _dotted(path) or None,
+                                            "keep one of them"))
+                    continue
+                lines[(*path, key)] = _line(key_node)
+                out[key] = self.construct_located(value_node, lines, problems, file,
+                                                  (*path, key), stack)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for index, item in enumerate(node.value):
+                lines[(*path, index)] = _line(item)
+                items.append(self.construct_located(item, lines, problems, file,
+                                                    (*path, index), stack))
+            return items
+        return self.construct_object(node, deep=True)
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Problem]]:
+    """Parse ``text``; returns (data, key path → line, problems). Syntax errors become problems."""
+    lines: dict[Path_, int] = {}
+    problems: list[Problem] = []
+    loader: LineLoader | None = None
+    try:
+        loader = LineLoader(text)
+        node = loader.get_single_node()
+        data = (None if node is None
+                else loader.construct_located(node, lines, problems, file))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        what = exc.problem or exc.context or "cannot be parsed"
+        problems.append(Problem(f"YAML syntax error: {what}", file, line, None,
+                                "fix the YAML syntax at that line (indentation, a missing "
+                                "':' or an unclosed quote or bracket)"))
+        return None, lines, problems
+    except yaml.YAMLError as exc:  # ReaderError: control characters / binary content
+        line = None
+        mark = getattr(exc, "position", None)
+        if isinstance(mark, int):
+            line = text.count("\n", 0, mark) + 1
+        problems.append(Problem("contains binary data (an unprintable character), so it is "
+                                "not a YAML text file", file, line, None,
+                                "the file looks corrupted; restore it or re-create it with "
+                                "`goldfish init`"))
+        return None, lines, problems
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return data, lines, problems
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def read_config_text(path: Path) -> str:
+    """The text of a config file, or a located error for a missing, unreadable or binary one."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"{path} does not exist",
+                            "run `goldfish init` to create a project") from None
+    except OSError as exc:
+        raise GoldfishError(f"cannot read {path}: {exc.strerror}",
+                            "check the file's permissions") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ProblemsError(problems=[Problem(
+            "not UTF-8 text (the file looks binary or corrupted)", str(path), line, None,
+            "restore goldfish.yaml from a backup or re-create it with `goldfish init`")],
+            title=f"{path} is not valid") from None
+
+
+def load_config(path: str | Path, plugins: Plugins | None = None) -> ProjectConfig:
+    """Load and validate ``path``; raises :class:`ProblemsError` listing every problem."""
+    if plugins is None:
+        from goldfish.plugins import get_plugins
+
+        plugins = get_plugins()
+    path = Path(path)
+    text = read_config_text(path)
+    return validate_config(text, path, plugins)
+
+
+def validate_config(text: str, path: Path, plugins: Plugins) -> ProjectConfig:
+    file = str(path)
+    data, lines, problems = parse_yaml(text, file)
+    if not problems:
+        if data is None:
+            problems.append(Problem("the file is empty", file, None, None,
+                                    "write at least `project: NAME`, or re-create the file with "
+                                    "`goldfish init`"))
+        elif not isinstance(data, dict):
+            kind = "a list" if isinstance(data, list) else f"a single value ({data!r:.40})"
+            problems.append(Problem(f"must be a mapping of keys (project:, slots:, profiles: …), "
+                                    f"found {kind}", file, 1, None,
+                                    "write `key: value` lines at the top level, e.g. "
+                                    "`project: my-lab`"))
+    if problems:
+        raise ProblemsError(problems=problems, title=f"{path} is not valid")
+    assert isinstance(data, dict)
+    checker = _Checker(file, lines, problems)
+    values = checker.sections(data, _section_types(plugins, problems, file))
+    if "profiles" in values:
+        checker.profiles(values, plugins)
+        checker.default_profile(values, data.get("profiles"))
+    if "storage" in values:
+        checker.storage(values["storage"], plugins)
+    if problems:
+        problems.sort(key=lambda p: (p.line or 0))
+        raise ProblemsError(problems=problems, title=f"{path} is not valid")
+    return ProjectConfig(path=path, values=values, lines=lines)
+
+
+def _section_types(plugins: Plugins, problems: list[Problem], file: str) -> dict[str, Any]:
+    from goldfish.plugins import resolve
+
+    out: dict[str, Any] = {}
+    for section, model in plugins.registries.config_sections.items():
+        try:
+            out[section] = resolve(model)
+        except Exception as exc:
+            problems.append(Problem(f"the plugin that registers section {section!r} is broken: "
+                                    f"{exc!r}", file, None, section,
+                                    "see `goldfish plugins`; reinstall or remove that plugin"))
+    return out
+
+
+def section_default(tp: Any) -> Any:
+    """The value of an absent section: the ``Field`` default, a model built from no keys, or
+    :data:`PydanticUndefined` when the section is required."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        try:
+            return tp()
+        except ValidationError:
+            return None
+    info = field_info(tp)
+    if info is None:
+        return None
+    if info.default_factory is not None:
+        return info.default_factory()  # type: ignore[call-arg]
+    return info.default
+
+
+def field_info(tp: Any) -> FieldInfo | None:
+    if typing.get_origin(tp) is Annotated:
+        for meta in typing.get_args(tp)[1:]:
+            if isinstance(meta, FieldInfo):
+                return meta
+    return None
+
+
+class _Checker:
+    def __init__(self, file: str, lines: dict[Path_, int], problems: list[Problem]) -> None:
+        self.file, self.lines, self.problems = file, lines, problems
+
+    def add(self, path: Path_, message: str, hint: str | None = None) -> None:
+        self.problems.append(Problem(message, self.file, self._line_of(path), _dotted(path),
+                                     hint))
+
+    def _line_of(self, path: Path_) -> int | None:
+        for end in range(len(path), 0, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return None
+
+    def sections(self, data: dict[Any, Any], types: dict[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for key, raw in data.items():
+            if not isinstance(key, str):
+                self.add((str(key),), f"top-level key {key!r} is not a name",
+                         "keys are names like `project` or `slots`")
+                continue
+            if key not in types:
+                self.add((key,), f"unknown key {key!r}", self._unknown_section_hint(key, types))
+                continue
+            value = self.validate(types[key], raw, (key,))
+            if value is not _INVALID:
+                values[key] = value
+        for key, tp in types.items():
+            if key in data:
+                continue
+            default = section_default(tp)
+            if default is PydanticUndefined:
+                self.problems.append(Problem(f"missing required key {key!r}", self.file, 1, None,
+                                             f"add `{key}: ...` at the top level"))
+            else:
+                values[key] = default
+        if "profiles" in types and values.get("profiles") is not None:
+            profiles = dict(values.get("profiles") or {})
+            for name, raw_profile in DEFAULT_PROFILES.items():
+                profiles.setdefault(name, Profile.model_validate(raw_profile))
+            values["profiles"] = profiles
+        return values
+
+    @staticmethod
+    def _unknown_section_hint(key: str, types: dict[str, Any]) -> str:
+        close = did_you_mean(key, list(types))
+        if close:
+            return close
+        if key in KNOWN_PLUGIN_SECTIONS:
+            return (f"section {key!r} belongs to a plugin that is not installed: "
+                    f"pip install {KNOWN_PLUGIN_SECTIONS[key]}")
+        return (f"known keys: {', '.join(types)}; a plugin's section needs that plugin "
+                "installed (see `goldfish plugins`)")
+
+    def validate(self, tp: Any, raw: Any, path: Path_) -> Any:
+        """Validate one value; on failure record its problems and return ``_INVALID``."""
+        if path == ("profiles",):
+            return self._profiles_common(raw)
+        try:
+            if isinstance(tp, type) and issubclass(tp, BaseModel):
+                value = tp.model_validate(raw)
+            else:
+                value = _adapter(tp).validate_python(raw)
+        except ValidationError as exc:
+            self._record(exc, tp, raw, path)
+            return _INVALID
+        if isinstance(tp, type) and issubclass(tp, BaseModel) and isinstance(raw, dict):
+            self._unknown_keys(raw, list(tp.model_fields), path)  # models that allow extras
+        return value
+
+    def _profiles_common(self, raw: Any) -> Any:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.add(("profiles",), f"expected a mapping of profile names, got {_show(raw)}",
+                     "write `profiles: {local: {backend: local}}`")
+            return _INVALID
+        out: dict[str, Profile] = {}
+        for name, body in raw.items():
+            path: Path_ = ("profiles", name)
+            if not isinstance(name, str):
+                self.add(path, f"profile name {name!r} is not a name")
+                continue
+            try:
+                out[name] = Profile.model_validate(body)
+            except ValidationError as exc:
+                self._record(exc, Profile, body, path)
+        return out
+
+    def profiles(self, values: dict[str, Any], plugins: Plugins) -> None:
+        from goldfish.plugins import resolve
+
+        backends = plugins.registries.compute
+        for name, profile in values["profiles"].items():
+            path: Path_ = ("profiles", name)
+            spec = backends.get(profile.backend)
+            if spec is None:
+                self.add((*path, "backend"), f"unknown compute backend {profile.backend!r}",
+                         did_you_mean(profile.backend, list(backends)) or _install_hint(
+                             profile.backend, backends))
+                continue
+            extras = dict(profile.model_extra or {})
+            model = spec.config_model
+            if model is not None:
+                try:
+                    model = resolve(model)
+                except Exception as exc:
+                    self.add(path, f"backend {profile.backend!r} is broken: {exc!r}",
+                             "see `goldfish plugins`")
+                    continue
+            if model is None:
+                self._unknown_keys(extras, list(COMMON_PROFILE_KEYS), path)
+                continue
+            allowed = [*COMMON_PROFILE_KEYS, *getattr(model, "model_fields", {})]
+            clean = {k: v for k, v in extras.items() if k in allowed}
+            self._unknown_keys(extras, allowed, path)
+            try:
+                validated = model.model_validate(clean)
+            except ValidationError as exc:
+                self._record(exc, model, clean, path)
+                continue
+            profile._backend_config = validated.model_dump(mode="json")
+
+    def default_profile(self, values: dict[str, Any], raw_profiles: Any) -> None:
+        name = values.get("default_profile", "local")
+        profiles = values.get("profiles") or {}
+        if name not in profiles and not (isinstance(raw_profiles, dict) and name in raw_profiles):
+            self.add(("default_profile",), f"names profile {name!r}, which is not defined",
+                     did_you_mean(name, list(profiles)) or
+                     f"use one of: {', '.join(sorted(profiles))}, or add it under `profiles:`")
+
+    def storage(self, uri: str, plugins: Plugins) -> None:
+        if "://" not in uri:
+            self.add(("storage",), f"{uri!r} is not a storage URI",
+                     f"write a URI such as {DEFAULT_STORAGE}, gs://bucket/prefix or "
+                     "s3://bucket/prefix")
+            return
+        scheme = uri.split("://", 1)[0]
+        schemes = plugins.registries.storage
+        if scheme not in schemes:
+            self.add(("storage",), f"no storage backend for {scheme}:// URIs",
+                     did_you_mean(scheme, list(schemes)) or
+                     f"installed schemes: {', '.join(sorted(schemes)) or 'none'}; install the "
+                     f"plugin for {scheme}:// (e.g. pip install goldfish-backend-"
+                     f"{ {'gs': 'gce', 's3': 'aws'}.get(scheme, scheme) })")
+
+    def _unknown_keys(self, raw: dict[Any, Any], allowed: list[str], path: Path_) -> None:
+        for key in raw:
+            if key not in allowed:
+                self.add((*path, key), f"unknown key {key!r}",
+                         did_you_mean(str(key), allowed) or f"allowed keys: {', '.join(allowed)}")
+
+    def _record(self, exc: ValidationError, tp: Any, raw: Any, path: Path_) -> None:
+        for err in exc.errors(include_url=False):
+            rel = _data_path(raw, err["loc"])
+            full = (*path, *rel)
+            kind = err["type"]
+            if kind == "extra_forbidden":
+                allowed = _fields_at(tp, rel[:-1])
+                self.add(full, f"unknown key {rel[-1]!r}" if rel else "unknown key",
+                         (did_you_mean(str(rel[-1]), allowed) if rel else None)
+                         or (f"allowed keys: {', '.join(allowed)}" if allowed else None))
+            elif kind == "missing":
+                self.add(full, f"missing required key {full[-1]!r}",
+                         f"add `{full[-1]}: ...` under `{_dotted(full[:-1])}`"
+                         if len(full) > 1 else None)
+            else:
+                expected = _expected(err)
+                self.add(full, f"expected {expected}, got {_show(err.get('input'))}",
+                         f"set `{_dotted(full)}` to {expected}")
+
+
+_INVALID = object()
+
+
+def _adapter(tp: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(tp)
+
+
+def _data_path(raw: Any, loc: tuple[str | int, ...]) -> Path_:
+    """Keep the parts of a pydantic ``loc`` that address the data (drop union tags)."""
+    out: list[str | int] = []
+    current = raw
+    for index, part in enumerate(loc):
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if in_dict or in_list:
+            out.append(part)
+            current = current[part]
+        elif index == len(loc) - 1 and isinstance(part, str) and isinstance(current, dict):
+            out.append(part)  # a missing or unknown key at this level
+    return tuple(out)
+
+
+def _fields_at(tp: Any, path: Path_) -> list[str]:
+    """The keys allowed at ``path`` inside type ``tp`` (for "did you mean")."""
+    for part in (*path, None):
+        tp = _unwrap(tp)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if part is None:
+                return list(tp.model_fields)
+            fld = tp.model_fields.get(str(part))
+            if fld is None:
+                return []
+            tp = fld.annotation
+        elif typing.get_origin(tp) in (dict, list) and part is not None:
+            tp = typing.get_args(tp)[-1]
+        else:
+            return []
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp
+
+
+_EXPECTED = {
+    "int_parsing": "an integer", "int_type": "an integer", "int_from_float": "a whole number",
+    "float_parsing": "a number", "float_type": "a number",
+    "bool_parsing": "true or false", "bool_type": "true or false",
+    "string_type": "text", "dict_type": "a mapping", "model_type": "a mapping",
+    "model_attributes_type": "a mapping", "list_type": "a list",
+}
+
+
+def _expected(err: Any) -> str:
+    kind = err["type"]
+    if kind in _EXPECTED:
+        return str(_EXPECTED[kind])
+    ctx = err.get("ctx") or {}
+    bounds = {"greater_than_equal": "a value ≥ {ge}", "less_than_equal": "a value ≤ {le}",
+              "greater_than": "a value > {gt}", "less_than": "a value < {lt}",
+              "string_too_short": "non-empty text", "literal_error": "one of {expected}"}
+    if kind in bounds:
+        try:
+            return bounds[kind].format(**ctx)
+        except KeyError:
+            pass
+    msg = str(err.get("msg", "a valid value"))
+    return msg[len("Input should be "):] if msg.startswith("Input should be ") else msg
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _install_hint(name: str, backends: dict[str, Any]) -> str:
+    return (f"installed backends: {', '.join(sorted(backends)) or 'none'}; install the plugin "
+            f"that provides {name!r} (e.g. pip install goldfish-backend-{name}) or change the "
+            "profile's backend")
+
+
+def iter_keys(tp: Any, prefix: str = "") -> Iterator[tuple[str, Any, FieldInfo | None]]:
+    """Every documented key under a section type: (dotted key, annotation, field info)."""
+    tp_unwrapped = _unwrap(tp)
+    if isinstance(tp_unwrapped, type) and issubclass(tp_unwrapped, BaseModel):
+        for name, fld in tp_unwrapped.model_fields.items():
+            key = f"{prefix}.{name}"
+            yield key, fld.annotation, fld
+            inner = _unwrap(fld.annotation)
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                yield from iter_keys(inner, key)
+    elif typing.get_origin(tp_unwrapped) is dict:
+        value_tp = _unwrap(typing.get_args(tp_unwrapped)[-1])
+        if isinstance(value_tp, type) and issubclass(value_tp, BaseModel):
+            yield from iter_keys(value_tp, f"{prefix}.<name>")

@@ -1,0 +1,75 @@
+"""Reconcile recorded runs with reality, from any long-lived or short-lived Goldfish process.
+
+There is no daemon. Every CLI command that opens a project runs one pass (a single indexed query
+when nothing is active); a server runs passes on a timer (:meth:`Reconciler.start_background`).
+A pass calls :meth:`goldfish.runs.engine.Engine.advance` for each active run; ``advance`` takes
+the run's lease, so concurrent passes never act twice, and is idempotent, so a pass repeated after
+a crash finishes what the crashed one started: stages that exited while nobody watched are
+finished, ready stages are launched, vanished ones are marked ``lost``.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+from goldfish.runs import states
+
+if TYPE_CHECKING:
+    from goldfish.project import Project
+
+
+def active_runs(project: Project) -> list[str]:
+    marks = ",".join("?" * len(states.ACTIVE))
+    return [str(r[0]) for r in project.db.query(
+        f"SELECT id FROM runs WHERE state IN ({marks}) ORDER BY created_at", states.ACTIVE)]
+
+
+class Reconciler:
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def reconcile_once(self) -> list[str]:
+        """Advance every active run once; returns the ids this pass acted on."""
+        ids = active_runs(self.project)
+        if not ids:
+            return []
+        from goldfish.runs.engine import Engine
+
+        engine = Engine(self.project)
+        acted = []
+        for run_id in ids:
+            try:
+                if engine.advance(run_id):
+                    acted.append(run_id)
+            except Exception as exc:  # one broken run must not stop the others or the command
+                print(f"goldfish: warning: could not reconcile run {run_id}: {exc}",
+                      file=sys.stderr)
+        return acted
+
+    def start_background(self, interval: float = 5.0) -> threading.Thread:
+        """Run a pass every ``interval`` seconds in a daemon thread until :meth:`stop`."""
+        if self._thread is not None and self._thread.is_alive():
+            return self._thread
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.reconcile_once()
+                except Exception as exc:
+                    print(f"goldfish: warning: reconcile pass failed: {exc}", file=sys.stderr)
+                self._stop.wait(interval)
+
+        self._stop.clear()
+        self._thread = threading.Thread(target=loop, name="goldfish-reconciler", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None

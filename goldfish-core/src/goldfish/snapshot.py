@@ -1,0 +1,658 @@
+"""Slot → git objects, written straight into the bare repository ``.goldfish/versions.git``.
+
+There is no work tree and no index: the slot is walked with ``os.scandir``, blobs and trees are
+hashed and serialized here, and only objects the store lacks are written — as loose objects for a
+few, as one pack for many (one file instead of thousands). A stat cache per slot
+(``.goldfish/cache/snapshot-<slot>.marshal``: per directory its tree id, its subdirectories and per
+file ``(size, mtime_ns, mode, blob id)``) means a re-snapshot reads only changed files and reuses
+the tree id of every directory whose entries did not change. As in git, an entry whose mtime is not
+older than the cache file itself is "racy" and re-read, so an edit within one timestamp tick of a
+snapshot is never missed.
+
+Reading (export, listing, diff) goes through dulwich's object store.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import marshal
+import os
+import stat
+import struct
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
+from goldfish.ignore import EMPTY, IGNORE_FILE, IgnoreRules
+
+if TYPE_CHECKING:
+    from dulwich.object_store import DiskObjectStore
+
+DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
+MODE_FILE = 0o100644
+MODE_EXEC = 0o100755
+MODE_LINK = 0o120000
+MODE_TREE = 0o040000
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+_BLOB, _TREE, _COMMIT = 3, 2, 1  # pack type numbers
+_TYPE_NAMES = {_BLOB: b"blob", _TREE: b"tree", _COMMIT: b"commit"}
+_MODE_BYTES = {MODE_FILE: b"100644", MODE_EXEC: b"100755", MODE_LINK: b"120000",
+               MODE_TREE: b"40000"}
+PACK_THRESHOLD = 64  # objects; fewer are written loose
+FLUSH_BYTES = 64 * 1024 * 1024
+CACHE_FORMAT = 2
+
+
+def init_repository(path: str | os.PathLike[str]) -> None:
+    """Create the bare repository that holds every version (idempotent)."""
+    from dulwich.repo import Repo
+
+    path = Path(path)
+    if (path / "objects").is_dir() and (path / "HEAD").is_file():
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    Repo.init_bare(str(path)).close()
+
+
+def _object_id(type_name: bytes, raw: bytes) -> bytes:
+    return hashlib.sha1(b"%s %d\0%s" % (type_name, len(raw), raw)).digest()
+
+
+# --- writing objects --------------------------------------------------------------------------
+
+
+class ObjectWriter:
+    """Adds objects to a repository's store, skipping those it already has.
+
+    Content addressing makes concurrent writers safe: every file is written under a unique
+    temporary name and renamed into place, and an object written twice is the same bytes.
+    """
+
+    def __init__(self, repo_path: Path) -> None:
+        self.objects_dir = Path(repo_path) / "objects"
+        if not self.objects_dir.is_dir():
+            raise NotFoundError(f"no version repository at {repo_path}",
+                                "the project is incomplete; re-create it with `goldfish init`")
+        self._pending: list[tuple[int, bytes, bytes]] = []
+        self._pending_ids: set[bytes] = set()
+        self._pending_bytes = 0
+        self._store: DiskObjectStore | None = None
+        self.written = 0
+
+    def has(self, oid: bytes) -> bool:
+        if oid in self._pending_ids:
+            return True
+        hexsha = oid.hex()
+        if os.path.exists(os.path.join(self.objects_dir, hexsha[:2], hexsha[2:])):
+            return True
+        if self._store is None:
+            from dulwich.object_store import DiskObjectStore
+
+            self._store = DiskObjectStore(str(self.objects_dir))
+        return bool(self._store.contains_packed(hexsha.encode()))  # type: ignore[arg-type]
+
+    def add(self, type_num: int, oid: bytes, raw: bytes) -> None:
+        """Queue an object the store lacks (``has`` was False)."""
+        self._pending.append((type_num, oid, raw))
+        self._pending_ids.add(oid)
+        self._pending_bytes += len(raw)
+        if self._pending_bytes > FLUSH_BYTES:
+            self.flush()
+
+    def add_if_missing(self, type_num: int, raw: bytes) -> bytes:
+        oid = _object_id(_TYPE_NAMES[type_num], raw)
+        if not self.has(oid):
+            self.add(type_num, oid, raw)
+        return oid
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if len(pending) >= PACK_THRESHOLD:
+            self._write_pack(pending)
+        else:
+            for type_num, oid, raw in pending:
+                self._write_loose(type_num, oid, raw)
+        self.written += len(pending)
+        self._pending_ids.clear()
+        self._pending_bytes = 0
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def _write_loose(self, type_num: int, oid: bytes, raw: bytes) -> None:
+        hexsha = oid.hex()
+        folder = os.path.join(self.objects_dir, hexsha[:2])
+        final = os.path.join(folder, hexsha[2:])
+        if os.path.exists(final):
+            return
+        os.makedirs(folder, exist_ok=True)
+        data = zlib.compress(b"%s %d\0" % (_TYPE_NAMES[type_num], len(raw)) + raw, 1)
+        tmp = f"{final}.tmp-{os.getpid()}-{time.monotonic_ns()}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, final)
+
+    def _write_pack(self, objects: list[tuple[int, bytes, bytes]]) -> None:
+        pack = bytearray(b"PACK" + struct.pack(">II", 2, len(objects)))
+        index: list[tuple[bytes, int, int]] = []
+        for type_num, oid, raw in objects:
+            offset = len(pack)
+            size = len(raw)
+            byte = (type_num << 4) | (size & 0x0F)
+            size >>= 4
+            header = bytearray()
+            while size:
+                header.append(byte | 0x80)
+                byte = size & 0x7F
+                size >>= 7
+            header.append(byte)
+            chunk = bytes(header) + zlib.compress(raw, 1)
+            index.append((oid, zlib.crc32(chunk), offset))
+            pack += chunk
+        pack_id = hashlib.sha1(pack).digest()
+        pack += pack_id
+        index.sort()
+        fanout = [0] * 256
+        for oid, _, _ in index:
+            fanout[oid[0]] += 1
+        running, cumulative = 0, []
+        for count in fanout:
+            running += count
+            cumulative.append(running)
+        idx = bytearray(b"\377tOc" + struct.pack(">I", 2))
+        idx += struct.pack(">256I", *cumulative)
+        idx += b"".join(oid for oid, _, _ in index)
+        idx += struct.pack(f">{len(index)}I", *(crc for _, crc, _ in index))
+        idx += struct.pack(f">{len(index)}I", *(offset for _, _, offset in index))
+        idx += pack_id
+        idx += hashlib.sha1(idx).digest()
+        pack_dir = self.objects_dir / "pack"
+        pack_dir.mkdir(exist_ok=True)
+        base = pack_dir / f"pack-{pack_id.hex()}"
+        suffix = f".tmp-{os.getpid()}-{time.monotonic_ns()}"
+        for ext, data in ((".pack", pack), (".idx", idx)):
+            with open(f"{base}{ext}{suffix}", "wb") as fh:
+                fh.write(data)
+        # readers index a pack once its .idx exists, so the .pack goes first
+        os.replace(f"{base}.pack{suffix}", f"{base}.pack")
+        os.replace(f"{base}.idx{suffix}", f"{base}.idx")
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+# --- walking a slot ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlotTree:
+    """The result of walking a slot: its tree id and what was left out."""
+
+    tree: str
+    files: int
+    ignored: tuple[str, ...]  # top-most ignored paths (directories end with "/")
+    written: int  # objects added to the store
+    listing: dict[str, tuple[int, str]] | None = None  # path -> (mode, blob id) when requested
+
+
+# per directory: (tree id, {file name: record}, subdirectory names); a record is the packed
+# (size, mtime_ns, st_mode) key followed by the 20-byte blob id
+_DirRecord = tuple[bytes, dict[str, bytes], tuple[str, ...]]
+_KEY = struct.Struct("<qqI")
+_KEY_SIZE = _KEY.size
+
+
+class _Walker:
+    def __init__(self, root: Path, writer: ObjectWriter | None,
+                 cache: dict[str, _DirRecord], racy_from: int, max_file_bytes: int,
+                 collect: bool) -> None:
+        self.root = root
+        self.real_root = os.path.realpath(root)
+        self.writer = writer
+        self.old = cache
+        self.new: dict[str, _DirRecord] = {}
+        self.racy_from = racy_from
+        self.max_file_bytes = max_file_bytes
+        self.ignored: list[str] = []
+        self.files = 0
+        self.listing: dict[str, tuple[int, str]] | None = {} if collect else None
+        self.too_big: list[tuple[str, int]] = []
+
+    def walk(self, abs_dir: str, rel: str, rules: IgnoreRules) -> tuple[bytes | None, bool]:
+        """Tree id of ``abs_dir`` (None when it holds nothing) and whether it was unchanged.
+
+        The per-file loop is the hot path of every snapshot: a cache hit costs one ``lstat``, one
+        packed key and one bytes comparison, and reuses the cached record as is.
+        """
+        with os.scandir(abs_dir) as it:
+            items = list(it)
+        for entry in items:
+            if entry.name == IGNORE_FILE and entry.is_file(follow_symlinks=False):
+                with open(entry.path, encoding="utf-8", errors="replace") as fh:
+                    rules = rules.child(rel, fh.read())
+                break
+        old = self.old.get(rel)
+        old_files = old[1] if old else {}
+        clean = old is not None
+        files: dict[str, bytes] = {}
+        dirs: dict[str, bytes] = {}
+        prefix = rel + "/" if rel else ""
+        listing = self.listing
+        ignored = rules.ignored if rules.patterns else None
+        racy_from = self.racy_from
+        max_bytes = self.max_file_bytes
+        key_of = _KEY.pack
+        for entry in items:
+            name = entry.name
+            if entry.is_dir(follow_symlinks=False):
+                relpath = prefix + name
+                if name in ("__pycache__", ".git") or (ignored and ignored(relpath, True)):
+                    self.ignored.append(relpath + "/")
+                    continue
+                sub, sub_clean = self.walk(entry.path, relpath, rules)
+                if sub is not None:
+                    dirs[name] = sub
+                clean = clean and sub_clean
+                continue
+            if name.endswith(".pyc") or (ignored and ignored(prefix + name, False)):
+                self.ignored.append(prefix + name)
+                continue
+            st = entry.stat(follow_symlinks=False)
+            st_mode = st.st_mode
+            kind = st_mode & 0o170000
+            if kind == stat.S_IFREG:
+                if st.st_size > max_bytes:
+                    self.too_big.append((prefix + name, st.st_size))
+                    continue
+            elif kind == stat.S_IFLNK:
+                self._check_link(entry.path, prefix + name)
+            else:  # sockets, fifos, devices are not content
+                continue
+            key = key_of(st.st_size, st.st_mtime_ns, st_mode)
+            rec = old_files.get(name)
+            if rec is None or rec[:_KEY_SIZE] != key or st.st_mtime_ns >= racy_from:
+                clean = False
+                rec = self._blob(entry.path, st_mode, st.st_size, st.st_mtime_ns)
+            files[name] = rec
+            if listing is not None:
+                listing[prefix + name] = (_git_mode(st_mode), rec[_KEY_SIZE:].hex())
+        self.files += len(files)
+        subdirs = tuple(sorted(dirs))
+        if clean and old is not None and len(files) == len(old_files) and subdirs == old[2]:
+            tree_id = old[0]
+        else:
+            clean = False
+            if not files and not dirs:
+                return None, False
+            tree_id = self._tree(files, dirs)
+        self.new[rel] = (tree_id, files, subdirs)
+        return tree_id, clean
+
+    def _check_link(self, path: str, relpath: str) -> None:
+        target = os.readlink(path)
+        resolved = os.path.realpath(path)
+        if resolved != self.real_root and not resolved.startswith(self.real_root + os.sep):
+            raise InvalidInputError(
+                f"symlink {relpath!r} points outside the slot (to {target!r})",
+                "copy the file into the slot, or register the data it points to with "
+                "`goldfish sources add`")
+
+    def _blob(self, path: str, st_mode: int, size: int, mtime: int) -> bytes:
+        """Hash (and store) one file; returns its cache record."""
+        if st_mode & 0o170000 == stat.S_IFLNK:
+            raw = os.fsencode(os.readlink(path))
+        else:
+            with open(path, "rb") as fh:
+                raw = fh.read()
+        oid = _object_id(b"blob", raw)
+        if len(raw) != size:
+            size = -1  # changed while we read it: never trust this record
+        if self.writer is not None and not self.writer.has(oid):
+            self.writer.add(_BLOB, oid, raw)
+        return _KEY.pack(size, mtime, st_mode) + oid
+
+    def _tree(self, files: dict[str, bytes], dirs: dict[str, bytes]) -> bytes:
+        entries = [(name.encode("utf-8", "surrogateescape"),
+                    _MODE_BYTES[_git_mode(int.from_bytes(rec[16:_KEY_SIZE], "little"))],
+                    rec[_KEY_SIZE:]) for name, rec in files.items()]
+        entries += [((name + "/").encode("utf-8", "surrogateescape"), b"40000", oid)
+                    for name, oid in dirs.items()]
+        entries.sort()
+        raw = b"".join(mode + b" " + (key[:-1] if mode == b"40000" else key) + b"\0" + oid
+                       for key, mode, oid in entries)
+        if self.writer is None:
+            return _object_id(b"tree", raw)
+        return self.writer.add_if_missing(_TREE, raw)
+
+
+def _git_mode(st_mode: int) -> int:
+    if st_mode & 0o170000 == stat.S_IFLNK:
+        return MODE_LINK
+    return MODE_EXEC if st_mode & stat.S_IXUSR else MODE_FILE
+
+
+def _load_cache(path: Path | None, objects_dir: Path) -> tuple[dict[str, _DirRecord], int]:
+    """The cache and the mtime (ns) from which entries are racy; an unusable cache is empty."""
+    if path is None:
+        return {}, 0
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+            racy_from = os.fstat(fh.fileno()).st_mtime_ns
+        data = marshal.loads(raw)
+        if (isinstance(data, dict) and data.get("format") == CACHE_FORMAT
+                and data.get("store") == os.stat(objects_dir).st_ino):
+            return data["dirs"], racy_from
+    except (OSError, EOFError, ValueError, TypeError, KeyError):
+        pass
+    return {}, 0
+
+
+def _save_cache(path: Path, objects_dir: Path, dirs: dict[str, _DirRecord]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"format": CACHE_FORMAT, "store": os.stat(objects_dir).st_ino, "dirs": dirs}
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
+    with open(tmp, "wb") as fh:
+        fh.write(marshal.dumps(data))
+    os.replace(tmp, path)
+
+
+def snapshot_tree(repo_path: Path, slot_dir: Path, *, cache_path: Path | None = None,
+                  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES, write: bool = True,
+                  collect: bool = False) -> SlotTree:
+    """Write the slot's files into the store (``write``) and return its tree id.
+
+    With ``write=False`` nothing is stored and the cache is only read (used for diffs against live
+    files). ``collect`` also returns the flat listing. Raises before writing anything when a file is
+    over ``max_file_bytes`` or a symlink leaves the slot.
+    """
+    slot_dir = Path(slot_dir)
+    if not slot_dir.is_dir():
+        raise NotFoundError(f"slot directory {slot_dir} does not exist",
+                            "mount a workspace into it with `goldfish mount NAME SLOT`")
+    objects_dir = Path(repo_path) / "objects"
+    cache, racy_from = _load_cache(cache_path, objects_dir)
+    writer = ObjectWriter(Path(repo_path)) if write else None
+    walker = _Walker(slot_dir, writer, cache, racy_from, max_file_bytes, collect)
+    try:
+        tree_id, _clean = walker.walk(str(slot_dir), "", EMPTY)
+        if walker.too_big:
+            path, size = walker.too_big[0]
+            more = f" (and {len(walker.too_big) - 1} more)" if len(walker.too_big) > 1 else ""
+            raise GoldfishError(
+                f"file {path!r} in {slot_dir.name} is {_human(size)}, over the "
+                f"{_human(max_file_bytes)} limit for versioned files{more}",
+                f"move it out of the slot and register it as a data source "
+                f"(`goldfish sources add NAME PATH`), or list it in {slot_dir.name}/.gitignore")
+        if writer is not None:
+            if tree_id is None:
+                tree_id = writer.add_if_missing(_TREE, b"")
+            writer.flush()
+    finally:
+        if writer is not None:
+            writer.close()
+    if write and cache_path is not None:
+        _save_cache(cache_path, objects_dir, walker.new)
+    tree = tree_id.hex() if tree_id is not None else EMPTY_TREE
+    return SlotTree(tree=tree, files=walker.files, ignored=tuple(walker.ignored),
+                    written=writer.written if writer else 0, listing=walker.listing)
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+# --- commits and refs -------------------------------------------------------------------------
+
+
+def write_commit(repo_path: Path, tree: str, parents: list[str], message: str,
+                 when: float | None = None) -> str:
+    """Store a commit of ``tree`` and return its id."""
+    stamp = int(when if when is not None else time.time())
+    ident = f"Goldfish <goldfish@localhost> {stamp} +0000"
+    lines = [f"tree {tree}", *(f"parent {p}" for p in parents), f"author {ident}",
+             f"committer {ident}", "", message.rstrip("\n") + "\n"]
+    raw = "\n".join(lines).encode("utf-8")
+    writer = ObjectWriter(Path(repo_path))
+    try:
+        oid = writer.add_if_missing(_COMMIT, raw)
+        writer.flush()
+    finally:
+        writer.close()
+    return oid.hex()
+
+
+def ensure_empty_tree(repo_path: Path) -> str:
+    """Store the empty tree (the start of a workspace created from nothing)."""
+    writer = ObjectWriter(Path(repo_path))
+    try:
+        writer.add_if_missing(_TREE, b"")
+        writer.flush()
+    finally:
+        writer.close()
+    return EMPTY_TREE
+
+
+def set_ref(repo_path: Path, ref: str, sha: str) -> None:
+    """Point ``ref`` (e.g. ``refs/heads/ws``) at ``sha``; callers hold the project lock."""
+    path = Path(repo_path) / ref
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
+    tmp.write_text(sha + "\n", encoding="ascii")
+    os.replace(tmp, path)
+
+
+def read_ref(repo_path: Path, ref: str) -> str | None:
+    try:
+        return (Path(repo_path) / ref).read_text(encoding="ascii").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+class Store:
+    """Read access to the version repository (a fresh dulwich store sees every new pack)."""
+
+    def __init__(self, repo_path: Path) -> None:
+        from dulwich.object_store import DiskObjectStore
+
+        self.repo_path = Path(repo_path)
+        self._store = DiskObjectStore(str(self.repo_path / "objects"))
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._store.close()
+
+    def _get(self, sha: str) -> Any:
+        try:
+            return self._store[sha.encode()]  # type: ignore[index]
+        except KeyError:
+            raise NotFoundError(f"object {sha} is missing from {self.repo_path}",
+                                "the version repository is damaged; restore .goldfish/ "
+                                "from a backup") from None
+
+    def tree_of(self, commit: str) -> str:
+        obj = self._get(commit)
+        if obj.type_name == b"tree":
+            return commit
+        return str(obj.tree.decode())
+
+    def listing(self, tree: str) -> dict[str, tuple[int, str]]:
+        """Every file of ``tree``: path -> (mode, blob id)."""
+        out: dict[str, tuple[int, str]] = {}
+        self._list(tree, "", out)
+        return out
+
+    def _list(self, tree: str, prefix: str, out: dict[str, tuple[int, str]]) -> None:
+        if tree == EMPTY_TREE:
+            return
+        for entry in self._get(tree).iteritems():
+            name = prefix + entry.path.decode("utf-8", "surrogateescape")
+            sha = entry.sha.decode()
+            if stat.S_ISDIR(entry.mode):
+                self._list(sha, name + "/", out)
+            else:
+                out[name] = (entry.mode, sha)
+
+    def blob(self, sha: str) -> bytes:
+        return bytes(self._get(sha).as_raw_string())
+
+    def export(self, tree: str, dest: Path) -> int:
+        """Write the files of ``tree`` under ``dest`` (created; must not exist). Returns the count."""
+        dest.mkdir(parents=True)
+        count = 0
+        made: set[Path] = {dest}
+        for path, (mode, sha) in self.listing(tree).items():
+            target = dest / path
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            data = self.blob(sha)
+            if mode == MODE_LINK:
+                os.symlink(os.fsdecode(data), target)
+            else:
+                with open(target, "wb") as fh:
+                    fh.write(data)
+                if mode == MODE_EXEC:
+                    os.chmod(target, 0o755)
+            count += 1
+        return count
+
+
+# --- diffs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    status: str  # added | modified | deleted
+    added: int  # lines
+    removed: int
+    binary: bool
+    patch: str
+
+
+@dataclass(frozen=True)
+class Diff:
+    """Differences from ``a`` to ``b`` (labels such as ``ws-v3`` or ``slot:w1``)."""
+
+    a: str
+    b: str
+    changes: tuple[FileChange, ...]
+
+    def paths(self, status: str) -> list[str]:
+        return [c.path for c in self.changes if c.status == status]
+
+    @property
+    def added(self) -> list[str]:
+        return self.paths("added")
+
+    @property
+    def modified(self) -> list[str]:
+        return self.paths("modified")
+
+    @property
+    def deleted(self) -> list[str]:
+        return self.paths("deleted")
+
+    @property
+    def lines_added(self) -> int:
+        return sum(c.added for c in self.changes)
+
+    @property
+    def lines_removed(self) -> int:
+        return sum(c.removed for c in self.changes)
+
+    @property
+    def summary(self) -> str:
+        if not self.changes:
+            return f"no differences between {self.a} and {self.b}"
+        return (f"{len(self.changes)} file{'s' * (len(self.changes) != 1)} changed "
+                f"({len(self.added)} added, {len(self.modified)} modified, "
+                f"{len(self.deleted)} deleted), +{self.lines_added} -{self.lines_removed} lines")
+
+    def text(self) -> str:
+        return "".join(c.patch for c in self.changes)
+
+    def stat(self) -> str:
+        width = max((len(c.path) for c in self.changes), default=0)
+        lines = [f" {c.path.ljust(width)} | {c.status:8} "
+                 + ("binary" if c.binary else f"+{c.added} -{c.removed}") for c in self.changes]
+        return "\n".join([*lines, " " + self.summary])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "summary": self.summary,
+                "added": self.added, "modified": self.modified, "deleted": self.deleted,
+                "lines_added": self.lines_added, "lines_removed": self.lines_removed,
+                "files": [{"path": c.path, "status": c.status, "added": c.added,
+                           "removed": c.removed, "binary": c.binary} for c in self.changes]}
+
+
+Listing = dict[str, tuple[int, str]]
+Reader = Callable[[str, str], bytes]  # (path, blob id) -> bytes
+
+
+def diff_listings(a: str, a_files: Listing, read_a: Reader,
+                  b: str, b_files: Listing, read_b: Reader) -> Diff:
+    changes: list[FileChange] = []
+    for path in sorted(set(a_files) | set(b_files)):
+        old, new = a_files.get(path), b_files.get(path)
+        if old == new:
+            continue
+        status = "added" if old is None else "deleted" if new is None else "modified"
+        before = read_a(path, old[1]) if old else b""
+        after = read_b(path, new[1]) if new else b""
+        changes.append(_file_change(path, status, before, after, a, b))
+    return Diff(a, b, tuple(changes))
+
+
+def _file_change(path: str, status: str, before: bytes, after: bytes, a: str, b: str) -> FileChange:
+    if b"\0" in before[:8000] or b"\0" in after[:8000]:
+        patch = f"Binary files {a}:{path} and {b}:{path} differ\n"
+        return FileChange(path, status, 0, 0, True, patch)
+    old_lines = before.decode("utf-8", "replace").splitlines(keepends=True)
+    new_lines = after.decode("utf-8", "replace").splitlines(keepends=True)
+    fromfile = f"a/{path}" if status != "added" else "/dev/null"
+    tofile = f"b/{path}" if status != "deleted" else "/dev/null"
+    added = removed = 0
+    out: list[str] = []
+    for line in difflib.unified_diff(old_lines, new_lines, fromfile, tofile):
+        if line.startswith("+") and not line.startswith("+++"):
+            added += 1
+        elif line.startswith("-") and not line.startswith("---"):
+            removed += 1
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    if not out:  # mode change only
+        out = [f"mode changed: {path}\n"]
+    return FileChange(path, status, added, removed, False, "".join(out))
+
+
+def read_slot_file(slot_dir: Path) -> Reader:
+    def read(path: str, _sha: str) -> bytes:
+        full = slot_dir / path
+        if full.is_symlink():
+            return os.fsencode(os.readlink(full))
+        return full.read_bytes()
+    return read
+
+
+def iter_paths(listing: Listing) -> Iterator[str]:
+    yield from sorted(listing)

@@ -1,0 +1,163 @@
+"""Plugin discovery end to end: the example and broken plugins are real installed distributions
+(tests/plugins/*, in the dev group), found through their ``goldfish.plugins`` entry points."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from foundation_support import run_cli
+from goldfish import hookimpl
+from goldfish.compute import Job
+from goldfish.errors import GoldfishError
+from goldfish.plugins import Plugins, build, get_plugins
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+def plugins_json(cache: Path, env: dict[str, str] | None = None) -> dict[str, object]:
+    result = run_cli("plugins", "--json", env=env, cache=cache)
+    assert result.code == 0, result.err
+    data: dict[str, object] = json.loads(result.out)
+    return data
+
+
+def names(report: dict[str, object], key: str = "plugins") -> list[str]:
+    return [p["name"] for p in report[key]]  # type: ignore[attr-defined]
+
+
+def test_installed_plugin_is_discovered_through_its_entry_point(cache: Path) -> None:
+    report = plugins_json(cache)
+    example = next(p for p in report["plugins"] if p["name"] == "example")  # type: ignore[attr-defined]
+    assert example["builtin"] is False and example["version"] == "0.1.0"
+    assert example["hooks"] == ["register_commands", "register_compute_backends",
+                                "register_config_sections"]
+    assert report["compute_backends"]["example"] == "example"  # type: ignore[index]
+    assert "example" in report["config_sections"]  # type: ignore[operator]
+    builtins = [p["name"] for p in report["plugins"] if p["builtin"]]  # type: ignore[attr-defined]
+    assert {"core_config", "local_compute", "file_storage", "commands"} <= set(builtins)
+    hello = run_cli("hello", cache=cache)
+    assert (hello.code, hello.out) == (0, "hello from goldfish-example-plugin\n")
+
+
+def test_example_backend_and_section_work_in_process(tmp_path: Path) -> None:
+    plugins = build()
+    assert any(i.name == "example" and not i.builtin for i in plugins.infos())
+    backend_cls = plugins.compute_backend("example").load()
+    backend = backend_cls(tmp_path, {})
+    job_dir = tmp_path / "job"
+    (job_dir / "code").mkdir(parents=True)
+    job = Job(job_id="j1", run_id="r1", stage="train", job_dir=job_dir,
+              command=[sys.executable, "-c", "print('ran'); raise SystemExit(3)"])
+    handle = backend.launch(job)
+    status = backend.poll(handle)
+    assert (status.state, status.exit_code) == ("exited", 3)
+    assert backend.logs(handle).text == "ran\n"
+    (tmp_path / "goldfish.yaml").write_text(
+        "project: p\nexample: {greeting: hi, repeat: 2}\n"
+        "profiles:\n  ex: {backend: example, shell: /bin/bash}\n")
+    from goldfish.config import load_config
+
+    config = load_config(tmp_path / "goldfish.yaml", plugins)
+    assert config.section("example").repeat == 2
+    assert config.profile("ex").backend_config == {"shell": "/bin/bash"}
+
+
+def test_broken_plugins_are_reported_and_do_not_crash_the_cli(cache: Path) -> None:
+    result = run_cli("plugins", cache=cache)
+    assert result.code == 0 and "Traceback" not in result.err
+    lines = {line.split()[0]: line for line in result.out.splitlines() if line.strip()}
+    assert "ERROR" in lines["broken"]
+    assert "RuntimeError: goldfish-broken-plugin fails to import on purpose" in lines["broken"]
+    assert "unknown hook 'register_comands' (did you mean 'register_commands'?)" in \
+        lines["misspelt"]
+    assert "GOLDFISH_LOAD_PLUGINS" in result.out  # the way out is named
+    hello = run_cli("hello", cache=cache)  # other commands keep working, silently
+    assert hello.code == 0 and hello.err == ""
+
+
+def test_allow_list_loads_only_the_named_plugins(cache: Path) -> None:
+    only = plugins_json(cache, {"GOLDFISH_LOAD_PLUGINS": "example"})
+    external = [p["name"] for p in only["plugins"] if not p["builtin"]]  # type: ignore[attr-defined]
+    assert external == ["example"]
+    assert only["errors"] == []  # the broken plugin was not even imported
+    none = plugins_json(cache, {"GOLDFISH_LOAD_PLUGINS": ""})
+    assert [p["name"] for p in none["plugins"] if not p["builtin"]] == []  # type: ignore[attr-defined]
+    assert "core_config" in names(none)  # built-ins always load
+    missing = plugins_json(cache, {"GOLDFISH_LOAD_PLUGINS": "exampel"})
+    assert names(missing, "errors") == ["exampel"]
+
+
+def test_allow_list_hides_plugin_commands(cache: Path) -> None:
+    result = run_cli("hello", env={"GOLDFISH_LOAD_PLUGINS": ""}, cache=cache)
+    assert result.code == 2 and "invalid choice: 'hello'" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_trace_prints_every_hook_call(cache: Path) -> None:
+    result = run_cli("plugins", env={"GOLDFISH_TRACE_PLUGINS": "1",
+                                     "GOLDFISH_LOAD_PLUGINS": "example"}, cache=cache)
+    assert result.code == 0
+    assert "[goldfish trace] register_commands(" in result.err
+    assert "'commands'" in result.err and "'example'" in result.err  # the plugins called
+    assert "[goldfish trace] register_commands returned" in result.err
+    quiet = run_cli("plugins", env={"GOLDFISH_LOAD_PLUGINS": "example"}, cache=cache)
+    assert "[goldfish trace]" not in quiet.err
+
+
+class Misspelt:
+    @hookimpl
+    def validate_pipelines(self, pipeline: object) -> list[object]:
+        return []
+
+
+def test_unknown_hook_name_is_rejected_when_registered(goldfish_plugins: Plugins) -> None:
+    with pytest.raises(GoldfishError) as info:
+        goldfish_plugins.register(Misspelt(), name="misspelt-test")
+    assert "unknown hook 'validate_pipelines' (did you mean 'validate_pipeline'?)" in str(info.value)
+    assert not goldfish_plugins.pm.has_plugin("misspelt-test")
+    goldfish_plugins.pm.check_pending()  # the manager stays usable
+
+
+def test_unknown_hook_name_is_reported_at_build() -> None:
+    plugins = build(load_entry_points=False, extra=[("misspelt-test", Misspelt())])
+    assert [e.name for e in plugins.load_errors] == ["misspelt-test"]
+    assert "unknown hook 'validate_pipelines'" in plugins.load_errors[0].error
+    assert not plugins.pm.has_plugin("misspelt-test")
+    plugins.pm.check_pending()
+
+
+class BadArguments:
+    @hookimpl
+    def validate_outputs(self, context: object, extra: object) -> None:
+        return None
+
+
+def test_hook_with_arguments_the_spec_lacks_is_rejected(goldfish_plugins: Plugins) -> None:
+    with pytest.raises(GoldfishError, match="cannot be registered"):
+        goldfish_plugins.register(BadArguments(), name="bad-args")
+
+
+def test_goldfish_plugins_fixture_is_isolated_and_restored(goldfish_plugins: Plugins) -> None:
+    assert get_plugins() is goldfish_plugins
+    assert not goldfish_plugins.pm.has_plugin("example")
+    assert all(i.builtin for i in goldfish_plugins.infos())
+
+
+def test_pytest_plugin_is_registered_for_plugin_authors(tmp_path: Path) -> None:
+    """A plugin author's test suite gets the fixtures just by installing goldfish-core."""
+    (tmp_path / "test_author.py").write_text(
+        "def test_fixtures(goldfish_project, register_goldfish_plugin, goldfish_plugins):\n"
+        "    assert goldfish_project.config.project == 'test-project'\n"
+        "    assert goldfish_project.plugins is goldfish_plugins\n")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           str(tmp_path / "test_author.py")], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout
