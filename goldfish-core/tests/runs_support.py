@@ -12,6 +12,7 @@ from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from goldfish.cli import main
 from goldfish.project import Project
@@ -126,3 +127,10 @@ def wait_for(check: Callable[[], object], timeout: float = 30.0, what: str = "co
 def stage_states(project: Project, run_id: str) -> dict[str, str]:
     return {r[0]: r[1] for r in project.db.query(
         "SELECT stage, state FROM stage_runs WHERE run_id = ? ORDER BY position", (run_id,))}
+
+
+def one(project: Project, sql: str, params: tuple[object, ...] = ()) -> Any:
+    """The first row of a query that must return one."""
+    rows = project.db.query(sql, params)
+    assert rows, f"no row for {sql}"
+    return rows[0]

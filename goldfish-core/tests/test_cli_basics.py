@@ -256,3 +256,31 @@ def test_version_flag(cache: Path) -> None:
 
     result = run_cli("--version", cache=cache)
     assert (result.code, result.out) == (0, f"goldfish {__version__}\n")
+
+
+def test_building_the_help_never_imports_config_or_heavy_modules(tmp_path: Path) -> None:
+    """Even without the cache, `goldfish --help` must not load pydantic, yaml, dulwich, sqlite3
+    or goldfish.config: every command module has to keep its imports inside handlers."""
+    import subprocess
+    import sys
+
+    from foundation_support import GOLDFISH
+
+    env = {"XDG_CACHE_HOME": str(tmp_path), "GOLDFISH_NO_CACHE": "1", "PATH": "/usr/bin:/bin"}
+    # Run the console script itself, then dump sys.modules (``-X importtime`` misses modules
+    # loaded through importlib.import_module, which is how command modules are found).
+    probe = ("import runpy, sys\n"
+             f"sys.argv = [{GOLDFISH!r}, '--help']\n"
+             "try:\n"
+             f"    runpy.run_path({GOLDFISH!r}, run_name='__main__')\n"
+             "except SystemExit:\n"
+             "    pass\n"
+             "sys.stderr.write('\\n'.join(sorted(sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    modules = set(proc.stderr.splitlines())
+    assert "goldfish.cli.project_cmds" in modules  # the parser really was built
+    loaded = sorted(m for m in modules if m.split(".")[0] in (
+        "pydantic", "yaml", "dulwich", "sqlite3", "_sqlite3", "numpy") or m == "goldfish.config")
+    assert loaded == [], f"`goldfish --help` imported {loaded}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -60,7 +61,7 @@ def assert_history_sound(ws: Workspaces, name: str) -> list[int]:
     assert numbers == list(range(1, len(numbers) + 1))
     assert len({v.commit for v in history}) == len(history)
     repo = ws.project.repo_path
-    for prev, v in zip(history, history[1:], strict=False):
+    for prev, v in itertools.pairwise(history):
         assert (repo / "refs" / "tags" / v.tag).read_text().strip() == v.commit
         parents = subprocess.run(["git", "--git-dir", str(repo), "rev-parse", f"{v.commit}^@"],
                                  check=True, capture_output=True, text=True).stdout.split()

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from goldfish.errors import GoldfishError
 from goldfish.runs.engine import Engine, parse_set
 from goldfish.runs.plan import Plan
@@ -282,3 +281,67 @@ def test_cancel_stops_running_stages_and_cancels_queued_ones(project) -> None:
                                              "evaluate": "cancelled"}
     with pytest.raises(GoldfishError, match="already ended"):
         engine.cancel(run_id)
+
+
+def test_a_stage_writing_into_its_own_code_cannot_change_later_runs(project) -> None:
+    edit(project, "modules/prepare.py", """
+        import pathlib
+        from goldfish import io
+        own = pathlib.Path("modules/prepare.py").read_text()
+        n = io.config()["n"]
+        if n == 5:
+            try:
+                with open("modules/prepare.py", "a") as fh:  # in place, through the hardlink
+                    fh.write("# " + "TAMPER" + "ED")
+            except PermissionError:
+                pass  # not root: the cached code is read-only
+        io.save_output("data", {"xs": [n], "clean": ("TAMP" + "ERED") not in own})
+    """)
+    first = run_wait(project)
+    second = run_wait(project, set_=parse_set(["prepare.n=6"]))
+    assert (first.state, second.state) == ("done", "done")
+    data = json.loads((project.runs_dir / second.id / "prepare/outputs/data.json").read_text())
+    assert data == {"xs": [6], "clean": True}
+    code = (project.runs_dir / second.id / "prepare/code/modules/prepare.py").read_text()
+    assert code == (project.slot_path("w1") / "modules/prepare.py").read_text()
+
+
+def test_the_only_mounted_slot_is_the_default_target(project) -> None:
+    plan = Engine(project).run(dry_run=True)
+    assert plan.workspace == "exp"
+    assert [s.action for s in plan.steps] == ["run", "run", "run"]
+
+
+def test_a_stage_over_its_timeout_fails_with_cause_timeout(project) -> None:
+    text = (project.slot_path("w1") / "pipeline.yaml").read_text()
+    edit(project, "pipeline.yaml", text.replace("config: {n: 5}",
+                                                "config: {n: 5}\n    timeout_minutes: 0.01"))
+    edit(project, "modules/prepare.py", """
+        import time
+        time.sleep(60)
+    """)
+    info = run_wait(project)
+    prepare = info.stage("prepare")
+    assert (prepare.state, prepare.cause) == ("failed", "timeout")
+    assert "timeout" in (prepare.error or "")
+
+
+def test_wait_reports_live_metric_summaries_of_running_stages(project) -> None:
+    edit(project, "modules/train.py", """
+        import time
+        from goldfish import io
+        io.load_input("data")
+        for step in range(30):
+            io.log_metric("loss", 1.0 / (step + 1), step=step)
+            io.flush()
+            time.sleep(0.1)
+        io.save_output("model", {"w": 1.0})
+    """)
+    seen: list[str] = []
+    engine = Engine(project)
+    run_id = engine.run("w1")
+    assert engine.wait(run_id, on_progress=lambda p: seen.append(p.render()), timeout=60) \
+        == "done"
+    live = [line for line in seen if line.startswith("train") and "loss" in line]
+    assert live, seen
+    assert "running" in live[0] and "falling" in live[-1]

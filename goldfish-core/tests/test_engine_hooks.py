@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from goldfish import hookimpl
 from goldfish.findings import Finding, Review
 from goldfish.runs.engine import Engine
@@ -186,3 +185,24 @@ def test_review_and_finding_types_reject_bad_values(decision: str) -> None:
         Review("x", decision)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Finding("x", "y", "fatal", "z")  # type: ignore[arg-type]
+
+
+class Broken:
+    @hookimpl
+    def validate_outputs(self, context: Any) -> list[Finding]:
+        raise RuntimeError("checker crashed")
+
+    @hookimpl
+    def on_run_finished(self, run: Any) -> None:
+        raise RuntimeError("notifier crashed")
+
+
+def test_a_crashing_plugin_is_a_warning_not_a_lost_run(tmp_path: Path, goldfish_plugins: Any,
+                                                       register_goldfish_plugin: Any) -> None:
+    register_goldfish_plugin(Broken(), name="broken")
+    project = make_project(tmp_path, CHAIN, goldfish_plugins)
+    info = get_run(project, Engine(project).run("w1", wait=True))
+    assert info.state == "done"
+    crashes = [f for f in info.findings if f["check"] == "plugin_error"]
+    assert len(crashes) == 3 and "checker crashed" in crashes[0]["message"]
+    assert {f["severity"] for f in crashes} == {"warning"}

@@ -5,10 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from ws_support import write
-
 from goldfish.ignore import EMPTY, IgnoreRules, parse
 from goldfish.snapshot import init_repository, snapshot_tree
+from ws_support import write
 
 
 def rules(text: str, base: str = "") -> IgnoreRules:

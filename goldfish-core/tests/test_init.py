@@ -183,3 +183,35 @@ def test_goldfish_project_fixture_is_a_fresh_project(goldfish_project: Project,
     assert goldfish_project.config.project == "test-project"
     assert goldfish_project.plugins is goldfish_plugins
     assert goldfish_project.slots_dir.is_dir()
+
+
+def test_concurrent_inits_of_one_directory_make_exactly_one_project(
+        tmp_path: Path, goldfish_plugins: Plugins) -> None:
+    import threading
+
+    outcomes: list[object] = []
+
+    def attempt(name: str) -> None:
+        try:
+            outcomes.append(init_project(tmp_path / "lab", name=name, plugins=goldfish_plugins))
+        except ConflictError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=attempt, args=(f"lab-{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    projects = [o for o in outcomes if isinstance(o, Project)]
+    assert len(projects) == 1 and len(outcomes) == 2
+    config = load_config(tmp_path / "lab" / "goldfish.yaml", goldfish_plugins)
+    assert config.project == projects[0].config.project
+    assert [p.name for p in tmp_path.iterdir()] == ["lab"]  # no staging directory left
+
+
+def test_unwritable_parent_is_a_clear_error(tmp_path: Path, goldfish_plugins: Plugins) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(GoldfishError, match="cannot create"):
+        init_project(blocker / "lab", plugins=goldfish_plugins)
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]

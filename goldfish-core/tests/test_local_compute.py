@@ -249,7 +249,9 @@ def test_heartbeat_and_running_state_are_reported(backend: LocalBackend,
     wait_for_log(backend, handle, "beating", TIMEOUT)
     status = backend.poll(handle)
     assert status.state == "running" and status.heartbeat_at is not None
-    assert status.started_at is not None and status.started_at <= status.heartbeat_at
+    assert status.started_at is not None
+    beat = Path(handle.data["job_dir"]) / "heartbeat"  # touched once by io.heartbeat()
+    assert status.heartbeat_at == beat.stat().st_mtime
     backend.cancel(handle, grace_seconds=1)
     assert wait_final(backend, handle, TIMEOUT).cause == "cancelled"
 
@@ -321,3 +323,28 @@ def test_fetch_into_another_directory_copies_results(backend: LocalBackend,
     assert json.loads((elsewhere / "outputs" / "m.json").read_text()) == {"v": 1}
     assert "fetched log" in (elsewhere / "log.txt").read_text()
     assert json.loads((elsewhere / "exit.json").read_text())["exit_code"] == 0
+
+
+def test_profile_keys_reach_the_backend_through_goldfish_yaml(
+        tmp_path: Path, make_job: Callable[..., Job], monkeypatch: pytest.MonkeyPatch) -> None:
+    from goldfish.config import load_config
+    from goldfish.errors import GoldfishError
+
+    manager = plugins.build(load_entry_points=False)
+    path = tmp_path / "goldfish.yaml"
+    path.write_text("project: p\nprofiles:\n  local:\n    backend: local\n"
+                    "    env_passthrough: [GOLDFISH_TEST_GPU]\n    kill_grace_seconds: 1\n")
+    profile = load_config(path, manager).profile("local")
+    backend = LocalBackend(tmp_path, profile.backend_config)
+    assert backend.env_passthrough == ("GOLDFISH_TEST_GPU",) and backend.kill_grace == 1
+    monkeypatch.setenv("GOLDFISH_TEST_GPU", "0,1")
+    job = make_job("import os; print('gpu=' + os.environ['GOLDFISH_TEST_GPU'])")
+    handle = backend.launch(job)
+    assert wait_final(backend, handle, TIMEOUT).exit_code == 0
+    assert "gpu=0,1" in backend.logs(handle).text
+
+    path.write_text("project: p\nprofiles:\n  local:\n    backend: local\n"
+                    "    env_passthru: [X]\n")
+    with pytest.raises(GoldfishError) as excinfo:
+        load_config(path, manager)
+    assert "env_passthru" in str(excinfo.value) and "env_passthrough" in str(excinfo.value)

@@ -54,11 +54,12 @@ def test_example_backend_and_section_work_in_process(tmp_path: Path) -> None:
     job_dir = tmp_path / "job"
     (job_dir / "code").mkdir(parents=True)
     job = Job(job_id="j1", run_id="r1", stage="train", job_dir=job_dir,
-              command=[sys.executable, "-c", "print('ran'); raise SystemExit(3)"])
+              command=[sys.executable, "-c",
+                       "import os; print(os.environ['GOLDFISH_JOB_DIR']); raise SystemExit(3)"])
     handle = backend.launch(job)
     status = backend.poll(handle)
     assert (status.state, status.exit_code) == ("exited", 3)
-    assert backend.logs(handle).text == "ran\n"
+    assert backend.logs(handle).text == f"{job_dir}\n"
     (tmp_path / "goldfish.yaml").write_text(
         "project: p\nexample: {greeting: hi, repeat: 2}\n"
         "profiles:\n  ex: {backend: example, shell: /bin/bash}\n")

@@ -12,13 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from goldfish.project import Project
 from goldfish.runs import lease
 from goldfish.runs.engine import Engine
 from goldfish.runs.reconciler import Reconciler, active_runs
 from goldfish.runs.records import get_run, transitions
-from runs_support import CHAIN, GOLDFISH, cli_env, cli_process, edit, make_project, wait_for
+from runs_support import CHAIN, GOLDFISH, cli_env, cli_process, edit, make_project, one, wait_for
 
 SLOW_PREPARE = """
     import pathlib, time
@@ -54,14 +53,14 @@ def test_sigkill_of_the_launching_process_loses_nothing(project: Project,
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    run_id = project.db.one("SELECT id FROM runs")[0]
-    assert project.db.one("SELECT state FROM runs")[0] == "running"
+    run_id = one(project, "SELECT id FROM runs")[0]
+    assert one(project, "SELECT state FROM runs")[0] == "running"
     gate.write_text("go")  # the detached stage carries on without its launcher
 
     def finished() -> bool:
         result = cli_process(project, "runs")
         assert result.code == 0, result.err
-        return project.db.one("SELECT state FROM runs WHERE id = ?", (run_id,))[0] == "done"
+        return one(project, "SELECT state FROM runs WHERE id = ?", (run_id,))[0] == "done"
 
     wait_for(finished, 60, "the run to finish through other commands")
     info = get_run(project, run_id)
@@ -106,9 +105,10 @@ def test_a_vanished_supervisor_means_lost_not_failed(project: Project, tmp_path:
     job = project.runs_dir / run_id / "prepare"
     record = wait_for(lambda: json.loads((job / "supervisor.json").read_text())
                       if (job / "supervisor.json").exists() else None, 30, "the supervisor")
-    os.kill(record["pid"], signal.SIGKILL)  # type: ignore[index]
-    if record.get("stage_pid"):  # type: ignore[union-attr]
-        os.killpg(record["stage_pid"], signal.SIGKILL)  # type: ignore[index]
+    assert isinstance(record, dict)
+    os.kill(record["pid"], signal.SIGKILL)
+    if record.get("stage_pid"):
+        os.killpg(record["stage_pid"], signal.SIGKILL)
     assert engine.wait(run_id, timeout=60) == "lost"
     prepare = get_run(project, run_id).stage("prepare")
     assert prepare.exit_code is None
@@ -126,7 +126,7 @@ def test_concurrent_advances_launch_each_stage_exactly_once(project: Project) ->
         try:
             for _ in range(200):
                 mine.advance(run_id)
-                if mine.project.db.one("SELECT state FROM runs WHERE id = ?",
+                if one(mine.project, "SELECT state FROM runs WHERE id = ?",
                                        (run_id,))[0] == "done":
                     break
                 time.sleep(0.01)
@@ -180,7 +180,7 @@ def test_background_reconciler_finishes_runs_nobody_waits_for(project: Project,
     reconciler = Reconciler(Project(project.root, project.plugins))
     reconciler.start_background(interval=0.1)
     try:
-        wait_for(lambda: project.db.one("SELECT state FROM runs WHERE id = ?",
+        wait_for(lambda: one(project, "SELECT state FROM runs WHERE id = ?",
                                         (run_id,))[0] == "done", 60, "the run to finish")
     finally:
         reconciler.stop()

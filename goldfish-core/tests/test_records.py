@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from goldfish.errors import ConflictError, GoldfishError, InvalidInputError, NotFoundError
 from goldfish.runs import sources
 from goldfish.runs.compare import compare
@@ -101,9 +100,9 @@ def test_conclusions_are_refused_while_active_and_recorded_after(project, tmp_pa
     assert engine.wait(run_id, timeout=60) == "done"
     result = conclude(project, run_id, "partial", "ok but slow")
     assert result["metric"] == "accuracy" and result["value"] == pytest.approx(0.15)
-    info = get_run(project, run_id)
-    assert info.conclusion["outcome"] == "partial"
-    assert info.conclusion["notes"] == "ok but slow"
+    conclusion = get_run(project, run_id).conclusion
+    assert conclusion is not None
+    assert (conclusion["outcome"], conclusion["notes"]) == ("partial", "ok but slow")
     assert [r.outcome for r in list_runs(project)] == ["partial"]
     with pytest.raises(InvalidInputError, match="unknown outcome"):
         conclude(project, run_id, "great")

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from runs_support import CHAIN, cli_process, edit, make_project
 
 

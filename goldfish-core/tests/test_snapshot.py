@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from ws_support import write
-
 from goldfish.errors import GoldfishError, InvalidInputError
 from goldfish.snapshot import (
     EMPTY_TREE,
@@ -23,6 +22,7 @@ from goldfish.snapshot import (
     snapshot_tree,
     write_commit,
 )
+from ws_support import write
 
 
 @pytest.fixture
@@ -212,3 +212,45 @@ def test_diff_between_tree_and_live_files(tmp_path: Path, repo: Path) -> None:
     assert d.lines_added == 3 and d.lines_removed == 2
     assert "4 files changed (1 added, 2 modified, 1 deleted)" in d.summary
     assert "a.txt" in d.stat()
+
+
+def settled(cache: Path) -> None:
+    """Make the cache newer than every file, as it is when edits come later than a snapshot."""
+    time.sleep(0.01)
+    os.utime(cache)
+
+
+def test_cached_directories_still_see_deep_and_ignore_changes(tmp_path: Path,
+                                                               repo: Path) -> None:
+    slot = tmp_path / "slot"
+    write(slot / "a.txt", "a")
+    write(slot / "logs/run.log", "log")
+    (slot / "outer/inner").mkdir(parents=True)  # empty: not part of the tree
+    cache = tmp_path / "c.marshal"
+    snapshot_tree(repo, slot, cache_path=cache)
+    settled(cache)
+
+    write(slot / "outer/inner/new.py", "new")  # changes inner's mtime only, not outer's
+    listing = snapshot_tree(repo, slot, cache_path=cache, collect=True).listing or {}
+    assert "outer/inner/new.py" in listing
+    settled(cache)
+    again = snapshot_tree(repo, slot, cache_path=cache)
+    assert again.written == 0 and again.files == 3
+
+    write(slot / ".gitignore", "logs/\n")  # files cached earlier are now excluded
+    result = snapshot_tree(repo, slot, cache_path=cache, collect=True)
+    assert sorted(result.listing or {}) == [".gitignore", "a.txt", "outer/inner/new.py"]
+    assert "logs/" in result.ignored
+    settled(cache)
+    cached = snapshot_tree(repo, slot, cache_path=cache)
+    assert cached.tree == result.tree and cached.ignored == result.ignored
+
+
+def test_limit_change_invalidates_the_cache(tmp_path: Path, repo: Path) -> None:
+    slot = tmp_path / "slot"
+    write(slot / "big.bin", b"x" * 500)
+    cache = tmp_path / "c.marshal"
+    snapshot_tree(repo, slot, cache_path=cache, max_file_bytes=1000)
+    settled(cache)
+    with pytest.raises(GoldfishError, match=re.escape("'big.bin'")):
+        snapshot_tree(repo, slot, cache_path=cache, max_file_bytes=100)

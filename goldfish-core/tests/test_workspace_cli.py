@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from ws_support import cli, cli_process, disk_state, write
-
 from goldfish.project import Project
+from ws_support import cli, cli_process, disk_state, write
 
 
 @pytest.fixture

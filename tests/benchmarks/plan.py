@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from goldfish.artifacts import ArtifactStore
 from goldfish.init import init_project
 from goldfish.runs import states

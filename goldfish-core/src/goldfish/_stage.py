@@ -30,6 +30,8 @@ _RUNTIME_FILES = {
 
 
 def _internal(filename: str) -> bool:
+    if filename.startswith("<frozen runpy"):
+        return True
     return os.path.normcase(os.path.abspath(filename)) in _RUNTIME_FILES
 
 
@@ -135,6 +137,11 @@ def main() -> int:
         os.chdir(code_dir)
     sys.argv = [str(module)]
     signal.signal(signal.SIGTERM, _on_sigterm)
+    for stream in (sys.stdout, sys.stderr):  # whole lines reach log.txt as they are printed
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(line_buffering=True)
+    io.heartbeat()  # alive from the first moment, before any metric
 
     exit_code = 0
     try:

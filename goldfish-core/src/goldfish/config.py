@@ -500,15 +500,17 @@ class _Checker:
             if model is None:
                 self._unknown_keys(extras, list(COMMON_PROFILE_KEYS), path)
                 continue
-            allowed = [*COMMON_PROFILE_KEYS, *getattr(model, "model_fields", {})]
+            own = getattr(model, "model_fields", None) or getattr(model, "__dataclass_fields__", {})
+            allowed = [*COMMON_PROFILE_KEYS, *own]
             clean = {k: v for k, v in extras.items() if k in allowed}
             self._unknown_keys(extras, allowed, path)
+            adapter = _adapter(model)
             try:
-                validated = model.model_validate(clean)
+                validated = adapter.validate_python(clean)
             except ValidationError as exc:
                 self._record(exc, model, clean, path)
                 continue
-            profile._backend_config = validated.model_dump(mode="json")
+            profile._backend_config = adapter.dump_python(validated, mode="json")
 
     def default_profile(self, values: dict[str, Any], raw_profiles: Any) -> None:
         name = values.get("default_profile", "local")

@@ -47,7 +47,9 @@ def register_compute_backends(register: Callable[..., None]) -> None:
     what a profile's ``backend:`` names; ``factory`` is a class (or a ``"module:attr"`` string,
     imported only when the backend is used) whose instances satisfy
     :class:`goldfish.compute.ComputeBackend`; ``config_model`` is the pydantic model of the profile
-    keys the backend accepts beyond the common ones.
+    keys the backend accepts beyond the common ones (a class or a ``"module:attr"`` string;
+    subclass :class:`goldfish.config.Section` so unknown keys are errors); the validated keys
+    reach the backend as ``Profile.backend_config``.
     Returns nothing; every plugin's registrations are kept (a later duplicate name is an error that
     ``goldfish plugins`` reports).
     """
@@ -68,9 +70,11 @@ def register_config_sections(register: Callable[..., None]) -> None:
     """Declare sections of ``goldfish.yaml``.
 
     Called when configuration is loaded. Call ``register(section, model)`` where ``section`` is the
-    top-level key (``"gce"``, ``"svs"``, ``"review"``) and ``model`` a pydantic model class (or a
-    ``"module:attr"`` string). Unknown top-level keys are errors, so a plugin must register the
-    section it reads. Returns nothing.
+    top-level key (``"gce"``, ``"svs"``, ``"review"``) and ``model`` a pydantic model class
+    (subclass :class:`goldfish.config.Section`), an ``Annotated[type, Field(default, ...)]`` for
+    a single value, or a ``"module:attr"`` string naming either. An absent section takes the
+    model built from no keys (None when it has required keys) or the ``Field`` default. Unknown
+    top-level keys are errors, so a plugin must register the section it reads. Returns nothing.
     """
 
 

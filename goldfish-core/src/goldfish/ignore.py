@@ -125,10 +125,12 @@ def parse(text: str, base: str = "") -> list[Pattern]:
 class IgnoreRules:
     """The patterns in force for one directory: its ancestors' ``.gitignore`` files plus its own."""
 
-    __slots__ = ("patterns",)
+    __slots__ = ("patterns", "signature")
 
     def __init__(self, patterns: tuple[Pattern, ...] = ()) -> None:
         self.patterns = patterns
+        #: identifies the rules (the snapshot cache trusts a record only under the same rules)
+        self.signature = "\n".join(f"{p.base}\0{p.text}" for p in patterns)
 
     def child(self, base: str, gitignore_text: str | None) -> IgnoreRules:
         """Rules for directory ``base`` whose ``.gitignore`` holds ``gitignore_text`` (or None)."""

@@ -9,6 +9,7 @@ init created is removed again.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -135,6 +136,14 @@ def init_project(path: str | os.PathLike[str] | None = None, *, name: str | None
         if source is not None and ws_name is not None:
             _import(project, ws_name, source)
         _refresh_state(project)
+    except OSError as exc:
+        _undo(staging, moved, target, gitignore_before, created_parents)
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise ConflictError(f"{exc.filename2 or exc.filename or target} appeared while "
+                                "the project was being created (another `goldfish init`?)",
+                                "nothing was written; check the directory and retry") from None
+        raise GoldfishError(f"cannot create the project at {target}: {exc.strerror or exc}",
+                            "check the path, its permissions and the free disk space") from None
     except BaseException:
         _undo(staging, moved, target, gitignore_before, created_parents)
         raise

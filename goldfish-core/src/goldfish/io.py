@@ -17,9 +17,7 @@ logged just before a long silent step still reaches the host), and at exit.
 from __future__ import annotations
 
 import atexit
-import collections
 import csv
-import itertools
 import json
 import os
 import re
@@ -30,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Mapping
 
 try:  # on the host the error is a GoldfishError; injected alone into an image it stands alone
     from goldfish.errors import GoldfishError as _ErrorBase
@@ -49,7 +47,9 @@ except ImportError:  # pragma: no cover - exercised by the "copied alone" subpro
 __all__ = [
     "ContractError",
     "StageIOError",
+    "checkpoint_step",
     "config",
+    "flush",
     "heartbeat",
     "input_path",
     "job_dir",
@@ -582,9 +582,13 @@ def _check_directory(name: str, path: Path, contract: Mapping[str, Any]) -> None
 # --- metrics --------------------------------------------------------------------------------
 
 _MISSING = object()
-#: name -> last step logged (-1 before the first step); doubles as the "name already validated" cache.
+#: name -> last step logged (0 before the first step); doubles as the "name already validated" cache.
 _last_step: dict[str, int] = {}
-_buf: collections.deque[tuple[str, Any, int | None, float]] = collections.deque()
+#: Buffered points, flat (name, value, step, time, name, …): extending a list is one atomic C
+#: call, and a flat list is exactly the argument tuple of the encoder's single ``%``.
+_buf: list[Any] = []
+_extend = _buf.extend
+_FLUSH_ITEMS = 4 * FLUSH_EVERY
 _flush_lock = threading.Lock()
 _wake = threading.Event()
 _metric_state: dict[str, Any] = {"max_names": None, "started": False}
@@ -607,7 +611,7 @@ def _new_name(name: object) -> None:
             f"metric {name!r} would exceed the cap of {cap} distinct metric names",
             hint="put time in `step`, not in the name (log_metric('loss', v, step=i), not 'loss_42')",
         )
-    _last_step[name] = -1
+    _last_step[name] = 0
     if not _metric_state["started"]:
         _start_flusher()
 
@@ -621,8 +625,10 @@ def _coerce_value(name: str, value: object) -> float | int:
     if isinstance(value, int):
         return int(value)
     try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        if isinstance(value, (str, bytes, bytearray)) or not hasattr(value, "__float__"):
+            raise TypeError
+        return float(value)  # numpy scalars, 0-d arrays, one-element tensors, Decimal
+    except Exception:
         raise StageIOError(
             f"metric {name!r}: value {value!r} ({type(value).__name__}) is not a number",
             hint="log numbers only (call .item() on a one-element tensor or array)",
@@ -654,7 +660,7 @@ def log_metric(name: str, value: float, step: int | None = None) -> None:
     last = _last_step.get(name, _MISSING)
     if last is _MISSING:
         _new_name(name)
-        last = -1
+        last = 0
     cls = value.__class__
     if cls is not float and cls is not int:
         value = _coerce_value(name, value)
@@ -662,8 +668,8 @@ def log_metric(name: str, value: float, step: int | None = None) -> None:
         if step.__class__ is not int or step < last:  # type: ignore[operator]
             step = _bad_step(name, step, last)  # type: ignore[arg-type]
         _last_step[name] = step
-    _buf.append((name, value, step, _time()))
-    if len(_buf) >= FLUSH_EVERY:
+    _extend((name, value, step, _time()))
+    if len(_buf) >= _FLUSH_ITEMS:
         _buffer_full()
 
 
@@ -674,40 +680,41 @@ def log_metrics(values: Mapping[str, float], step: int | None = None) -> None:
 
 
 _LINE = '{"n":"%s","v":%r,"s":%s,"t":%.3f}\n'
+_ENCODE_CHUNK = 1024
 
 
-def _encode(points: list[tuple[str, Any, int | None, float]]) -> str:
+def _encode(flat: list[Any]) -> str:
     """One JSON line per point, formatted in a single C-level pass.
 
     Names match ``METRIC_NAME`` (nothing to escape), values are int or float, so ``%``-formatting
-    is exact; the few non-JSON spellings (None, nan, inf) are then replaced.
+    is exact; the few non-JSON spellings (None, nan, inf) are then replaced, only when present.
     """
-    text = (_LINE * len(points)) % tuple(itertools.chain.from_iterable(points))
-    return (
-        text.replace('"s":None', '"s":null')
-        .replace('"v":nan', '"v":"nan"')
-        .replace('"v":inf', '"v":"inf"')
-        .replace('"v":-inf', '"v":"-inf"')
-    )
+    text = (_LINE * (len(flat) // 4)) % tuple(flat)
+    if '"s":None' in text:
+        text = text.replace('"s":None', '"s":null')
+    if '"v":nan' in text or 'inf,"s"' in text:
+        text = (text.replace('"v":nan', '"v":"nan"').replace('"v":inf', '"v":"inf"')
+                .replace('"v":-inf', '"v":"-inf"'))
+    return text
 
 
 def _flush(blocking: bool = True) -> None:
-    """Append buffered points to ``metrics.jsonl`` in one write and touch the heartbeat."""
+    """Append buffered points to ``metrics.jsonl`` (whole lines, in order) and touch the heartbeat."""
     if not _buf:
         return
     if not _flush_lock.acquire(blocking):
         return
     try:
-        points = []
-        pop = _buf.popleft
-        for _ in range(len(_buf)):
-            points.append(pop())
-        if not points:
+        n = len(_buf)
+        flat = _buf[:n]  # the copy and the del are atomic: points logged meanwhile land after n
+        del _buf[:n]
+        if not flat:
             return
-        text = _encode(points)
         root = job_dir()
+        chunk = 4 * _ENCODE_CHUNK  # small strings: no fresh pages from the allocator per flush
         with open(root / "metrics.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(text)
+            for i in range(0, n, chunk):
+                fh.write(_encode(flat[i : i + chunk]))
         _touch(root / "heartbeat")
     finally:
         _flush_lock.release()
@@ -719,17 +726,17 @@ def flush() -> None:
 
 
 def _buffer_full() -> None:
-    """Wake the flusher; write inline only when it cannot keep up (bounded memory)."""
-    n = len(_buf)
-    if n >= MAX_BUFFERED or not _metric_state["started"]:
-        _flush()
-    elif n == FLUSH_EVERY:
-        _wake.set()
+    """Write a full buffer from the logging thread itself.
+
+    Inline beats handing off to the flusher thread: a GIL handoff per flush costs more than the
+    write on a busy machine. If the flusher is writing right now, leave the points to it, unless
+    the buffer has grown too large to wait (bounded memory).
+    """
+    _flush(blocking=len(_buf) >= 4 * MAX_BUFFERED)
 
 
 def _flusher_loop() -> None:
-    # The write happens here, off the training loop's thread: the syscall releases the GIL, so
-    # disk latency overlaps with stage code instead of adding to it.
+    # Flushes by time, so a point logged just before a long silent step reaches the host.
     while True:
         _wake.wait(FLUSH_SECONDS)
         _wake.clear()

@@ -353,8 +353,9 @@ def _value_problems(name: str, value: object, rules: dict[str, Any]) -> list[tup
     if allowed is not None and (not isinstance(value, allowed) or
                                 (isinstance(value, bool) and t != "bool")):
         cast = " (write it without quotes)" if isinstance(value, str) and t in ("int", "float") else ""
+        article = "an" if str(t)[0] in "aeiou" else "a"
         out.append((f"{name} must be {t}, got {value!r} ({_kind(value)}){cast}",
-                    f"set {name} to a {t} value"))
+                    f"set {name} to {article} {t} value"))
         return out
     if _is_number(value):
         low, high = rules.get("min"), rules.get("max")
@@ -641,8 +642,10 @@ def _external(r: _Report, stages: list[Stage], index_of: dict[str, int], files: 
         key = f"stages.{s.name}"
         if files is not None and s.module not in files:
             where = (*yp, "module") if "module" in s.lines else yp
+            base = s.module.rsplit("/", 1)[-1]
+            same_name = [f for f in py_files if f.rsplit("/", 1)[-1] == base]
             r.add(where, f"{key}.module", f"module {s.module} does not exist in the workspace",
-                  did_you_mean(s.module, py_files) or
+                  (did_you_mean(s.module, same_name) if same_name else None) or
                   f"create {s.module}, or set `module:` to the stage's file")
         if files is not None and s.deps:
             for i, glob in enumerate(s.deps):
@@ -712,9 +715,12 @@ def load_pipeline(text: str, file: str = "pipeline.yaml", *, files: set[str] | N
         r.add(("name",), "name", f"name must be text, got {name!r}")
         name = "pipeline"
     raw_stages = data.get("stages")
-    if not isinstance(raw_stages, list) or not raw_stages:
+    misspelled = "stages" not in data and any(
+        did_you_mean(str(k), ["stages"]) for k in data if k not in PIPELINE_KEYS)
+    if (not isinstance(raw_stages, list) or not raw_stages) and not misspelled:
         r.add(("stages",) if "stages" in data else (), "stages",
               "`stages:` must be a non-empty list of stages", f"e.g.\n{example}")
+    if not isinstance(raw_stages, list):
         raw_stages = []
     seen: dict[str, int] = {}
     stages: list[Stage] = []
@@ -856,7 +862,8 @@ def merge_config(stage: Stage, file_config: dict[str, Any] | None,
             problems.append(Problem(
                 f"override {k} = {v!r} ({_kind(v)}) does not match the type of its default "
                 f"{base[k]!r} ({_kind(base[k])})", "overrides", None, str(k),
-                f"pass a {type(base[k]).__name__} (numbers without quotes)"))
+                f"pass {_kind(base[k]) if not _is_number(base[k]) else 'a number'} "
+                "(numbers without quotes)"))
     merged = _deep_merge(base, nested)
     origin_of = {k: "overrides" for k in nested}
     for k in file_config:

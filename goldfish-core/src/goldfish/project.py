@@ -8,7 +8,6 @@ Layout::
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from goldfish.config import ProjectConfig
     from goldfish.db import Database
     from goldfish.events import Event

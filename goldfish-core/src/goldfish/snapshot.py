@@ -3,11 +3,11 @@
 There is no work tree and no index: the slot is walked with ``os.scandir``, blobs and trees are
 hashed and serialized here, and only objects the store lacks are written — as loose objects for a
 few, as one pack for many (one file instead of thousands). A stat cache per slot
-(``.goldfish/cache/snapshot-<slot>.marshal``: per directory its tree id, its subdirectories and per
-file ``(size, mtime_ns, mode, blob id)``) means a re-snapshot reads only changed files and reuses
-the tree id of every directory whose entries did not change. As in git, an entry whose mtime is not
-older than the cache file itself is "racy" and re-read, so an edit within one timestamp tick of a
-snapshot is never missed.
+(``.goldfish/cache/snapshot-<slot>.marshal``; per directory: its tree id and, per entry, the packed
+``(size, mtime_ns, st_mode)`` and blob id) means a re-snapshot compares each directory as a whole,
+reads only changed files and reuses the tree id of every directory whose entries did not change.
+As in git, an entry whose mtime is not older than the cache file itself is "racy" and re-read, so
+an edit within one timestamp tick of a snapshot is never missed.
 
 Reading (export, listing, diff) goes through dulwich's object store.
 """
@@ -25,13 +25,10 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
 from goldfish.ignore import EMPTY, IGNORE_FILE, IgnoreRules
-
-if TYPE_CHECKING:
-    from dulwich.object_store import DiskObjectStore
 
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
 MODE_FILE = 0o100644
@@ -46,7 +43,7 @@ _MODE_BYTES = {MODE_FILE: b"100644", MODE_EXEC: b"100755", MODE_LINK: b"120000",
                MODE_TREE: b"40000"}
 PACK_THRESHOLD = 64  # objects; fewer are written loose
 FLUSH_BYTES = 64 * 1024 * 1024
-CACHE_FORMAT = 2
+CACHE_FORMAT = 4
 
 
 def init_repository(path: str | os.PathLike[str]) -> None:
@@ -82,20 +79,18 @@ class ObjectWriter:
         self._pending: list[tuple[int, bytes, bytes]] = []
         self._pending_ids: set[bytes] = set()
         self._pending_bytes = 0
-        self._store: DiskObjectStore | None = None
+        self._packed: _PackedIds | None = None
         self.written = 0
 
     def has(self, oid: bytes) -> bool:
         if oid in self._pending_ids:
             return True
-        hexsha = oid.hex()
-        if os.path.exists(os.path.join(self.objects_dir, hexsha[:2], hexsha[2:])):
+        if self._packed is None:
+            self._packed = _PackedIds(self.objects_dir / "pack")
+        if oid in self._packed:
             return True
-        if self._store is None:
-            from dulwich.object_store import DiskObjectStore
-
-            self._store = DiskObjectStore(str(self.objects_dir))
-        return bool(self._store.contains_packed(hexsha.encode()))  # type: ignore[arg-type]
+        hexsha = oid.hex()
+        return os.path.exists(f"{self.objects_dir}/{hexsha[:2]}/{hexsha[2:]}")
 
     def add(self, type_num: int, oid: bytes, raw: bytes) -> None:
         """Queue an object the store lacks (``has`` was False)."""
@@ -123,9 +118,7 @@ class ObjectWriter:
         self._pending_bytes = 0
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self._packed = None
 
     def _write_loose(self, type_num: int, oid: bytes, raw: bytes) -> None:
         hexsha = oid.hex()
@@ -185,9 +178,68 @@ class ObjectWriter:
         # readers index a pack once its .idx exists, so the .pack goes first
         os.replace(f"{base}.pack{suffix}", f"{base}.pack")
         os.replace(f"{base}.idx{suffix}", f"{base}.idx")
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        if self._packed is not None:
+            self._packed.add(oid for oid, _, _ in index)
+
+
+class _PackedIds:
+    """Membership of packed objects, read straight from the pack indexes.
+
+    A few lookups (a re-snapshot) bisect the sorted id tables; many (a first snapshot) switch to
+    a set. dulwich's own lookup rescans the pack directory on every call, which dominated first
+    snapshots.
+    """
+
+    SET_AFTER = 256
+
+    def __init__(self, pack_dir: Path) -> None:
+        self.tables: list[tuple[tuple[int, ...], bytes]] = []
+        self.extra: set[bytes] = set()
+        self.lookups = 0
+        self.all: set[bytes] | None = None
+        try:
+            names = os.listdir(pack_dir)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if name.endswith(".idx") and name[:-4] + ".pack" in names:
+                with open(pack_dir / name, "rb") as fh:
+                    data = fh.read()
+                if data[:4] == b"\377tOc":  # version 2: header, fan-out, then the sorted ids
+                    fanout = struct.unpack_from(">256I", data, 8)
+                    table = data[1032:1032 + _ID * fanout[255]]
+                else:  # version 1: fan-out, then (offset, id) records
+                    fanout = struct.unpack_from(">256I", data, 0)
+                    table = b"".join(data[1024 + 24 * i + 4:1024 + 24 * i + 24]
+                                     for i in range(fanout[255]))
+                self.tables.append((fanout, table))
+
+    def add(self, oids: Iterator[bytes]) -> None:
+        self.extra.update(oids)
+
+    def __contains__(self, oid: bytes) -> bool:
+        if oid in self.extra:
+            return True
+        if self.all is not None:
+            return oid in self.all
+        self.lookups += 1
+        if self.lookups > self.SET_AFTER:
+            self.all = {table[i:i + _ID] for _, table in self.tables
+                        for i in range(0, len(table), _ID)}
+            return oid in self.all
+        first = oid[0]
+        for fanout, table in self.tables:
+            lo, hi = (fanout[first - 1] if first else 0), fanout[first]
+            while lo < hi:
+                mid = (lo + hi) // 2
+                current = table[mid * _ID:(mid + 1) * _ID]
+                if current < oid:
+                    lo = mid + 1
+                elif current > oid:
+                    hi = mid
+                else:
+                    return True
+        return False
 
 
 # --- walking a slot ---------------------------------------------------------------------------
@@ -204,22 +256,57 @@ class SlotTree:
     listing: dict[str, tuple[int, str]] | None = None  # path -> (mode, blob id) when requested
 
 
-# per directory: (tree id, {file name: record}, subdirectory names); a record is the packed
-# (size, mtime_ns, st_mode) key followed by the 20-byte blob id
-_DirRecord = tuple[bytes, dict[str, bytes], tuple[str, ...]]
-_KEY = struct.Struct("<qqI")
+_KEY = struct.Struct("<qqI")  # (size, mtime_ns, st_mode) of one directory entry
 _KEY_SIZE = _KEY.size
+_ID = 20
+_NO_ID = bytes(_ID)
+S_IFMT, S_IFREG, S_IFLNK, S_IFDIR = 0o170000, stat.S_IFREG, stat.S_IFLNK, stat.S_IFDIR
+
+
+@dataclass
+class _Dir:
+    """What the cache keeps per directory (stored as a plain tuple, see ``as_tuple``).
+
+    ``names``, ``keys`` and ``ids`` are parallel, in ``os.scandir`` order (stable while a
+    directory is not modified): the entry's name, its packed stat key, and its blob id (zeros for
+    directories and left-out entries). A directory whose names and keys are unchanged, made under
+    the same ignore rules and not racy, is not looked at entry by entry at all.
+    """
+
+    tree: bytes | None
+    names: tuple[str, ...]
+    keys: bytes
+    ids: bytes
+    signature: str
+    max_mtime: int
+    subdirs: tuple[str, ...]
+    ignored: tuple[str, ...]
+    files: int
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (self.tree, self.names, self.keys, self.ids, self.signature, self.max_mtime,
+                self.subdirs, self.ignored, self.files)
+
+    def file_records(self) -> dict[str, bytes]:
+        """name -> key + blob id of every file kept in the tree."""
+        out: dict[str, bytes] = {}
+        keys, ids = self.keys, self.ids
+        for i, name in enumerate(self.names):
+            oid = ids[i * _ID:(i + 1) * _ID]
+            if oid != _NO_ID:
+                out[name] = keys[i * _KEY_SIZE:(i + 1) * _KEY_SIZE] + oid
+        return out
 
 
 class _Walker:
     def __init__(self, root: Path, writer: ObjectWriter | None,
-                 cache: dict[str, _DirRecord], racy_from: int, max_file_bytes: int,
+                 cache: dict[str, tuple[Any, ...]], racy_from: int, max_file_bytes: int,
                  collect: bool) -> None:
         self.root = root
         self.real_root = os.path.realpath(root)
         self.writer = writer
         self.old = cache
-        self.new: dict[str, _DirRecord] = {}
+        self.new: dict[str, tuple[Any, ...]] = {}
         self.racy_from = racy_from
         self.max_file_bytes = max_file_bytes
         self.ignored: list[str] = []
@@ -230,71 +317,130 @@ class _Walker:
     def walk(self, abs_dir: str, rel: str, rules: IgnoreRules) -> tuple[bytes | None, bool]:
         """Tree id of ``abs_dir`` (None when it holds nothing) and whether it was unchanged.
 
-        The per-file loop is the hot path of every snapshot: a cache hit costs one ``lstat``, one
-        packed key and one bytes comparison, and reuses the cached record as is.
+        This is the hot path of every snapshot, so a directory is first compared as a whole
+        (names and packed stat keys of all its entries against the cache); only a changed
+        directory is examined entry by entry, and only changed files are read.
         """
         with os.scandir(abs_dir) as it:
             items = list(it)
-        for entry in items:
-            if entry.name == IGNORE_FILE and entry.is_file(follow_symlinks=False):
+        try:
+            sts = [e.stat(follow_symlinks=False) for e in items]
+        except FileNotFoundError:  # deleted while we looked: leave it out
+            items, sts = _stat_present(items)
+        names = tuple([e.name for e in items])
+        if IGNORE_FILE in names:
+            entry = items[names.index(IGNORE_FILE)]
+            if entry.is_file(follow_symlinks=False):
                 with open(entry.path, encoding="utf-8", errors="replace") as fh:
                     rules = rules.child(rel, fh.read())
-                break
-        old = self.old.get(rel)
-        old_files = old[1] if old else {}
-        clean = old is not None
-        files: dict[str, bytes] = {}
-        dirs: dict[str, bytes] = {}
-        prefix = rel + "/" if rel else ""
-        listing = self.listing
-        ignored = rules.ignored if rules.patterns else None
-        racy_from = self.racy_from
-        max_bytes = self.max_file_bytes
         key_of = _KEY.pack
-        for entry in items:
+        keys = [key_of(s.st_size, s.st_mtime_ns, s.st_mode) for s in sts]
+        raw = self.old.get(rel)
+        old = _Dir(*raw) if raw is not None else None
+        if old is not None and old.signature != rules.signature:
+            old = None
+        prefix = rel + "/" if rel else ""
+        if (old is not None and self.listing is None and old.names == names
+                and old.max_mtime < self.racy_from and old.keys == b"".join(keys)):
+            return self._unchanged(old, items, sts, prefix, rel, rules)
+        return self._changed(old, items, names, sts, keys, prefix, rel, rules)
+
+    def _subdirs(self, items: list[os.DirEntry[str]], sts: list[os.stat_result], prefix: str,
+                 rules: IgnoreRules, ignored: list[str]) -> tuple[dict[str, bytes], bool]:
+        dirs: dict[str, bytes] = {}
+        clean = True
+        check = rules.ignored if rules.patterns else None
+        for entry, st in zip(items, sts, strict=True):
+            if st.st_mode & S_IFMT != S_IFDIR:
+                continue
             name = entry.name
-            if entry.is_dir(follow_symlinks=False):
-                relpath = prefix + name
-                if name in ("__pycache__", ".git") or (ignored and ignored(relpath, True)):
-                    self.ignored.append(relpath + "/")
-                    continue
+            relpath = prefix + name
+            if name in ("__pycache__", ".git") or (check and check(relpath, True)):
+                ignored.append(relpath + "/")
+                continue
+            try:
                 sub, sub_clean = self.walk(entry.path, relpath, rules)
-                if sub is not None:
-                    dirs[name] = sub
-                clean = clean and sub_clean
+            except FileNotFoundError:  # deleted while we looked: leave it out
+                clean = False
                 continue
-            if name.endswith(".pyc") or (ignored and ignored(prefix + name, False)):
-                self.ignored.append(prefix + name)
+            if sub is not None:
+                dirs[name] = sub
+            clean = clean and sub_clean
+        return dirs, clean
+
+    def _unchanged(self, old: _Dir, items: list[os.DirEntry[str]], sts: list[os.stat_result],
+                   prefix: str, rel: str, rules: IgnoreRules) -> tuple[bytes | None, bool]:
+        ignored = [i for i in old.ignored if not i.endswith("/")]  # directories are re-checked
+        dirs, clean = self._subdirs(items, sts, prefix, rules, ignored)
+        subdirs = tuple(sorted(dirs))
+        if clean and subdirs == old.subdirs:
+            tree_id = old.tree
+        else:
+            clean = False
+            files = old.file_records()
+            tree_id = self._tree(files, dirs) if files or dirs else None
+        self.ignored.extend(ignored)
+        self.files += old.files
+        self.new[rel] = _Dir(tree_id, old.names, old.keys, old.ids, old.signature,
+                             old.max_mtime, subdirs, tuple(ignored), old.files).as_tuple()
+        return tree_id, clean
+
+    def _changed(self, old: _Dir | None, items: list[os.DirEntry[str]], names: tuple[str, ...],
+                 sts: list[os.stat_result], keys: list[bytes], prefix: str, rel: str,
+                 rules: IgnoreRules) -> tuple[bytes | None, bool]:
+        index = {n: i for i, n in enumerate(old.names)} if old is not None else {}
+        ignored: list[str] = []
+        dirs, _ = self._subdirs(items, sts, prefix, rules, ignored)
+        check = rules.ignored if rules.patterns else None
+        files: dict[str, bytes] = {}
+        ids = bytearray(_ID * len(items))
+        listing = self.listing
+        racy_from = self.racy_from
+        for i, entry in enumerate(items):
+            st = sts[i]
+            kind = st.st_mode & S_IFMT
+            if kind == S_IFDIR:
                 continue
-            st = entry.stat(follow_symlinks=False)
-            st_mode = st.st_mode
-            kind = st_mode & 0o170000
-            if kind == stat.S_IFREG:
-                if st.st_size > max_bytes:
+            name = entry.name
+            if name.endswith(".pyc") or (check and check(prefix + name, False)):
+                ignored.append(prefix + name)
+                continue
+            if kind == S_IFREG:
+                if st.st_size > self.max_file_bytes:
                     self.too_big.append((prefix + name, st.st_size))
                     continue
-            elif kind == stat.S_IFLNK:
+            elif kind == S_IFLNK:
                 self._check_link(entry.path, prefix + name)
             else:  # sockets, fifos, devices are not content
                 continue
-            key = key_of(st.st_size, st.st_mtime_ns, st_mode)
-            rec = old_files.get(name)
-            if rec is None or rec[:_KEY_SIZE] != key or st.st_mtime_ns >= racy_from:
-                clean = False
-                rec = self._blob(entry.path, st_mode, st.st_size, st.st_mtime_ns)
-            files[name] = rec
+            key = keys[i]
+            j = index.get(name)
+            oid = _NO_ID
+            if j is not None and st.st_mtime_ns < racy_from and old is not None \
+                    and old.keys[j * _KEY_SIZE:(j + 1) * _KEY_SIZE] == key:
+                oid = old.ids[j * _ID:(j + 1) * _ID]
+            if oid == _NO_ID:
+                try:
+                    oid, complete = self._blob(entry.path, st.st_mode)
+                except FileNotFoundError:  # deleted while we looked: leave it out
+                    continue
+                except OSError as exc:
+                    raise GoldfishError(f"cannot read {prefix + name!r}: {exc.strerror}",
+                                        "fix its permissions, or list it in .gitignore") from None
+                if complete != st.st_size:  # changed while we read it: never trust this key
+                    key = keys[i] = _KEY.pack(-1, st.st_mtime_ns, st.st_mode)
+            ids[i * _ID:(i + 1) * _ID] = oid
+            files[name] = key + oid
             if listing is not None:
-                listing[prefix + name] = (_git_mode(st_mode), rec[_KEY_SIZE:].hex())
+                listing[prefix + name] = (_git_mode(st.st_mode), oid.hex())
+        tree_id = self._tree(files, dirs) if files or dirs else None
+        clean = old is not None and tree_id == old.tree
+        self.ignored.extend(ignored)
         self.files += len(files)
-        subdirs = tuple(sorted(dirs))
-        if clean and old is not None and len(files) == len(old_files) and subdirs == old[2]:
-            tree_id = old[0]
-        else:
-            clean = False
-            if not files and not dirs:
-                return None, False
-            tree_id = self._tree(files, dirs)
-        self.new[rel] = (tree_id, files, subdirs)
+        max_mtime = max((s.st_mtime_ns for s in sts), default=0)
+        self.new[rel] = _Dir(tree_id, names, b"".join(keys), bytes(ids), rules.signature,
+                             max_mtime, tuple(sorted(dirs)), tuple(ignored),
+                             len(files)).as_tuple()
         return tree_id, clean
 
     def _check_link(self, path: str, relpath: str) -> None:
@@ -306,19 +452,17 @@ class _Walker:
                 "copy the file into the slot, or register the data it points to with "
                 "`goldfish sources add`")
 
-    def _blob(self, path: str, st_mode: int, size: int, mtime: int) -> bytes:
-        """Hash (and store) one file; returns its cache record."""
-        if st_mode & 0o170000 == stat.S_IFLNK:
+    def _blob(self, path: str, st_mode: int) -> tuple[bytes, int]:
+        """Hash (and store) one file; returns its blob id and the number of bytes read."""
+        if st_mode & S_IFMT == S_IFLNK:
             raw = os.fsencode(os.readlink(path))
         else:
             with open(path, "rb") as fh:
                 raw = fh.read()
         oid = _object_id(b"blob", raw)
-        if len(raw) != size:
-            size = -1  # changed while we read it: never trust this record
         if self.writer is not None and not self.writer.has(oid):
             self.writer.add(_BLOB, oid, raw)
-        return _KEY.pack(size, mtime, st_mode) + oid
+        return oid, len(raw)
 
     def _tree(self, files: dict[str, bytes], dirs: dict[str, bytes]) -> bytes:
         entries = [(name.encode("utf-8", "surrogateescape"),
@@ -334,13 +478,26 @@ class _Walker:
         return self.writer.add_if_missing(_TREE, raw)
 
 
+def _stat_present(items: list[os.DirEntry[str]]) -> tuple[list[os.DirEntry[str]],
+                                                          list[os.stat_result]]:
+    kept, sts = [], []
+    for entry in items:
+        try:
+            sts.append(entry.stat(follow_symlinks=False))
+        except FileNotFoundError:
+            continue
+        kept.append(entry)
+    return kept, sts
+
+
 def _git_mode(st_mode: int) -> int:
     if st_mode & 0o170000 == stat.S_IFLNK:
         return MODE_LINK
     return MODE_EXEC if st_mode & stat.S_IXUSR else MODE_FILE
 
 
-def _load_cache(path: Path | None, objects_dir: Path) -> tuple[dict[str, _DirRecord], int]:
+def _load_cache(path: Path | None, objects_dir: Path, root: str,
+                max_file_bytes: int) -> tuple[dict[str, tuple[Any, ...]], int]:
     """The cache and the mtime (ns) from which entries are racy; an unusable cache is empty."""
     if path is None:
         return {}, 0
@@ -350,16 +507,21 @@ def _load_cache(path: Path | None, objects_dir: Path) -> tuple[dict[str, _DirRec
             racy_from = os.fstat(fh.fileno()).st_mtime_ns
         data = marshal.loads(raw)
         if (isinstance(data, dict) and data.get("format") == CACHE_FORMAT
-                and data.get("store") == os.stat(objects_dir).st_ino):
+                and data.get("store") == os.stat(objects_dir).st_ino
+                and data.get("root") == root and data.get("max_file_bytes") == max_file_bytes):
             return data["dirs"], racy_from
     except (OSError, EOFError, ValueError, TypeError, KeyError):
         pass
     return {}, 0
 
 
-def _save_cache(path: Path, objects_dir: Path, dirs: dict[str, _DirRecord]) -> None:
+def _save_cache(path: Path, objects_dir: Path, root: str, max_file_bytes: int,
+                dirs: dict[str, tuple[Any, ...]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"format": CACHE_FORMAT, "store": os.stat(objects_dir).st_ino, "dirs": dirs}
+    # the slot's real path and the size limit are part of the key: a moved slot must re-check its
+    # symlinks, a lowered limit its big files
+    data = {"format": CACHE_FORMAT, "store": os.stat(objects_dir).st_ino, "root": root,
+            "max_file_bytes": max_file_bytes, "dirs": dirs}
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
     with open(tmp, "wb") as fh:
         fh.write(marshal.dumps(data))
@@ -380,7 +542,8 @@ def snapshot_tree(repo_path: Path, slot_dir: Path, *, cache_path: Path | None = 
         raise NotFoundError(f"slot directory {slot_dir} does not exist",
                             "mount a workspace into it with `goldfish mount NAME SLOT`")
     objects_dir = Path(repo_path) / "objects"
-    cache, racy_from = _load_cache(cache_path, objects_dir)
+    root = os.path.realpath(slot_dir)
+    cache, racy_from = _load_cache(cache_path, objects_dir, root, max_file_bytes)
     writer = ObjectWriter(Path(repo_path)) if write else None
     walker = _Walker(slot_dir, writer, cache, racy_from, max_file_bytes, collect)
     try:
@@ -401,7 +564,7 @@ def snapshot_tree(repo_path: Path, slot_dir: Path, *, cache_path: Path | None = 
         if writer is not None:
             writer.close()
     if write and cache_path is not None:
-        _save_cache(cache_path, objects_dir, walker.new)
+        _save_cache(cache_path, objects_dir, root, max_file_bytes, walker.new)
     tree = tree_id.hex() if tree_id is not None else EMPTY_TREE
     return SlotTree(tree=tree, files=walker.files, ignored=tuple(walker.ignored),
                     written=writer.written if writer else 0, listing=walker.listing)
@@ -428,11 +591,9 @@ def write_commit(repo_path: Path, tree: str, parents: list[str], message: str,
              f"committer {ident}", "", message.rstrip("\n") + "\n"]
     raw = "\n".join(lines).encode("utf-8")
     writer = ObjectWriter(Path(repo_path))
-    try:
-        oid = writer.add_if_missing(_COMMIT, raw)
-        writer.flush()
-    finally:
-        writer.close()
+    oid = _object_id(b"commit", raw)  # a commit carries a timestamp: it is new, write it loose
+    writer.add(_COMMIT, oid, raw)
+    writer.flush()
     return oid.hex()
 
 
@@ -653,6 +814,3 @@ def read_slot_file(slot_dir: Path) -> Reader:
         return full.read_bytes()
     return read
 
-
-def iter_paths(listing: Listing) -> Iterator[str]:
-    yield from sorted(listing)

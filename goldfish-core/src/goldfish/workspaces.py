@@ -367,6 +367,9 @@ class Workspaces:
                                                         else ""),
                 "choose another name" + ("" if deleted else
                                          f", or mount it with `goldfish mount {name}`"))
+        if self.project.db.one("SELECT 1 FROM tags WHERE kind = 'version' AND name = ?", (name,)):
+            raise ConflictError(f"{name!r} is already a version tag",
+                                "choose another workspace name (see `goldfish tag`)")
         parent: VersionInfo | None = None
         if from_workspace is not None:
             head = self._latest(self._row(from_workspace)["name"])
@@ -389,6 +392,9 @@ class Workspaces:
         placed = False
         try:
             with self.project.tx() as conn:
+                if conn.execute("SELECT 1 FROM workspaces WHERE name = ?", (name,)).fetchone():
+                    raise ConflictError(f"workspace {name!r} was just created by another "
+                                        "process", "choose another name")
                 conn.execute(
                     "INSERT INTO workspaces (name, goal, created_at, parent_workspace, "
                     "parent_version) VALUES (?, ?, ?, ?, ?)",
@@ -529,13 +535,19 @@ class Workspaces:
             raise
         finally:
             shutil.rmtree(staged, ignore_errors=True)
+        self._restore_stash(name, slot)
         return slot
 
     def unmount(self, slot_or_name: str) -> VersionInfo:
-        """Save unsaved changes (kind ``unmount``), then empty the slot. Returns the head version."""
+        """Save unsaved changes (kind ``unmount``), then empty the slot. Returns the head version.
+
+        Ignored files (local data, caches, a virtualenv) are not part of any version; they are
+        kept in ``.goldfish/stash/<workspace>/`` and put back by the next ``mount``.
+        """
         workspace, slot = self._live(slot_or_name)
         version = self.save_version(slot, f"unmount from {slot}", kind="unmount")
         path = self.project.slot_path(slot)
+        ignored = self._snapshot(slot, write=False).ignored
         trash = self._tmp_dir("unmount")
         os.rename(path, trash)
         try:
@@ -545,14 +557,42 @@ class Workspaces:
                              "mounted_at = NULL WHERE slot = ?", (slot,))
                 self.project.emit("workspace.unmounted", workspace,
                                   f"unmounted {workspace} from {slot} at {version.tag}",
-                                  slot=slot, version=version.tag)
+                                  slot=slot, version=version.tag, kept_ignored=len(ignored))
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)
             os.rename(trash, path)
             raise
-        shutil.rmtree(trash, ignore_errors=True)
         self._cache_path(slot).unlink(missing_ok=True)
+        try:
+            if ignored:
+                stash = self._stash_path(workspace)
+                for rel in ignored:
+                    stale = stash / rel.rstrip("/")
+                    if stale.is_dir() and not stale.is_symlink():
+                        shutil.rmtree(stale)
+                    elif os.path.lexists(stale):
+                        stale.unlink()
+                _carry(trash, stash, ignored)
+        except OSError as exc:
+            print(f"goldfish: warning: could not keep the ignored files of {workspace} ({exc}); "
+                  f"they are in {trash}", file=sys.stderr)
+        else:
+            shutil.rmtree(trash, ignore_errors=True)
         return version
+
+    def _stash_path(self, workspace: str) -> Path:
+        return self.project.goldfish_dir / "stash" / workspace
+
+    def _restore_stash(self, workspace: str, slot: str) -> None:
+        """Put back the ignored files kept at the last unmount (tracked files win)."""
+        stash = self._stash_path(workspace)
+        if not stash.is_dir():
+            return
+        try:
+            _merge_move(stash, self.project.slot_path(slot))
+        except OSError as exc:
+            print(f"goldfish: warning: could not restore the ignored files of {workspace} from "
+                  f"{stash}: {exc}", file=sys.stderr)
 
     # --- versions ---------------------------------------------------------------------------
     def _snapshot(self, slot: str, *, write: bool = True, collect: bool = False) -> SlotTree:
@@ -789,3 +829,17 @@ def _carry(old: Path, new: Path, ignored: tuple[str, ...]) -> list[tuple[Path, P
         raise
     return moved
 
+
+def _merge_move(src: Path, dst: Path) -> None:
+    """Move everything under ``src`` into ``dst`` where ``dst`` has nothing yet; what collides
+    stays in ``src``. Empty directories left in ``src`` are removed."""
+    for entry in list(os.scandir(src)):
+        target = dst / entry.name
+        if not os.path.lexists(target):
+            os.rename(entry.path, target)
+        elif entry.is_dir(follow_symlinks=False) and target.is_dir() and not target.is_symlink():
+            _merge_move(Path(entry.path), target)
+    try:
+        src.rmdir()
+    except OSError:
+        pass  # something collided and stays here

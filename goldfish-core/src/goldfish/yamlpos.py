@@ -52,12 +52,11 @@ class Parsed:
     def line(self, path: Path_) -> int | None:
         """The line of ``path`` or of its closest ancestor that has one."""
         path = tuple(path)
-        while path:
+        while True:
             found = self.lines.get(path)
-            if found is not None:
+            if found is not None or not path:
                 return found
             path = path[:-1]
-        return None
 
 
 class _Frame:
@@ -108,6 +107,7 @@ def parse(text: str, file: str) -> Parsed:
     ScalarEvent, AliasEvent = yaml.ScalarEvent, yaml.AliasEvent
     MappingStart, SequenceStart = yaml.MappingStartEvent, yaml.SequenceStartEvent
     MappingEnd, SequenceEnd = yaml.MappingEndEvent, yaml.SequenceEndEvent
+    StreamEnd = yaml.StreamEndEvent
 
     def child_path() -> Path_:
         top = stack[-1]
@@ -118,6 +118,7 @@ def parse(text: str, file: str) -> Parsed:
     def add(value: Any, line: int, container: bool) -> None:
         if not stack:
             out.data = value
+            lines[()] = value_lines[()] = line
             return
         top = stack[-1]
         data = top.data
@@ -168,9 +169,15 @@ def parse(text: str, file: str) -> Parsed:
                     data[k] = v
                     lines[(*frame.path, k)] = value_lines[(*frame.path, k)] = line
 
+    loader: Any = None
     try:
-        for event in yaml.parse(text, Loader=_Loader):
+        loader = _Loader(text)
+        get_event = loader.get_event
+        while True:
+            event = get_event()
             cls = event.__class__
+            if cls is StreamEnd:
+                break
             if cls is ScalarEvent:
                 raw = event.value
                 tag = event.tag
@@ -192,9 +199,27 @@ def parse(text: str, file: str) -> Parsed:
                                                 file, event.start_mark.line + 1,
                                                 _dotted(child_path()) if stack else None))
                         value = raw
+                line = event.start_mark.line + 1
                 if event.anchor:
                     anchors[event.anchor] = value
-                add(value, event.start_mark.line + 1, False)
+                if stack:  # the common cases inline: a plain key, or a scalar value of a key
+                    top = stack[-1]
+                    data = top.data
+                    if data.__class__ is dict:
+                        key = top.key
+                        if key is _NO_KEY:
+                            if value.__class__ is str and value not in data:
+                                top.key = value
+                                top.key_line = line
+                                continue
+                        elif key is not _SKIP and key is not _MERGE:
+                            path = (*top.path, key)
+                            lines[path] = top.key_line
+                            value_lines[path] = line
+                            data[key] = value
+                            top.key = _NO_KEY
+                            continue
+                add(value, line, False)
             elif cls is MappingStart or cls is SequenceStart:
                 path = child_path() if stack else ()
                 line = event.start_mark.line + 1
@@ -234,6 +259,9 @@ def parse(text: str, file: str) -> Parsed:
         problems.append(Problem("contains an unprintable character, so it is not a YAML text file",
                                 file, line, None, "remove the character or restore the file"))
         out.data = None
+    finally:
+        if loader is not None:
+            loader.dispose()
     return out
 
 

@@ -23,8 +23,8 @@ Stage environment: the stage does **not** inherit this process's environment, so
 the shell that runs Goldfish never reach stage code or its logs. It gets ``PATH``, ``HOME``,
 ``LANG``, ``LC_ALL``, ``LC_CTYPE``, ``TZ``, ``TMPDIR``, ``USER``, ``LOGNAME`` (when set),
 ``PYTHONPATH`` with the directory holding the ``goldfish`` package (so ``python -m goldfish._stage``
-works with any interpreter), ``PYTHONUNBUFFERED=1``, ``GOLDFISH_JOB_DIR``, then the job's ``env``.
-A profile may pass more variables through by name: ``env_passthrough: [CUDA_VISIBLE_DEVICES]``.
+works with any interpreter), ``PYTHONUNBUFFERED=1``, the job's ``env`` (its ``PYTHONPATH`` is put
+in front), and ``GOLDFISH_JOB_DIR``. A profile may pass more variables through by name: ``env_passthrough: [CUDA_VISIBLE_DEVICES]``.
 
 Profile keys (``config``): ``env_passthrough`` (list of names), ``kill_grace_seconds`` (SIGTERM →
 SIGKILL on timeout, default 10), ``stop_grace_seconds`` (a bare ``stop`` file → SIGTERM, default
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -66,7 +67,42 @@ MAX_LOG_CHUNK = 4 * 1024 * 1024
 
 @hookimpl
 def register_compute_backends(register: Any) -> None:
-    register("local", "goldfish.builtins.local_compute:LocalBackend", capabilities=CAPABILITIES)
+    register("local", "goldfish.builtins.local_compute:LocalBackend",
+             config_model="goldfish.builtins.local_compute:LocalConfig", capabilities=CAPABILITIES)
+
+
+def __getattr__(name: str) -> Any:
+    # The pydantic model is built on first use: registering the backend (every CLI start) must
+    # not import pydantic.
+    if name == "LocalConfig":
+        return _config_model()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _config_model() -> type:
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class LocalConfig(BaseModel):
+        """Keys a ``backend: local`` profile accepts beyond the common ones."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        env_passthrough: list[str] = Field(
+            default_factory=list,
+            description="variables of the calling environment passed to the stage by name "
+                        "(stages otherwise get a minimal environment, so secrets do not leak)")
+        kill_grace_seconds: float = Field(
+            sup.DEFAULT_KILL_GRACE, ge=0,
+            description="after a timeout's SIGTERM, seconds before SIGKILL")
+        stop_grace_seconds: float = Field(
+            sup.DEFAULT_STOP_GRACE, ge=0,
+            description="after a cooperative stop request, seconds before the stage is terminated")
+        startup_grace_seconds: float = Field(
+            30.0, gt=0,
+            description="seconds a just-launched job may show no supervisor before it is lost")
+
+    return LocalConfig
 
 
 def goldfish_path_entry() -> str:
@@ -140,8 +176,8 @@ class LocalBackend:
                if k in os.environ}
         env["PATH"] = env.get("PATH", os.defpath)
         env["PYTHONUNBUFFERED"] = "1"
-        env["GOLDFISH_JOB_DIR"] = str(job.job_dir.resolve())
         env.update({str(k): str(v) for k, v in job.env.items()})
+        env["GOLDFISH_JOB_DIR"] = str(job.job_dir.resolve())
         extra = job.env.get("PYTHONPATH")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (extra, goldfish_path_entry()) if p)
         return env
@@ -300,10 +336,15 @@ class LocalBackend:
         if job_dir is None or not job_dir.is_dir() or (job_dir / sup.EXIT_FILE).exists():
             return
         (job_dir / sup.STOP_FILE).touch()
-        with contextlib.suppress(FileExistsError):
-            fd = os.open(job_dir / sup.CANCEL_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            with os.fdopen(fd, "w") as fh:
-                json.dump({"grace_seconds": grace_seconds, "requested_at": time.time()}, fh)
+        # Written aside and linked into place: the supervisor never reads half a request, and the
+        # first request's grace wins (link fails if one exists).
+        tmp = job_dir / f".cancel.tmp-{os.getpid()}-{time.monotonic_ns()}"
+        tmp.write_text(json.dumps({"grace_seconds": grace_seconds, "requested_at": time.time()}))
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, job_dir / sup.CANCEL_FILE)
+        finally:
+            tmp.unlink(missing_ok=True)
         if self.poll(handle).state == "lost":  # nobody will escalate: do it ourselves
             self._kill_stage(job_dir)
 

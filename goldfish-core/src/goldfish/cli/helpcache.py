@@ -8,7 +8,6 @@ fingerprint. ``GOLDFISH_NO_CACHE=1`` bypasses the cache.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 
@@ -41,7 +40,19 @@ def fingerprint() -> str:
                     parts.append(f"{name}:{os.stat(os.path.join(folder, name)).st_mtime_ns}")
         except OSError:
             continue
-    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:20]
+    return _sha1("\n".join(parts).encode())[:20]
+
+
+def _sha1(data: bytes) -> str:
+    # The builtin ``_sha1`` avoids loading OpenSSL through hashlib (~5 ms per invocation).
+    try:
+        import _sha1
+
+        return str(_sha1.sha1(data).hexdigest())
+    except ImportError:  # pragma: no cover - interpreters built without it
+        import hashlib
+
+        return hashlib.sha1(data).hexdigest()
 
 
 def _path() -> str:

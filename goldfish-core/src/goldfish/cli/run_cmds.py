@@ -210,7 +210,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.wait and not args.json:
         run_id = engine.run(args.target, **common)
         print(f"run {run_id} started", flush=True)
-        state = engine.wait(run_id, on_progress=progress_printer(project))
+        try:
+            state = engine.wait(run_id, on_progress=progress_printer(project))
+        except KeyboardInterrupt:
+            print(f"stopped watching; run {run_id} goes on (stages run detached). Follow it with "
+                  f"`goldfish show {run_id}`, stop it with `goldfish cancel {run_id}`")
+            return 130
     else:
         run_id = engine.run(args.target, wait=args.wait, **common)
         state = get_run(project, run_id).state
@@ -303,8 +308,8 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
     project = open_project(args)
     run_id, stage = _stage_for_logs(project, args.ref)
-    row = project.db.one("SELECT handle, profile, reused_from, state FROM stage_runs WHERE "
-                         "run_id = ? AND stage = ?", (run_id, stage))
+    row = project.db.query("SELECT handle, profile, reused_from, state FROM stage_runs WHERE "
+                           "run_id = ? AND stage = ?", (run_id, stage))[0]
     if row["handle"] is None:
         if row["reused_from"]:
             raise NotFoundError(f"{run_id}/{stage} was reused and has no log of its own",

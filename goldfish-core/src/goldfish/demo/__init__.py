@@ -25,11 +25,14 @@ def files_dir() -> Path:
 
 
 def is_demo(path: Path) -> bool:
+    import yaml
+
     config = path / "goldfish.yaml"
     try:
-        return config.is_file() and f"project: {MARKER}" in config.read_text(encoding="utf-8")
-    except OSError:
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
         return False
+    return isinstance(data, dict) and data.get("project") == MARKER
 
 
 def create_demo(path: Path) -> Project:

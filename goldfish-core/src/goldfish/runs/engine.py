@@ -40,9 +40,14 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_PARALLEL = 4
 POLL_SECONDS = 0.1
+METRICS_EVERY = 2.0  # seconds between live metric lines in wait()
 ERROR_TAIL_LINES = 30
 REASON_KEYS = ("description", "hypothesis", "goal", "approach", "min_result")
 OUTPUT_SUFFIX = {"npy": ".npy", "csv": ".csv", "json": ".json", "file": "", "directory": ""}
+
+
+class _LeaseLost(Exception):
+    """Our lease expired and another process holds it: stop acting on the run."""
 
 
 @dataclass
@@ -104,6 +109,7 @@ class Engine:
         self._backends: dict[str, ComputeBackend] = {}
         self._workspaces: Any = None
         self._artifacts: Any = None
+        self._lease: tuple[str, str] | None = None
 
     # --- services -------------------------------------------------------------------------
     @property
@@ -246,18 +252,20 @@ class Engine:
         project = self.project
         with project.tx() as conn:
             states.set_run_state(conn, run_id, "preparing", "preflight and review")
-        findings = [coerce_finding(f, source="validate_pipeline")
-                    for f in project.plugins.validate_pipeline(loaded.pipeline, project)]
+        findings = _findings("validate_pipeline",
+                             lambda: project.plugins.validate_pipeline(loaded.pipeline, project))
         reviews: list[Review] = []
         blocked = [f for f in findings if f.blocking]
-        if not blocked:
+        if not blocked and project.plugins.pm.hook.review_before_run.get_hookimpls():
             context = ReviewContext(
                 run_id=run_id, phase="before", workspace=loaded.workspace,
                 version=loaded.version.tag, pipeline=loaded.pipeline, reason=reason,
                 configs=loaded.configs, files=self._stage_sources(loaded),
                 plan=[{"stage": s.stage, "action": s.action, "why": s.why} for s in plan.steps],
                 project=project)
-            reviews = [coerce_review(r) for r in project.plugins.review_before_run(context)]
+            reviews, errors = _reviews("review_before_run",
+                                       lambda: project.plugins.review_before_run(context))
+            findings += errors
         with project.tx() as conn:
             _record_findings(conn, run_id, "preflight", findings)
             for review in reviews:
@@ -280,16 +288,17 @@ class Engine:
             states.set_run_state(conn, run_id, "running", "launching")
             project.emit("run.started", run_id, f"run {run_id} started",
                          workspace=loaded.workspace, version=loaded.version.tag)
-        project.plugins.on_run_started(project, self._run_obj(run_id))
+        _notify("on_run_started", lambda: project.plugins.on_run_started(
+            project, self._run_obj(run_id)))
 
     def _stage_sources(self, loaded: Loaded) -> dict[str, str]:
+        from goldfish.runs.codecache import read_blob
+
         out = {}
         for stage in loaded.pipeline.stages:
-            try:
-                out[stage.module] = self.workspaces.read_file(loaded.version.tag,
-                                                              stage.module).decode("utf-8")
-            except Exception:
-                continue
+            sha = loaded.files.get(stage.module)
+            if sha:
+                out[stage.module] = read_blob(self.project, sha).decode("utf-8", "replace")
         return out
 
     def _run_obj(self, run_id: str) -> Any:
@@ -303,8 +312,19 @@ class Engine:
         with lease.held(self.project, f"run:{run_id}") as holder:
             if holder is None:
                 return False
-            self._advance(run_id)
+            self._lease = (f"run:{run_id}", holder)
+            try:
+                self._advance(run_id)
+            except _LeaseLost:
+                pass  # another process took over after our lease lapsed; it acts now
+            finally:
+                self._lease = None
             return True
+
+    def _renew(self) -> None:
+        """Extend the lease before slow work (exporting, storing outputs) so it cannot lapse."""
+        if self._lease is not None and not lease.acquire(self.project, *self._lease):
+            raise _LeaseLost(self._lease[0])
 
     def _advance(self, run_id: str) -> None:
         project = self.project
@@ -440,9 +460,10 @@ class Engine:
         return self.project.runs_dir / run_id / stage
 
     def _launch(self, run: Any, row: Any) -> None:
-        from goldfish.compute import Job
+        from goldfish.compute import Job, Resources
 
         run_id, stage = run["id"], row["stage"]
+        self._renew()
         with self.project.tx() as conn:
             states.set_stage_state(conn, run_id, stage, "preparing", "exporting code and inputs",
                                    job_id=job_id(run_id, stage))
@@ -457,23 +478,21 @@ class Engine:
             if spec.get("timeout_minutes"):
                 from dataclasses import replace
 
-                from goldfish.compute import Resources
-
                 resources = replace(resources or Resources(),
                                     timeout_seconds=float(spec["timeout_minutes"]) * 60)
             python = sys.executable if backend.capabilities.shares_filesystem else "python"
             job = Job(job_id=job_id(run_id, stage), run_id=run_id, stage=stage, job_dir=job_dir,
                       command=[python, "-m", "goldfish._stage"],
                       env=dict(getattr(profile, "env", {}) or {}), profile=row["profile"],
-                      **({"resources": resources} if resources is not None else {}),
+                      resources=resources or Resources(),
                       profile_config=(profile.backend_config
                                       if hasattr(profile, "backend_config") else {}))
             handle = backend.launch(job)
         except GoldfishError as exc:
             self._fail_stage(run_id, stage, f"could not launch: {exc.message}")
             return
-        except OSError as exc:
-            self._fail_stage(run_id, stage, f"could not prepare the job directory: {exc}")
+        except Exception as exc:  # a stage must end, not retry a broken launch forever
+            self._fail_stage(run_id, stage, f"could not prepare or launch the job: {exc!r}")
             return
         with self.project.tx() as conn:
             states.set_stage_state(conn, run_id, stage, "running", f"launched on {row['profile']}",
@@ -483,7 +502,9 @@ class Engine:
         if job_dir.exists():
             shutil.rmtree(job_dir)
         job_dir.mkdir(parents=True)
-        self.workspaces.export(run["version_tag"], job_dir / "code")
+        from goldfish.runs.codecache import export_code
+
+        export_code(self.project, run["tree_sha"], job_dir / "code")
         inputs = json.loads(row["inputs"])
         job_inputs: dict[str, Any] = {}
         if inputs:
@@ -528,7 +549,7 @@ class Engine:
             return
         backend = self.backend_for(row["profile"])
         if row["state"] == "finishing":
-            self._finish(run, row, backend, handle, None)
+            self._finish_safely(run, row, backend, handle, None)
             return
         status = backend.poll(handle)
         if status.final:
@@ -542,7 +563,7 @@ class Engine:
                                                               == "lost" else None))
             row = self.project.db.one("SELECT * FROM stage_runs WHERE run_id = ? AND stage = ?",
                                       (run_id, stage))
-            self._finish(run, row, backend, handle, status)
+            self._finish_safely(run, row, backend, handle, status)
             return
         if cancel:
             backend.cancel(handle)
@@ -567,8 +588,8 @@ class Engine:
             context = MetricContext(run_id=run_id, stage=stage, new=new, history=history,
                                     seconds_since_heartbeat=since,
                                     config=json.loads(row["config"]), project=self.project)
-            findings = [coerce_finding(f, source="check_metrics")
-                        for f in self.project.plugins.check_metrics(context)]
+            findings = _findings("check_metrics",
+                                 lambda: self.project.plugins.check_metrics(context), stage)
         blocked = [f for f in findings if f.blocking]
         with self.project.tx() as conn:
             _write_summaries(conn, run_id, stage, history)
@@ -583,10 +604,24 @@ class Engine:
             backend.cancel(handle)
 
     # --- finish ---------------------------------------------------------------------------
+    def _finish_safely(self, run: Any, row: Any, backend: ComputeBackend, handle: Handle,
+                       status: JobStatus | None) -> None:
+        """Finish; an unexpected error fails the stage (with the error) instead of leaving it
+        ``finishing`` for every later reconcile pass to trip over."""
+        try:
+            self._finish(run, row, backend, handle, status)
+        except _LeaseLost:
+            raise
+        except GoldfishError as exc:
+            self._fail_stage(run["id"], row["stage"], f"could not finish: {exc.message}")
+        except Exception as exc:
+            self._fail_stage(run["id"], row["stage"], f"could not finish: {exc!r}")
+
     def _finish(self, run: Any, row: Any, backend: ComputeBackend, handle: Handle,
                 status: JobStatus | None) -> None:
         run_id, stage = run["id"], row["stage"]
         job_dir = self.job_dir(run_id, stage)
+        self._renew()
         try:
             backend.fetch(handle, job_dir)
         except GoldfishError as exc:
@@ -597,8 +632,7 @@ class Engine:
         history: dict[str, list[MetricPoint]] = {}
         for p, _ in points:
             history.setdefault(p.name, []).append(p)
-        cancel = bool(self.project.db.one("SELECT cancel_requested FROM runs WHERE id = ?",
-                                          (run_id,))[0])
+        cancel = bool(self._state(run_id, "cancel_requested"))
         exit_code, cause, error = row["exit_code"], row["cause"], row["error"]
         findings: list[Finding] = []
         outputs: dict[str, Any] = {}
@@ -652,8 +686,8 @@ class Engine:
         context = OutputContext(run_id=run["id"], stage=row["stage"], signals=spec["outputs"],
                                 paths=paths, config=json.loads(row["config"]), upstream=upstream,
                                 checks=spec.get("checks") or {}, project=self.project)
-        findings = [coerce_finding(f, source="validate_outputs")
-                    for f in self.project.plugins.validate_outputs(context)]
+        findings = _findings("validate_outputs",
+                             lambda: self.project.plugins.validate_outputs(context), row["stage"])
         blocked = [f for f in findings if f.blocking]
         if blocked:
             msg = "outputs rejected: " + "; ".join(f.render() for f in blocked)
@@ -667,7 +701,8 @@ class Engine:
     def _stage_finished(self, run_id: str, stage: str, state: str) -> None:
         self.project.emit("stage.finished", f"{run_id}/{stage}", f"{run_id}/{stage} {state}",
                           run_id=run_id, stage=stage, state=state)
-        self.project.plugins.on_stage_finished(self.project, self._run_obj(run_id), stage, state)
+        _notify("on_stage_finished", lambda: self.project.plugins.on_stage_finished(
+            self.project, self._run_obj(run_id), stage, state))
 
     def _close(self, run: Any, rows: list[Any]) -> None:
         run_id = run["id"]
@@ -695,7 +730,8 @@ class Engine:
                 update_best(self.project, conn, run_id)
             self.project.emit("run.finished", run_id, f"run {run_id} {final}", state=final,
                               error=error, workspace=run["workspace"])
-        self.project.plugins.on_run_finished(self.project, self._run_obj(run_id))
+        _notify("on_run_finished", lambda: self.project.plugins.on_run_finished(
+            self.project, self._run_obj(run_id)))
 
     def _review_after(self, run_id: str, final: str) -> None:
         plugins = self.project.plugins
@@ -714,10 +750,11 @@ class Engine:
             pipeline=None, reason=info.reason, configs={s.stage: s.config for s in info.stages},
             outputs=outputs, metrics=metric_summaries(self.project, run_id), findings=findings,
             state=final, project=self.project)
-        reviews = [coerce_review(r) for r in plugins.review_after_run(context)]
+        reviews, errors = _reviews("review_after_run", lambda: plugins.review_after_run(context))
         with self.project.tx() as conn:
             for review in reviews:
                 _record_review(conn, run_id, "after", review)
+            _record_findings(conn, run_id, "review_after", errors)
 
     # --- wait / cancel --------------------------------------------------------------------
     def wait(self, run_id: str, *, on_progress: Callable[[Progress], None] | None = None,
@@ -726,8 +763,14 @@ class Engine:
         deadline = None if timeout is None else time.monotonic() + timeout
         seen = 0
         delay = 0.02
+        shown_metrics: dict[tuple[str, str], float] = {}
+        next_metrics = time.monotonic() + METRICS_EVERY
         while True:
             self.advance(run_id)
+            if on_progress is not None and time.monotonic() >= next_metrics:
+                next_metrics = time.monotonic() + METRICS_EVERY
+                for p in self._live_metrics(run_id, shown_metrics):
+                    on_progress(p)
             rows = self.project.db.query(
                 "SELECT id, stage, to_state, reason, at FROM transitions WHERE run_id = ? AND "
                 "id > ? ORDER BY id", (run_id, seen))
@@ -735,13 +778,38 @@ class Engine:
                 seen = r["id"]
                 if on_progress is not None:
                     on_progress(Progress(run_id, r["stage"], r["to_state"], r["reason"], r["at"]))
-            state = self.project.db.one("SELECT state FROM runs WHERE id = ?", (run_id,))[0]
+            state = self._state(run_id)
             if state in states.FINAL_RUN:
                 return str(state)
             if deadline is not None and time.monotonic() > deadline:
                 return str(state)
             time.sleep(delay)
             delay = min(delay * 1.5, poll)
+
+    def _state(self, run_id: str, column: str = "state") -> Any:
+        rows = self.project.db.query(f"SELECT {column} FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise NotFoundError(f"no run {run_id!r}", "list runs with `goldfish runs`")
+        return rows[0][0]
+
+    def _live_metrics(self, run_id: str, shown: dict[tuple[str, str], float]) -> list[Progress]:
+        """One line per metric of a running stage that changed since it was last shown."""
+        from goldfish.runs.records import trend_word
+
+        out = []
+        for m in self.project.db.query(
+                "SELECT m.* FROM metric_summaries m JOIN stage_runs s ON s.run_id = m.run_id AND "
+                "s.stage = m.stage WHERE m.run_id = ? AND s.state = 'running' ORDER BY m.name",
+                (run_id,)):
+            key = (m["stage"], m["name"])
+            if shown.get(key) == m["updated_at"]:
+                continue
+            shown[key] = m["updated_at"]
+            step = f" step {m['last_step']}" if m["last_step"] is not None else ""
+            out.append(Progress(run_id, m["stage"], "running",
+                                f"{m['name']} {m['last']:.4g}{step}, min {m['min']:.4g}, "
+                                f"{trend_word(m['slope'], m['last'])}", time.time()))
+        return out
 
     def cancel(self, run_id: str) -> str:
         """Ask a run to stop: queued stages end ``cancelled``, running ones are stopped."""
@@ -759,14 +827,41 @@ class Engine:
             if not self.advance(run_id):
                 time.sleep(0.05)
                 continue
-            state = self.project.db.one("SELECT state FROM runs WHERE id = ?", (run_id,))[0]
+            state = self._state(run_id)
             if state in states.FINAL_RUN:
                 return str(state)
             time.sleep(0.05)
-        return str(self.project.db.one("SELECT state FROM runs WHERE id = ?", (run_id,))[0])
+        return str(self._state(run_id))
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _plugin_error(hook: str, exc: BaseException, stage: str | None = None) -> Finding:
+    """A plugin that raised: recorded as a warning, never a reason to lose a run."""
+    return Finding("engine", "plugin_error", "warning", f"{hook} raised {exc!r}; ignored",
+                   stage=stage, data={"hook": hook})
+
+
+def _findings(hook: str, call: Callable[[], list[Any]], stage: str | None = None) -> list[Finding]:
+    try:
+        return [coerce_finding(f, source=hook) for f in call()]
+    except Exception as exc:
+        return [_plugin_error(hook, exc, stage)]
+
+
+def _reviews(hook: str, call: Callable[[], list[Any]]) -> tuple[list[Review], list[Finding]]:
+    try:
+        return [coerce_review(r) for r in call()], []
+    except Exception as exc:
+        return [], [_plugin_error(hook, exc)]
+
+
+def _notify(hook: str, call: Callable[[], None]) -> None:
+    try:
+        call()
+    except Exception as exc:
+        print(f"goldfish: warning: plugin hook {hook} failed: {exc!r}", file=sys.stderr)
 
 
 @dataclass

@@ -132,12 +132,14 @@ def load(project: Project, workspaces: Any, version: Any,
     from goldfish import pipeline as pl
 
     tag = version.tag
-    files: dict[str, str] = dict(workspaces.files(tag))
+    from goldfish.runs.codecache import listing, read_blob
+
+    files = {path: sha for path, (_mode, sha) in listing(project, version.tree).items()}
     if PIPELINE_FILE not in files:
         raise NotFoundError(f"version {tag} has no {PIPELINE_FILE}",
                             f"add {PIPELINE_FILE} to the workspace (see `goldfish demo` for an "
                             "example) and run again")
-    text = workspaces.read_file(tag, PIPELINE_FILE).decode("utf-8")
+    text = read_blob(project, files[PIPELINE_FILE]).decode("utf-8")
     sources = {r[0] for r in project.db.query("SELECT name FROM sources")}
     profiles = set(project.config.profiles)
     pipeline = pl.load_pipeline(text, PIPELINE_FILE, files=set(files), sources=sources,
@@ -155,7 +157,7 @@ def load(project: Project, workspaces: Any, version: Any,
         file_config: dict[str, Any] = {}
         if file in files:
             file_config = pl.load_stage_config_text(
-                workspaces.read_file(tag, file).decode("utf-8"), file) or {}
+                read_blob(project, files[file]).decode("utf-8"), file) or {}
         configs[stage.name] = pl.merge_config(stage, file_config,
                                               overrides.get(stage.name) or {}, file=file)
     results = getattr(pipeline, "results", None)
@@ -292,6 +294,18 @@ def find_cached(project: Project, key: str, exclude_run: str | None = None) -> s
     return f"{row[0]}/{row[1]}" if row else None
 
 
+def find_cached_outputs(project: Project, key: str) -> tuple[str | None, dict[str, str]]:
+    """Like :func:`find_cached`, with the hit's output digests, in one query (the plan's hot path)."""
+    rows = project.db.query(
+        "SELECT s.run_id, s.stage, o.name, o.digest FROM (SELECT run_id, stage FROM stage_runs "
+        "WHERE cache_key = ? AND state = 'done' ORDER BY finished_at DESC LIMIT 1) s "
+        "LEFT JOIN outputs o ON o.run_id = s.run_id AND o.stage = s.stage", (key,))
+    if not rows:
+        return None, {}
+    return (f"{rows[0][0]}/{rows[0][1]}",
+            {str(r[2]): str(r[3]) for r in rows if r[2] is not None})
+
+
 def explain_miss(project: Project, workspace: str, stage: str, parts: dict[str, str]) -> str:
     """Why a stage runs although an earlier run of it finished: which key parts changed."""
     row = project.db.one(
@@ -333,6 +347,8 @@ def build_plan(project: Project, loaded: Loaded, *,
                 did_you_mean(input_name, list(stage_obj.inputs)) or
                 f"its inputs: {', '.join(stage_obj.inputs) or 'none'}")
     runtimes: dict[str, str] = {}
+    stage_by_name = {s.name: s for s in pipeline.stages}
+    hits: dict[str, dict[str, str]] = {}  # "<run>/<stage>" of a reused stage -> output digests
     steps: list[PlanStep] = []
     by_name: dict[str, PlanStep] = {}
     default_profile = project.config.default_profile
@@ -343,10 +359,10 @@ def build_plan(project: Project, loaded: Loaded, *,
         inputs: dict[str, Pinned] = {}
         upstream: list[str] = []
         for input_name, spec in stage.inputs.items():
-            kind = str(getattr(spec, "type", None) or "")
+            kind = _input_type(project, stage_by_name, spec)
             pinned = overrides.get((stage.name, input_name))
             if pinned is not None:
-                pinned.type = kind or pinned.type
+                pinned.type = kind or pinned.type or _source_type(project, pinned.source)
                 inputs[input_name] = pinned
                 continue
             source = getattr(spec, "source", None)
@@ -360,9 +376,11 @@ def build_plan(project: Project, loaded: Loaded, *,
             up = by_name[from_stage]
             pinned = Pinned(input_name, kind, from_stage=from_stage, from_output=from_output)
             if up.action == "reuse" and up.reused_from:
-                run_id, _, up_stage = up.reused_from.partition("/")
-                row = output_row(project, run_id, up_stage, from_output)
-                pinned.digest = str(row["digest"])
+                digest = hits.get(up.reused_from, {}).get(from_output)
+                if digest is None:
+                    run_id, _, up_stage = up.reused_from.partition("/")
+                    digest = str(output_row(project, run_id, up_stage, from_output)["digest"])
+                pinned.digest = digest
             inputs[input_name] = pinned
         cacheable = bool(getattr(stage, "cache", True)) and not force and stage.name not in rerun
         step = PlanStep(stage=stage.name, position=position, action="run", why="",
@@ -380,8 +398,9 @@ def build_plan(project: Project, loaded: Loaded, *,
             step.why = ("--no-cache" if force else f"--rerun {stage.name}"
                         if stage.name in rerun else "cache: false in pipeline.yaml")
         else:
-            hit = find_cached(project, step.cache_key)
+            hit, outputs = find_cached_outputs(project, step.cache_key)
             if hit:
+                hits[hit] = outputs
                 step.action, step.reused_from = "reuse", hit
                 step.why = f"reused from {hit}: same code, config and inputs"
             else:
@@ -391,6 +410,22 @@ def build_plan(project: Project, loaded: Loaded, *,
     return Plan(workspace=loaded.workspace, version=loaded.version.tag,
                 commit=loaded.version.commit, pipeline=str(getattr(pipeline, "name", "") or ""),
                 steps=steps, results=loaded.results)
+
+
+def _source_type(project: Project, name: str | None) -> str:
+    row = project.db.one("SELECT type FROM sources WHERE name = ?", (name,)) if name else None
+    return str(row[0]) if row else "file"
+
+
+def _input_type(project: Project, stages: dict[str, Any], spec: Any) -> str:
+    """The declared type, else the upstream output's type, else the source's registered type."""
+    if getattr(spec, "type", None):
+        return str(spec.type)
+    if getattr(spec, "from_stage", None):
+        return str(stages[spec.from_stage].outputs[spec.from_output].type)
+    if getattr(spec, "source", None):
+        return _source_type(project, spec.source)
+    return ""
 
 
 def check_plan_inputs(plan: Plan) -> None:

@@ -261,7 +261,8 @@ def list_runs(project: Project, *, workspace: str | None = None, state: str | No
               tag: str | None = None, sort: str | None = None, limit: int = 20,
               offset: int = 0) -> list[RunRow]:
     """Runs, newest first (or by a metric), filtered; ``limit``/``offset`` paginate."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if workspace:
         where.append("r.workspace = ?")
         params.append(workspace)

@@ -104,8 +104,8 @@ def promote_output(project: Project, run_ref: str, stage: str, output: str, name
     row = output_row(project, run_id, stage, output)
     if project.db.one("SELECT 1 FROM sources WHERE name = ?", (name,)) and not replace:
         raise ConflictError(f"source {name!r} already exists", "choose another name")
-    full = project.db.one("SELECT * FROM outputs WHERE run_id = ? AND stage = ? AND name = ?",
-                          (run_id, stage, output))
+    full = project.db.query("SELECT * FROM outputs WHERE run_id = ? AND stage = ? AND name = ?",
+                            (run_id, stage, output))[0]
 
     class _Ref:
         digest, uri, size, kind = full["digest"], full["uri"], full["size"], full["kind"]

@@ -74,7 +74,8 @@ from goldfish.compute import Capabilities, ComputeBackend, Handle, Job, JobStatu
 from goldfish.errors import NotFoundError
 from goldfish.storage import StorageBackend
 
-__all__ = ["ComputeBackendContract", "StorageBackendContract", "wait_final", "write_job_dir"]
+__all__ = ["SLEEPER", "ComputeBackendContract", "StorageBackendContract", "read_all_logs",
+           "wait_final", "wait_for_log", "write_job_dir"]
 
 
 # --- storage --------------------------------------------------------------------------------

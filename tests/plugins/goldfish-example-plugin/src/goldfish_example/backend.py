@@ -7,6 +7,7 @@ its capabilities.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -26,9 +27,9 @@ class ExampleBackend:
     def launch(self, job: Job) -> Handle:
         started = time.time()
         with open(job.job_dir / "log.txt", "wb") as log:
+            env = {**os.environ, **job.env, "GOLDFISH_JOB_DIR": str(job.job_dir)}
             proc = subprocess.run(job.command, cwd=job.job_dir / "code", stdout=log,
-                                  stderr=subprocess.STDOUT, env=None if not job.env else
-                                  {**job.env, "GOLDFISH_JOB_DIR": str(job.job_dir)})
+                                  stderr=subprocess.STDOUT, env=env)
         record = {"exit_code": proc.returncode, "signal": None, "cause": None,
                   "started_at": started, "finished_at": time.time()}
         (job.job_dir / "exit.json").write_text(json.dumps(record), encoding="utf-8")

@@ -1,7 +1,6 @@
 """Score the trained model on the held-out test split."""
 
 import numpy as np
-
 from goldfish import io
 
 params = np.load(io.load_input("model") / "weights.npz")
@@ -12,5 +11,5 @@ pred = (((x - params["mean"]) / params["std"]) @ params["w"] + params["b"]).argm
 accuracy = float(np.mean(pred == y))
 per_class = {str(c): float(np.mean(pred[y == c] == c)) for c in range(10) if np.any(y == c)}
 io.log_metric("accuracy", accuracy)
-io.save_output("scores", {"accuracy": accuracy, "per_class": per_class, "n": int(len(y))})
+io.save_output("scores", {"accuracy": accuracy, "per_class": per_class, "n": len(y)})
 print(f"test accuracy: {accuracy:.3f}")

@@ -4,7 +4,6 @@ Each row is 64 pixel values followed by the label, as float32.
 """
 
 import numpy as np
-
 from goldfish import io
 
 cfg = io.config()
@@ -18,7 +17,7 @@ prototypes = (prototypes - prototypes.mean(axis=(1, 2), keepdims=True)) * 8
 
 labels = rng.integers(0, 10, cfg["samples"])
 shift = rng.integers(-1, 2, (cfg["samples"], 2))
-images = np.stack([np.roll(prototypes[y], tuple(s), (0, 1)) for y, s in zip(labels, shift)])
+images = np.stack([np.roll(prototypes[y], tuple(s), (0, 1)) for y, s in zip(labels, shift, strict=True)])
 images = images + rng.normal(0, cfg["noise"], images.shape)
 
 data = np.hstack([images.reshape(len(labels), 64), labels[:, None]]).astype(np.float32)

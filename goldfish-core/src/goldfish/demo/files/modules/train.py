@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-
 from goldfish import io
 
 cfg = io.config()

@@ -1,0 +1,180 @@
+"""Reading a stage's ``metrics.jsonl`` on the host: incrementally, and summarized per metric.
+
+The stage appends whole lines (``goldfish.io`` writes each flush in one call), but the host reads
+while it writes, and a killed stage can leave half a line. So :class:`MetricsReader` keeps a byte
+cursor and consumes only complete lines; a torn final line is left for the next read, and a line
+that is complete but unparsable (a crash mid-write followed by a restart) is counted and skipped.
+
+Values ``"nan"``, ``"inf"`` and ``"-inf"`` (how ``goldfish.io`` writes non-finite values) come back
+as floats, because the health checks need to see them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+_SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+DEFAULT_WINDOW = 20
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    name: str
+    value: float
+    step: int | None
+    time: float
+
+
+def decode_line(line: bytes | str) -> MetricPoint | None:
+    """One ``{"n","v","s","t"}`` line → a point, or None when the line is not a valid point."""
+    try:
+        raw = json.loads(line)
+        name, value = raw["n"], raw["v"]
+        if isinstance(value, str):
+            value = _SPECIAL[value]
+        if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        step = raw.get("s")
+        if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+            return None
+        return MetricPoint(name, float(value), step, float(raw.get("t") or 0.0))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class MetricsReader:
+    """Follows one ``metrics.jsonl``; :meth:`read` returns the points added since the last call.
+
+    ``offset`` is the byte cursor: persist it to resume after a restart without re-reading.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], offset: int = 0) -> None:
+        self.path = Path(path)
+        self.offset = offset
+        self.skipped = 0  # complete lines that were not valid points
+
+    def read(self, max_bytes: int | None = None) -> list[MetricPoint]:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read() if max_bytes is None else fh.read(max_bytes)
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return []  # nothing complete yet (or a torn last line)
+        points = []
+        for line in chunk[: end + 1].splitlines():
+            if not line.strip():
+                continue
+            point = decode_line(line)
+            if point is None:
+                self.skipped += 1
+            else:
+                points.append(point)
+        self.offset += end + 1
+        return points
+
+
+@dataclass
+class MetricSummary:
+    """What an agent needs to know about one metric without reading its series.
+
+    ``slope`` is the least-squares slope of the last ``window`` finite points per step (per point
+    when steps are missing); whether rising is good depends on the metric, so callers interpret it.
+    """
+
+    name: str
+    count: int = 0
+    last: float | None = None
+    min: float | None = None
+    max: float | None = None
+    first_step: int | None = None
+    last_step: int | None = None
+    last_time: float | None = None
+    slope: float | None = None
+    has_nonfinite: bool = False
+    nonfinite_count: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for k in ("last", "min", "max", "slope"):
+            v = out[k]
+            if isinstance(v, float) and not math.isfinite(v):
+                out[k] = "nan" if v != v else ("inf" if v > 0 else "-inf")
+        return out
+
+
+def _slope(xs: list[float], ys: list[float]) -> float | None:
+    n = len(xs)
+    if n < 2:
+        return None
+    mx, my = sum(xs) / n, sum(ys) / n
+    var = sum((x - mx) ** 2 for x in xs)
+    if var == 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
+
+
+@dataclass
+class _Series:
+    summary: MetricSummary
+    window: deque[tuple[float, float]] = field(default_factory=deque)
+    index: int = 0
+
+
+class Summarizer:
+    """Incremental per-metric summaries: feed it points as they arrive, ask for summaries any time."""
+
+    def __init__(self, window: int = DEFAULT_WINDOW) -> None:
+        self.window = window
+        self._series: dict[str, _Series] = {}
+
+    def feed(self, points: Iterable[MetricPoint]) -> None:
+        for p in points:
+            series = self._series.get(p.name)
+            if series is None:
+                series = self._series[p.name] = _Series(MetricSummary(p.name), deque(maxlen=self.window))
+            s = series.summary
+            s.count += 1
+            s.last = p.value
+            s.last_time = p.time
+            if p.step is not None:
+                if s.first_step is None:
+                    s.first_step = p.step
+                s.last_step = p.step
+            series.index += 1
+            if not math.isfinite(p.value):
+                s.has_nonfinite = True
+                s.nonfinite_count += 1
+                continue
+            s.min = p.value if s.min is None else min(s.min, p.value)
+            s.max = p.value if s.max is None else max(s.max, p.value)
+            x = float(p.step) if p.step is not None else float(series.index)
+            series.window.append((x, p.value))
+
+    def summaries(self) -> dict[str, MetricSummary]:
+        for series in self._series.values():
+            xs = [x for x, _ in series.window]
+            ys = [y for _, y in series.window]
+            series.summary.slope = _slope(xs, ys)
+        return {name: s.summary for name, s in self._series.items()}
+
+
+def summarize(points: Iterable[MetricPoint], window: int = DEFAULT_WINDOW) -> dict[str, MetricSummary]:
+    """Summaries of a whole series at once (see :class:`Summarizer` for the incremental form)."""
+    summarizer = Summarizer(window)
+    summarizer.feed(points)
+    return summarizer.summaries()
+
+
+def read_all(path: str | os.PathLike[str]) -> list[MetricPoint]:
+    """Every complete point in ``path`` (a torn last line is ignored)."""
+    return MetricsReader(path).read()

@@ -1,0 +1,90 @@
+"""Reading ``metrics.jsonl`` on the host: byte cursor, torn lines, summaries."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from goldfish import io
+from goldfish.metrics import MetricsReader, Summarizer, decode_line, read_all, summarize
+from stage_support import make_job
+
+
+def test_reader_follows_a_file_written_by_io(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    job = make_job(tmp_path / "job")
+    monkeypatch.setenv("GOLDFISH_JOB_DIR", str(job))
+    io._reset_for_tests()
+    reader = MetricsReader(job / "metrics.jsonl")
+    assert reader.read() == []  # no file yet
+    io.log_metric("loss", 1.0, 0)
+    io.log_metric("loss", math.nan, 1)
+    io.flush()
+    first = reader.read()
+    assert [(p.name, p.step) for p in first] == [("loss", 0), ("loss", 1)]
+    assert math.isnan(first[1].value)
+    assert reader.read() == []  # nothing new
+    io.log_metric("acc", 0.5)
+    io.flush()
+    assert [(p.name, p.value, p.step) for p in reader.read()] == [("acc", 0.5, None)]
+    # a new reader resumes from a persisted cursor
+    assert MetricsReader(job / "metrics.jsonl", offset=reader.offset).read() == []
+    io._reset_for_tests()
+
+
+def test_a_torn_last_line_waits_for_its_end(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"n":"a","v":1,"s":0,"t":1.0}\n{"n":"a","v":2,"s"')
+    reader = MetricsReader(path)
+    assert [p.value for p in reader.read()] == [1.0]
+    with open(path, "a") as fh:
+        fh.write(':1,"t":2.0}\n')
+    assert [(p.value, p.step) for p in reader.read()] == [(2.0, 1)]
+    assert reader.skipped == 0
+
+
+def test_garbage_lines_are_skipped_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"n":"a","v":1,"s":0,"t":1}\nnot json\n{"n":"a","v":true}\n'
+                    '{"n":"a","v":"-inf","s":2,"t":3}\n\n')
+    reader = MetricsReader(path)
+    points = reader.read()
+    assert [p.value for p in points] == [1.0, -math.inf]
+    assert reader.skipped == 2
+    assert decode_line('{"n": "x", "v": 1, "s": 1.5}') is None
+
+
+def _points(values: list[float], name: str = "loss") -> list[object]:
+    from goldfish.metrics import MetricPoint
+
+    return [MetricPoint(name, v, i * 10, float(i)) for i, v in enumerate(values)]
+
+
+def test_summary_of_a_falling_loss() -> None:
+    s = summarize(_points([4.0, 3.0, 2.0, 1.0]))["loss"]  # type: ignore[arg-type]
+    assert (s.count, s.last, s.min, s.max) == (4, 1.0, 1.0, 4.0)
+    assert (s.first_step, s.last_step) == (0, 30)
+    assert s.slope == pytest.approx(-0.1)  # per step
+    assert s.has_nonfinite is False
+
+
+def test_nonfinite_points_are_flagged_not_folded_into_min_max() -> None:
+    s = summarize(_points([1.0, math.nan, 0.5, math.inf]))["loss"]  # type: ignore[arg-type]
+    assert s.has_nonfinite and s.nonfinite_count == 2
+    assert (s.min, s.max) == (0.5, 1.0)
+    assert math.isinf(s.last)  # type: ignore[arg-type]
+    assert s.to_json()["last"] == "inf"
+
+
+def test_slope_uses_the_last_window_only_and_is_incremental() -> None:
+    summarizer = Summarizer(window=3)
+    summarizer.feed(_points([10.0, 0.0, 1.0, 2.0, 3.0]))  # type: ignore[arg-type]
+    assert summarizer.summaries()["loss"].slope == pytest.approx(0.1)
+    flat = summarize(_points([2.0]))["loss"]  # type: ignore[arg-type]
+    assert flat.slope is None  # one point has no trend
+
+
+def test_read_all_ignores_a_missing_newline(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"n":"a","v":1,"s":null,"t":1}\n{"n":"a","v":2,"s":null,"t":2}')
+    assert [p.value for p in read_all(path)] == [1.0]
