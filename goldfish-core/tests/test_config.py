@@ -149,7 +149,7 @@ default_profile: bigg
     ("project: lab\nprofiles:\n  g: {cpus: 2}\n", ":3: profiles.g.backend: missing required key"),
     ("project: lab\nprofiles: [local]\n", ":2: profiles: expected a mapping of profile names"),
     ("slots: 2\n", ":1: missing required key 'project'"),
-    ("project: lab\nproject: other\n", ":2: duplicate key 'project' (first on line 1)"),
+    ("project: lab\nproject: other\n", ":2: project: duplicate key 'project' (first on line 1)"),
     ("project: lab\nstorage: /data/store\n", ":2: storage: '/data/store' is not a storage URI"),
     ("project: lab\nstorage: ftp://host/x\n", ":2: storage: no storage backend for ftp://"),
 ])

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from goldfish.errors import GoldfishError, NotFoundError, Problem, ProblemsError, did_you_mean
+from goldfish.yamlpos import parse_yaml
 
 if typing.TYPE_CHECKING:
     from goldfish.compute import Resources
@@ -205,87 +205,6 @@ class ProjectConfig:
 
 
 # --- YAML with line numbers -------------------------------------------------------------------
-
-
-class LineLoader(yaml.SafeLoader):
-    """A safe loader that also records the line of every mapping key and sequence item."""
-
-    def construct_located(self, node: yaml.Node, lines: dict[Path_, int],
-                          problems: list[Problem], file: str, path: Path_ = (),
-                          stack: tuple[int, ...] = ()) -> Any:
-        if id(node) in stack:
-            problems.append(Problem("an alias refers to itself", file, _line(node),
-                                    _dotted(path), "remove the recursive alias"))
-            return None
-        stack = (*stack, id(node))
-        if isinstance(node, yaml.MappingNode):
-            self.flatten_mapping(node)
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.construct_object(key_node, deep=True)
-                if isinstance(key, (list, dict)) or key is None:
-                    problems.append(Problem("a key must be a plain name", file, _line(key_node),
-                                            _dotted(path) or None))
-                    continue
-                if key in out:
-                    problems.append(Problem(f"duplicate key {key!r} (first on line "
-                                            f"{lines.get((*path, key))})", file,
-                                            _line(key_node), _dotted(path) or None,
-                                            "keep one of them"))
-                    continue
-                lines[(*path, key)] = _line(key_node)
-                out[key] = self.construct_located(value_node, lines, problems, file,
-                                                  (*path, key), stack)
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            items = []
-            for index, item in enumerate(node.value):
-                lines[(*path, index)] = _line(item)
-                items.append(self.construct_located(item, lines, problems, file,
-                                                    (*path, index), stack))
-            return items
-        return self.construct_object(node, deep=True)
-
-
-def _line(node: yaml.Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Problem]]:
-    """Parse ``text``; returns (data, key path → line, problems). Syntax errors become problems."""
-    lines: dict[Path_, int] = {}
-    problems: list[Problem] = []
-    loader: LineLoader | None = None
-    try:
-        loader = LineLoader(text)
-        node = loader.get_single_node()
-        data = (None if node is None
-                else loader.construct_located(node, lines, problems, file))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        what = exc.problem or exc.context or "cannot be parsed"
-        problems.append(Problem(f"YAML syntax error: {what}", file, line, None,
-                                "fix the YAML syntax at that line (indentation, a missing "
-                                "':' or an unclosed quote or bracket)"))
-        return None, lines, problems
-    except yaml.YAMLError as exc:  # ReaderError: control characters / binary content
-        line = None
-        mark = getattr(exc, "position", None)
-        if isinstance(mark, int):
-            line = text.count("\n", 0, mark) + 1
-        problems.append(Problem("contains binary data (an unprintable character), so it is "
-                                "not a YAML text file", file, line, None,
-                                "the file looks corrupted; restore it or re-create it with "
-                                "`goldfish init`"))
-        return None, lines, problems
-    finally:
-        if loader is not None:
-            loader.dispose()
-    return data, lines, problems
-
-
-# --- loading ----------------------------------------------------------------------------------
 
 
 def read_config_text(path: Path) -> str:

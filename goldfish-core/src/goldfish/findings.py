@@ -83,7 +83,7 @@ class OutputContext:
 
     run_id: str
     stage: str
-    signals: dict[str, Any]  # output name -> goldfish.pipeline.Signal (type, contract)
+    signals: dict[str, Any]  # output name -> {"type": ..., "contract": ...} as declared
     paths: dict[str, Path]  # output name -> local path of what the stage wrote
     config: dict[str, Any]
     upstream: dict[str, Path] = field(default_factory=dict)  # input name -> materialized path

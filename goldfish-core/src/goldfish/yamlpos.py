@@ -256,7 +256,7 @@ def parse(text: str, file: str) -> Parsed:
     except yaml.YAMLError as exc:  # ReaderError: control characters / binary content
         position = getattr(exc, "position", None)
         line = text.count("\n", 0, position) + 1 if isinstance(position, int) else None
-        problems.append(Problem("contains an unprintable character, so it is not a YAML text file",
+        problems.append(Problem("contains binary data (an unprintable character), so it is not a YAML text file",
                                 file, line, None, "remove the character or restore the file"))
         out.data = None
     finally:

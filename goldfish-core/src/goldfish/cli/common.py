@@ -16,9 +16,13 @@ def open_project(args: argparse.Namespace, *, reconcile: bool = True) -> Project
 
     Opening a project runs one reconcile pass (see :mod:`goldfish.runs.reconciler`): stages that
     ended while nobody watched are finished and their pipelines move on. It costs one indexed
-    query when no run is active. ``GOLDFISH_NO_RECONCILE=1`` turns it off.
+    query when no run is active. ``GOLDFISH_NO_RECONCILE=1`` turns it off. ``goldfish.yaml`` is
+    loaded (and so validated) first.
     """
     project = Project.find(explicit=getattr(args, "project", None))
+    # Validate goldfish.yaml before the command does anything, so a broken config fails the
+    # command up front instead of halfway through its output.
+    _ = project.config
     if reconcile and os.environ.get("GOLDFISH_NO_RECONCILE") != "1":
         reconcile_project(project)
     return project

@@ -24,6 +24,8 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import importlib.util
+
     from goldfish.cli.common import reconcile_project
     from goldfish.cli.run_cmds import print_result, progress_printer
     from goldfish.demo import RESULTS, WORKSPACE, create_demo, is_demo
@@ -32,6 +34,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from goldfish.runs.engine import Engine
     from goldfish.runs.records import get_run
 
+    if importlib.util.find_spec("numpy") is None:
+        from goldfish.errors import GoldfishError
+
+        raise GoldfishError("the demo's stages use numpy, which this Python does not have",
+                            "install it (`pip install numpy`, or `uv sync` in the repository) "
+                            "and run `goldfish demo` again")
     path = Path(args.path).expanduser().absolute()
     if is_demo(path):
         project = Project(path)
