@@ -129,6 +129,7 @@ class ReviewContext:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)  # after: stage -> summaries
     findings: list[Finding] = field(default_factory=list)  # after: every finding of the run
     state: str | None = None  # after: the run's final state
+    patterns: list[dict[str, Any]] = field(default_factory=list)  # approved failure patterns
     project: Any = None
 
 

@@ -10,7 +10,7 @@ Families:
 * validators — ``validate_pipeline``, ``validate_outputs``, ``check_metrics``: fan-out, the lists of
   findings from every plugin are concatenated.
 * reviewers — ``review_before_run``, ``review_after_run``: fan-out, each plugin returns a review or
-  None.
+  None; ``summarize_failure`` first result wins.
 * memory — ``record_event`` fan-out to every store; ``recall`` fan-out, hits merged;
   ``render_orientation`` first result wins.
 * lifecycle — ``on_*`` notifications, fan-out, return values ignored.
@@ -144,6 +144,20 @@ def review_after_run(context: Any) -> Any | None:
     concludes a run by itself.
     """
 
+
+
+@hookspec(firstresult=True)
+def summarize_failure(context: Any) -> dict[str, Any] | None:
+    """Explain a failed stage so the failure becomes a reviewable pattern.
+
+    Called once per new failure signature (a failure that matches a known pattern is not
+    summarized again). ``context`` is a :class:`goldfish.patterns.Failure`: ``run_id``,
+    ``stage``, ``exception`` (type name or cause), ``message``, ``traceback_tail``, ``log_tail``,
+    ``cause``. Returns a dict with ``symptom``, ``root_cause``, ``detection``, ``prevention`` and
+    ``severity`` (``info``/``warning``/``blocking``), optionally ``title`` and ``check`` (a
+    ``{"check": name, ...settings}`` that would have caught it), or None to let another plugin —
+    or the deterministic summary — answer. First result wins.
+    """
 
 # --- memory -----------------------------------------------------------------------------------
 

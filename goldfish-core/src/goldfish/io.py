@@ -499,6 +499,32 @@ def _check_npy(name: str, path: Path, contract: Mapping[str, Any]) -> None:
             _fail(name, "dtype", expected.name, dtype.name, hint=f"cast with .astype(np.{expected.name})")
 
 
+#: Rows whose cells are type-checked against ``columns: {name: type}`` inside the stage (the host
+#: checks every row).
+CSV_TYPE_ROWS = 1000
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def csv_cell_ok(kind: object, cell: str) -> bool:
+    """Whether a non-empty CSV cell reads as column type ``kind`` (int, float, bool, date, ...)."""
+    if kind == "int":
+        return re.match(r"^[-+]?\d+$", cell.strip()) is not None
+    if kind == "float":
+        try:
+            float(cell)
+        except ValueError:
+            return False
+        return True
+    if kind == "bool":
+        return cell.strip().lower() in ("true", "false", "0", "1", "yes", "no")
+    if kind == "date":
+        return _DATE.match(cell.strip()) is not None
+    if kind == "datetime":
+        return _DATETIME.match(cell.strip()) is not None
+    return True
+
+
 def _check_csv(name: str, path: Path, contract: Mapping[str, Any]) -> None:
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
@@ -508,15 +534,46 @@ def _check_csv(name: str, path: Path, contract: Mapping[str, Any]) -> None:
         missing = [c for c in wanted if c not in header]
         if missing:
             _fail(name, "columns", wanted, header, hint=f"missing column(s): {', '.join(map(str, missing))}")
-        min_rows = contract.get("min_rows")
-        if isinstance(min_rows, int) and min_rows > 0:
-            count = 0
-            for _ in reader:
-                count += 1
-                if count >= min_rows:
-                    break
-            if count < min_rows:
-                _fail(name, "rows: at least", min_rows, count)
+        typed = {header.index(c): (c, t) for c, t in columns.items() if t} if isinstance(columns, dict) else {}
+        min_rows, max_rows = contract.get("min_rows"), contract.get("max_rows")
+        limit = max(min_rows if isinstance(min_rows, int) else 0,
+                    max_rows + 1 if isinstance(max_rows, int) else 0, CSV_TYPE_ROWS if typed else 0)
+        count = 0
+        for row in reader:
+            count += 1
+            if count <= CSV_TYPE_ROWS:
+                for i, (col, kind) in typed.items():
+                    cell = row[i] if i < len(row) else ""
+                    if cell != "" and not csv_cell_ok(kind, cell):
+                        _fail(name, f"column {col!r} (row {count}) of type", kind, repr(cell))
+            if count >= limit:
+                break
+        if isinstance(min_rows, int) and min_rows > 0 and count < min_rows:
+            _fail(name, "rows: at least", min_rows, count)
+        if isinstance(max_rows, int) and count > max_rows:
+            _fail(name, "rows: at most", max_rows, f"more than {max_rows}")
+
+
+#: First bytes of each ``format`` a file output may declare (``text`` = UTF-8 without NUL bytes).
+FILE_MAGIC: dict[str, tuple[bytes, ...]] = {
+    "npy": (b"\x93NUMPY",), "zip": (b"PK\x03\x04", b"PK\x05\x06"), "gzip": (b"\x1f\x8b",),
+    "png": (b"\x89PNG\r\n\x1a\n",), "jpeg": (b"\xff\xd8\xff",), "pdf": (b"%PDF-",),
+    "parquet": (b"PAR1",), "hdf5": (b"\x89HDF\r\n\x1a\n",), "pickle": (b"\x80",),
+}
+
+
+def file_format_ok(fmt: str, head: bytes) -> bool:
+    """Whether ``head`` (the first 4 KiB of a file) looks like ``fmt``."""
+    if fmt == "text":
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:  # a multi-byte character cut at the end is fine
+            if exc.start < len(head) - 3:
+                return False
+        return b"\x00" not in head
+    if fmt == "json":
+        return head.lstrip()[:1] in (b"{", b"[", b'"') or head.lstrip()[:1].isdigit()
+    return any(head.startswith(m) for m in FILE_MAGIC.get(fmt, (b"",)))
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -569,6 +626,12 @@ def _check_file(name: str, path: Path, contract: Mapping[str, Any]) -> None:
         _fail(name, "size: at least", f"{low} bytes", f"{size} bytes")
     if isinstance(high, int) and size > high:
         _fail(name, "size: at most", f"{high} bytes", f"{size} bytes")
+    fmt = contract.get("format")
+    if isinstance(fmt, str):
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        if not file_format_ok(fmt, head):
+            _fail(name, "format", fmt, f"a file starting with {head[:8]!r}")
 
 
 def _check_directory(name: str, path: Path, contract: Mapping[str, Any]) -> None:

@@ -52,9 +52,9 @@ SCHEMA_TYPES: dict[str, tuple[type, ...]] = {
 #: Contract keys per signal type. ``checks`` holds the named checks of :data:`KNOWN_CHECKS`.
 CONTRACT_KEYS: dict[str, tuple[str, ...]] = {
     "npy": ("shape", "dtype", "rank", "checks"),
-    "csv": ("columns", "min_rows", "checks"),
+    "csv": ("columns", "min_rows", "max_rows", "checks"),
     "json": ("required_keys", "types", "checks"),
-    "file": ("min_bytes", "max_bytes", "checks"),
+    "file": ("min_bytes", "max_bytes", "format", "checks"),
     "directory": ("required_files", "checks"),
 }
 #: numpy dtype names a contract may use (fixed so validation never imports numpy).
@@ -67,6 +67,9 @@ NUMPY_DTYPES = frozenset({
 })
 CSV_DTYPES = frozenset({"int", "float", "str", "bool", "date", "datetime", "category"})
 JSON_TYPES = frozenset({"int", "float", "number", "str", "bool", "list", "dict", "null"})
+#: ``format`` of a file output, recognised by its first bytes (``goldfish.io``).
+FILE_FORMATS = frozenset({"text", "json", "npy", "zip", "gzip", "png", "jpeg", "pdf", "parquet",
+                          "hdf5", "pickle"})
 
 #: Every named check a ``checks:`` block may use (stage level or inside a contract), with what it
 #: looks at. One table, so plugins extend it with :func:`register_check` and typos get a hint.
@@ -89,12 +92,35 @@ KNOWN_CHECKS: dict[str, str] = {
     "metrics_logged": "the stage logs at least the named metrics",
 }
 
+#: Settings every check accepts: ``severity`` (info | warning | blocking), and at stage level the
+#: ``signal``/``signals`` it applies to.
+COMMON_CHECK_SETTINGS: tuple[str, ...] = ("severity", "signal", "signals")
+#: Settings each check accepts beyond the common ones; a check missing here accepts any key.
+CHECK_SETTINGS: dict[str, tuple[str, ...]] = {
+    "nan_ratio": ("max",), "inf_ratio": ("max",), "null_ratio": ("max",),
+    "range": ("min", "max"), "constant": (), "collapsed": ("min_unique_ratio",),
+    "entropy": ("min", "max", "bins"), "unique_ratio": ("min", "max"),
+    "top_k_concentration": ("k", "max"), "vocab_utilization": ("min", "vocab_size"),
+    "row_count": ("min", "max"), "leakage": ("between", "max"),
+    "class_balance": ("min_share", "min_classes", "max_classes"),
+    "divergence": ("ratio", "window", "metrics"), "grad_norm": ("max", "metrics"),
+    "metrics_logged": ("names",),
+}
+#: Settings whose value must be a number (``k``/``bins``/``window`` whole numbers).
+_NUMBER_SETTINGS = frozenset({"max", "min", "min_unique_ratio", "ratio", "min_share",
+                              "max_psi", "max_ks", "seconds"})
+_INT_SETTINGS = frozenset({"k", "bins", "window", "vocab_size", "min_classes", "max_classes"})
 
-def register_check(name: str, description: str) -> None:
-    """Make ``name`` a valid key of ``checks:`` blocks (plugins call this when they load)."""
+
+def register_check(name: str, description: str,
+                   settings: tuple[str, ...] | None = None) -> None:
+    """Make ``name`` a valid key of ``checks:`` blocks (plugins call this when they load);
+    ``settings`` lists the keys its mapping accepts (beyond ``severity``/``signal``)."""
     if not NAME.match(name):
         raise ValueError(f"invalid check name {name!r}")
     KNOWN_CHECKS[name] = description
+    if settings is not None:
+        CHECK_SETTINGS[name] = tuple(settings)
 
 
 # --- the model ------------------------------------------------------------------------------
@@ -234,7 +260,33 @@ def _check_checks(r: _Report, raw: object, ypath: tuple[Any, ...], key: str) -> 
             r.add((*ypath, name), f"{key}.{name}",
                   f"settings of check {name!r} must be a mapping, true/false or a number, "
                   f"got {_kind(settings)}", "e.g. nan_ratio: {max: 0}")
+        elif isinstance(settings, dict):
+            _check_check_settings(r, str(name), settings, (*ypath, name), f"{key}.{name}")
     return dict(raw)
+
+
+def _check_check_settings(r: _Report, name: str, settings: dict[Any, Any],
+                          ypath: tuple[Any, ...], key: str) -> None:
+    allowed = CHECK_SETTINGS.get(name)
+    for k, v in settings.items():
+        yp, kp = (*ypath, k), f"{key}.{k}"
+        if allowed is not None and k not in allowed and k not in COMMON_CHECK_SETTINGS:
+            keys = (*allowed, *COMMON_CHECK_SETTINGS)
+            r.add(yp, kp, f"unknown setting {k!r} of check {name!r}",
+                  did_you_mean(str(k), keys) or f"{name} accepts: {', '.join(keys)}")
+        elif k == "severity" and v not in ("info", "warning", "blocking"):
+            r.add(yp, kp, f"severity must be info, warning or blocking, got {v!r}")
+        elif k in _NUMBER_SETTINGS and not _is_number(v):
+            r.add(yp, kp, f"{k} of check {name!r} must be a number, got {v!r}",
+                  f"e.g. {name}: {{{k}: 0.01}}")
+        elif k in _INT_SETTINGS and not (_is_int(v) and v > 0):
+            r.add(yp, kp, f"{k} of check {name!r} must be a whole number > 0, got {v!r}")
+        elif k in ("signals", "between", "metrics", "names") and not _names_list(v):
+            r.add(yp, kp, f"{k} of check {name!r} must be a list of names, got {v!r}",
+                  "e.g. leakage: {between: [train, test]}" if k == "between" else None)
+        elif k == "between" and len(v) != 2:
+            r.add(yp, kp, f"leakage needs exactly two signals in between, got {len(v)}",
+                  "e.g. leakage: {between: [train, test]}")
 
 
 def _kind(v: object) -> str:
@@ -278,7 +330,12 @@ def _check_contract(r: _Report, kind: str, raw: object, ypath: tuple[Any, ...],
                 r.add(yp, kp, f"unknown numpy dtype {v!r}",
                       did_you_mean(str(v), list(NUMPY_DTYPES)) or
                       "e.g. float32, float64, int64, uint8, bool")
-        elif k in ("rank", "min_rows", "min_bytes", "max_bytes"):
+        elif k == "format":
+            if v not in FILE_FORMATS:
+                r.add(yp, kp, f"unknown file format {v!r}",
+                      did_you_mean(str(v), list(FILE_FORMATS)) or
+                      f"formats: {', '.join(sorted(FILE_FORMATS))}")
+        elif k in ("rank", "min_rows", "max_rows", "min_bytes", "max_bytes"):
             if not (_is_int(v) and v >= 0):
                 r.add(yp, kp, f"{k} must be a whole number >= 0, got {v!r}")
         elif k == "columns":
@@ -303,9 +360,10 @@ def _check_contract(r: _Report, kind: str, raw: object, ypath: tuple[Any, ...],
                         r.add((*yp, name), f"{kp}.{name}", f"unknown JSON type {t!r}",
                               did_you_mean(str(t), list(JSON_TYPES)) or
                               f"types: {', '.join(sorted(JSON_TYPES))}")
-    low, high = raw.get("min_bytes"), raw.get("max_bytes")
-    if isinstance(low, int) and isinstance(high, int) and low > high:
-        r.add((*ypath, "min_bytes"), f"{key}.min_bytes", f"min_bytes {low} is above max_bytes {high}")
+    for lo_key, hi_key in (("min_bytes", "max_bytes"), ("min_rows", "max_rows")):
+        low, high = raw.get(lo_key), raw.get(hi_key)
+        if isinstance(low, int) and isinstance(high, int) and low > high:
+            r.add((*ypath, lo_key), f"{key}.{lo_key}", f"{lo_key} {low} is above {hi_key} {high}")
     return dict(raw)
 
 

@@ -253,6 +253,10 @@ class Plugins:
     def review_after_run(self, context: Any) -> list[Any]:
         return [r for r in self.pm.hook.review_after_run(context=context) if r is not None]
 
+    def summarize_failure(self, context: Any) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self.pm.hook.summarize_failure(context=context)
+        return result
+
     # --- memory ---------------------------------------------------------------------------
     def record_event(self, event: Event, project: Project) -> list[LoadError]:
         """Fan the event out to every store; failures are returned, never raised."""

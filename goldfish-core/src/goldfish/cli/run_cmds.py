@@ -283,68 +283,33 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stage_for_logs(project: Project, ref: str) -> tuple[str, str]:
-    from goldfish.errors import NotFoundError
-    from goldfish.runs.ids import parse_ref
-    from goldfish.runs.records import get_run
-
-    r = parse_ref(ref)
-    info = get_run(project, r.run)
-    if r.stage:
-        info.stage(r.stage)
-        return info.id, r.stage
-    launched = [s for s in info.stages if s.started_at]
-    if not launched:
-        raise NotFoundError(f"run {info.id} has launched no stage",
-                            "its stages were reused or skipped; see `goldfish show`")
-    running = [s for s in launched if s.state in ("running", "preparing", "finishing")]
-    return info.id, (running or launched)[-1].stage
-
-
 def cmd_logs(args: argparse.Namespace) -> int:
-    from goldfish.errors import NotFoundError
     from goldfish.runs.engine import Engine
+    from goldfish.runs.logs import read_log
     from goldfish.runs.records import get_run
 
     project = open_project(args)
-    run_id, stage = _stage_for_logs(project, args.ref)
-    row = project.db.query("SELECT handle, profile, reused_from, state FROM stage_runs WHERE "
-                           "run_id = ? AND stage = ?", (run_id, stage))[0]
-    if row["handle"] is None:
-        if row["reused_from"]:
-            raise NotFoundError(f"{run_id}/{stage} was reused and has no log of its own",
-                                f"see `goldfish logs {row['reused_from']}`")
-        raise NotFoundError(f"{run_id}/{stage} has not started ({row['state']})",
-                            "wait for it, or follow with --follow once it runs")
-    import json
-
-    from goldfish.compute import Handle
-
+    if not args.follow or args.tail is not None:
+        first = read_log(project, args.ref, tail=args.tail, max_chars=1 << 30)
+        sys.stdout.write(first.text)
+        if not args.follow:
+            return 0
+    cursor = first.cursor if args.tail is not None else 0
     engine = Engine(project)
-    backend = engine.backend_for(row["profile"])
-    handle = Handle.from_json(json.loads(row["handle"]))
-    if not args.follow:
-        chunk = backend.logs(handle, tail=args.tail)
-        sys.stdout.write(chunk.text)
-        return 0
-    cursor = 0
-    if args.tail is not None:
-        chunk = backend.logs(handle, tail=args.tail)
-        sys.stdout.write(chunk.text)
-        cursor = chunk.cursor
     while True:
-        chunk = backend.logs(handle, cursor=cursor)
+        chunk = read_log(project, args.ref, cursor=cursor, max_chars=1 << 20)
         if chunk.text:
             sys.stdout.write(chunk.text)
             sys.stdout.flush()
         cursor = chunk.cursor
         if chunk.complete:
             break
-        engine.advance(run_id)
-        time.sleep(0.2)
-    engine.advance(run_id)
-    state = get_run(project, run_id).stage(stage).state
-    print(f"[{run_id}/{stage} {state}]", file=sys.stderr)
+        if not chunk.truncated:
+            engine.advance(chunk.run)
+            time.sleep(0.2)
+    engine.advance(chunk.run)
+    state = get_run(project, chunk.run).stage(chunk.stage).state
+    print(f"[{chunk.run}/{chunk.stage} {state}]", file=sys.stderr)
     return 0
 
 

@@ -44,6 +44,10 @@ METRICS_EVERY = 2.0  # seconds between live metric lines in wait()
 ERROR_TAIL_LINES = 30
 REASON_KEYS = ("description", "hypothesis", "goal", "approach", "min_result")
 OUTPUT_SUFFIX = {"npy": ".npy", "csv": ".csv", "json": ".json", "file": "", "directory": ""}
+STOPPED = "stopped by a blocking finding"
+#: Seconds a stage asked to stop cooperatively (``stop`` file) may take before it is cancelled;
+#: a blocking finding may set its own with ``data["grace_seconds"]``.
+STOP_GRACE_SECONDS = 30.0
 
 
 class _LeaseLost(Exception):
@@ -262,7 +266,7 @@ class Engine:
                 version=loaded.version.tag, pipeline=loaded.pipeline, reason=reason,
                 configs=loaded.configs, files=self._stage_sources(loaded),
                 plan=[{"stage": s.stage, "action": s.action, "why": s.why} for s in plan.steps],
-                project=project)
+                patterns=_approved_patterns(project), project=project)
             reviews, errors = _reviews("review_before_run",
                                        lambda: project.plugins.review_before_run(context))
             findings += errors
@@ -530,7 +534,23 @@ class Engine:
         with self.project.tx() as conn:
             states.set_stage_state(conn, run_id, stage, "failed", error.splitlines()[0][:200],
                                    error=error, cause=cause)
+        self._learn_failure(run_id, stage, error, cause)
         self._stage_finished(run_id, stage, "failed")
+
+    def _learn_failure(self, run_id: str, stage: str, error: str | None,
+                       cause: str | None) -> None:
+        """Match the failure against known patterns (or make it a candidate) and record that as
+        a finding, so a known failure shows its prevention advice with the run."""
+        from goldfish import patterns
+
+        try:
+            failure = patterns.failure_from_job(run_id, stage, self.job_dir(run_id, stage),
+                                                error, cause)
+            found = [patterns.record_failure(self.project, failure)]
+        except Exception as exc:  # never lose the failure itself to the pattern store
+            found = [_plugin_error("failure patterns", exc, stage)]
+        with self.project.tx() as conn:
+            _record_findings(conn, run_id, "failure", found, stage)
 
     # --- watch ----------------------------------------------------------------------------
     def _handle(self, row: Any) -> Handle | None:
@@ -572,36 +592,85 @@ class Engine:
 
     def _tick(self, run: Any, row: Any, backend: ComputeBackend, handle: Handle,
               status: JobStatus) -> None:
-        """Live metric summaries and ``check_metrics`` for a running stage."""
+        """Live metric summaries and ``check_metrics`` for a running stage.
+
+        ``check_metrics`` runs on every tick, also when nothing new was logged, so a stage that
+        hangs without a heartbeat is noticed (``seconds_since_heartbeat`` counts from the start
+        when the stage never beat). On an idle tick only findings not yet recorded for the stage
+        are kept. A blocking finding asks the stage to stop (the ``stop`` file, seen by
+        ``io.should_stop``); after the grace period the backend cancels it.
+        """
         run_id, stage = run["id"], row["stage"]
-        path = self.job_dir(run_id, stage) / "metrics.jsonl"
-        points, end = _read_points(path, 0)
-        new = [p for p, offset in points if offset >= row["metrics_offset"]]
-        if end == row["metrics_offset"] and row["heartbeat_at"] == status.heartbeat_at:
+        job_dir = self.job_dir(run_id, stage)
+        if (row["error"] or "").startswith(STOPPED):
+            self._escalate(backend, handle, job_dir)
             return
+        points, end = _read_points(job_dir / "metrics.jsonl", 0)
+        new = [p for p, offset in points if offset >= row["metrics_offset"]]
+        idle = end == row["metrics_offset"] and row["heartbeat_at"] == status.heartbeat_at
         history: dict[str, list[MetricPoint]] = {}
         for p, _ in points:
             history.setdefault(p.name, []).append(p)
+        beat = status.heartbeat_at or status.started_at or row["started_at"]
+        since = max(0.0, time.time() - beat) if beat else None
         findings: list[Finding] = []
-        if new:
-            since = (time.time() - status.heartbeat_at) if status.heartbeat_at else None
+        if self.project.plugins.pm.hook.check_metrics.get_hookimpls():
             context = MetricContext(run_id=run_id, stage=stage, new=new, history=history,
                                     seconds_since_heartbeat=since,
                                     config=json.loads(row["config"]), project=self.project)
             findings = _findings("check_metrics",
                                  lambda: self.project.plugins.check_metrics(context), stage)
+        if findings and (idle or not new):
+            findings = self._unseen(run_id, stage, findings)
+        if idle and not findings:
+            return
         blocked = [f for f in findings if f.blocking]
         with self.project.tx() as conn:
             _write_summaries(conn, run_id, stage, history)
             _record_findings(conn, run_id, "metrics", findings, stage)
             error = None
             if blocked:
-                error = "stopped by a blocking finding: " + "; ".join(f.message for f in blocked)
+                error = f"{STOPPED}: " + "; ".join(f.message for f in blocked)
             conn.execute("UPDATE stage_runs SET metrics_offset = ?, heartbeat_at = ?, "
                          "error = COALESCE(?, error) WHERE run_id = ? AND stage = ?",
                          (end, status.heartbeat_at, error, run_id, stage))
         if blocked:
-            backend.cancel(handle)
+            graces = [float(f.data["grace_seconds"]) for f in blocked
+                      if isinstance(f.data.get("grace_seconds"), (int, float))]
+            grace = max(graces) if graces else STOP_GRACE_SECONDS
+            self._request_stop(backend, handle, job_dir, grace, error or STOPPED)
+
+    def _unseen(self, run_id: str, stage: str, findings: list[Finding]) -> list[Finding]:
+        """Drop findings whose check (and signal) is already recorded for this stage."""
+        seen = {(r["source"], r["check_name"], r["signal"]) for r in self.project.db.query(
+            "SELECT source, check_name, signal FROM findings WHERE run_id = ? AND stage = ? AND "
+            "phase = 'metrics'", (run_id, stage))}
+        return [f for f in findings if (f.source, f.check, f.signal) not in seen]
+
+    def _request_stop(self, backend: ComputeBackend, handle: Handle, job_dir: Path,
+                      grace: float, reason: str) -> None:
+        """Cooperative first: the ``stop`` file (records when and the grace); hard later."""
+        if not backend.capabilities.shares_filesystem:
+            backend.cancel(handle, grace_seconds=grace)  # the backend writes stop, then escalates
+            return
+        tmp = job_dir / f".stop.tmp-{time.monotonic_ns()}"
+        tmp.write_text(json.dumps({"reason": reason[:500], "grace_seconds": grace,
+                                   "at": time.time()}), encoding="utf-8")
+        tmp.replace(job_dir / "stop")
+        if grace <= 0:
+            backend.cancel(handle, grace_seconds=0)
+
+    def _escalate(self, backend: ComputeBackend, handle: Handle, job_dir: Path) -> None:
+        """A stage asked to stop that is still running after its grace is cancelled."""
+        if not backend.capabilities.shares_filesystem:
+            return  # the backend escalates on its own after the grace it was given
+        try:
+            raw = json.loads((job_dir / "stop").read_text(encoding="utf-8"))
+            grace, at = float(raw["grace_seconds"]), float(raw["at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            grace, at = STOP_GRACE_SECONDS, 0.0
+        if time.time() - at >= grace:
+            backend.cancel(handle, grace_seconds=10.0)
 
     # --- finish ---------------------------------------------------------------------------
     def _finish_safely(self, run: Any, row: Any, backend: ComputeBackend, handle: Handle,
@@ -662,6 +731,8 @@ class Engine:
             _record_inputs(conn, run_id, stage, json.loads(row["inputs"]))
             states.set_stage_state(conn, run_id, stage, final, why, error=error,
                                    metrics_offset=end)
+        if final == "failed":
+            self._learn_failure(run_id, stage, error, cause)
         try:
             backend.release(handle)
         except GoldfishError:
@@ -749,7 +820,7 @@ class Engine:
             run_id=run_id, phase="after", workspace=info.workspace, version=info.version,
             pipeline=None, reason=info.reason, configs={s.stage: s.config for s in info.stages},
             outputs=outputs, metrics=metric_summaries(self.project, run_id), findings=findings,
-            state=final, project=self.project)
+            state=final, patterns=_approved_patterns(self.project), project=self.project)
         reviews, errors = _reviews("review_after_run", lambda: plugins.review_after_run(context))
         with self.project.tx() as conn:
             for review in reviews:
@@ -881,6 +952,16 @@ class _SignalView:
     contract: Any
 
 
+def _approved_patterns(project: Project) -> list[dict[str, Any]]:
+    """Approved failure patterns for reviewers; a store that cannot be read gives none."""
+    from goldfish import patterns
+
+    try:
+        return patterns.for_review(project)
+    except Exception:
+        return []
+
+
 def _runtime(project: Project, profile: str) -> str:
     from goldfish.runs.plan import runtime_hash
 
@@ -949,7 +1030,21 @@ def _record_findings(conn: Any, run_id: str, phase: str, findings: list[Finding]
             "INSERT INTO findings (run_id, stage, phase, source, check_name, severity, message, "
             "signal, data, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, f.stage or stage, phase, f.source, f.check, f.severity, f.message, f.signal,
-             json.dumps(f.data, default=str), now))
+             json.dumps(_json_safe(f.data), default=str), now))
+
+
+def _json_safe(value: Any) -> Any:
+    """Non-finite floats as the strings ``"nan"``/``"inf"``/``"-inf"`` (SQLite's JSON rejects
+    them), as in ``metrics.jsonl``."""
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _record_review(conn: Any, run_id: str, phase: str, review: Review) -> None:

@@ -329,7 +329,7 @@ def _metric_values(project: Project, run_ids: list[str], name: str) -> dict[str,
     stage, dot, bare = name.rpartition(".")
     marks = ",".join("?" * len(run_ids))
     sql = (f"SELECT m.run_id, m.last FROM metric_summaries m JOIN stage_runs s ON "
-           f"s.run_id = m.run_id AND s.stage = m.stage WHERE m.run_id IN ({marks}) AND m.name = ?")
+           f"s.run_id = m.run_id AND s.stage = m.stage WHERE m.run_id IN ({marks}) AND +m.name = ?")
     params: list[Any] = [*run_ids, bare if dot else name]
     if dot:
         sql += " AND m.stage = ?"

@@ -1,0 +1,377 @@
+"""The answer to "where am I?" after a context loss: ``goldfish status`` and the ``status`` tool.
+
+One function, :func:`orient`, reads the project database and returns an :class:`Orientation`:
+goal and invariants, slots, active runs with progress, findings and notable reviews not yet
+seen (each shown once: reading marks them seen), runs awaiting a conclusion, the best result per
+workspace with trend and regression, the latest notes and decisions, pending failure patterns,
+and suggested next actions. Every list is bounded and every text clipped, so the answer stays
+small on a project with thousands of runs; every query is indexed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from goldfish.runs import states
+
+if TYPE_CHECKING:
+    from goldfish.project import Project
+
+LIST_LIMIT = 5
+TEXT_LIMIT = 160
+TREND_RUNS = 5
+CONCLUDABLE = ("done", "failed", "lost")
+COUNT_CAP = 100
+
+
+@dataclass
+class Orientation:
+    project: str
+    goal: str
+    invariants: list[str]
+    slots: list[dict[str, Any]] = field(default_factory=list)
+    unmounted: list[str] = field(default_factory=list)
+    active: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    findings_more: int = 0
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+    unconcluded: list[dict[str, Any]] = field(default_factory=list)
+    unconcluded_count: int = 0
+    best: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    questions: list[dict[str, Any]] = field(default_factory=list)
+    patterns_pending: int = 0
+    runs_total: int = 0
+    next: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def render(self) -> str:
+        """Compact text for a terminal or a model's context."""
+        out = [f"project {self.project}: {self.goal or '(no goal set)'}"]
+        if self.invariants:
+            out.append("invariants: " + "; ".join(self.invariants))
+        out.append("slots: " + ", ".join(
+            f"{s['slot']}={s['workspace']}@{s['version']}" if s["workspace"] else f"{s['slot']}=-"
+            for s in self.slots))
+        for a in self.active:
+            out.append(f"running {a['run']} ({a['workspace']}) {a['state']}: {a['progress']}")
+        for b in self.best:
+            line = (f"best {b['workspace']}: {b['run']} {b['metric']}={_num(b['value'])}"
+                    f" ({b['direction']}, trend {b['trend']})")
+            if b.get("regression"):
+                r = b["regression"]
+                line += f"; REGRESSION {r['run']} {b['metric']}={_num(r['value'])}"
+            out.append(line)
+        for f in self.findings:
+            where = f"{f['run']}/{f['stage']}" if f.get("stage") else f["run"]
+            line = f"new finding {f['severity']} {where} {f['check']}: {f['message']}"
+            if f.get("known_failure"):
+                k = f["known_failure"]
+                line += f" [known failure {k.get('pattern')}: {k.get('prevention') or ''}]"
+            out.append(line.rstrip())
+        if self.findings_more:
+            out.append(f"(+{self.findings_more} more new findings: `findings`)")
+        for r in self.reviews:
+            out.append(f"review ({r['phase']}) {r['decision']} on {r['run']} by {r['reviewer']}: "
+                       f"{r['summary']}")
+        if self.unconcluded_count:
+            count = (f"{COUNT_CAP}+" if self.unconcluded_count >= COUNT_CAP
+                     else str(self.unconcluded_count))
+            out.append(f"awaiting conclusion ({count}): " + ", ".join(
+                f"{u['run']} {u['state']}" for u in self.unconcluded))
+        for d in self.decisions:
+            out.append(f"decision: {d['text']}")
+        for n in self.notes:
+            out.append(f"note: {n['text']}")
+        for q in self.questions:
+            out.append(f"open question: {q['text']}")
+        if self.patterns_pending:
+            out.append(f"failure patterns awaiting review: {self.patterns_pending}")
+        out.append(f"runs recorded: {self.runs_total}")
+        out += [f"next: {n}" for n in self.next]
+        return "\n".join(out)
+
+
+def orient(project: Project, *, mark_seen: bool = True, limit: int = LIST_LIMIT) -> Orientation:
+    """Gather the orientation; with ``mark_seen`` the findings and reviews shown become seen."""
+    config = project.config
+    o = Orientation(project=config.project, goal=config.goal, invariants=config.invariants)
+    db = project.db
+    _slots(project, o)
+    o.runs_total = int(db.query("SELECT count(*) FROM runs")[0][0])
+    _active(project, o, limit)
+    _findings(project, o, limit, mark_seen)
+    _unconcluded(project, o, limit)
+    _best(project, o)
+    from goldfish.memory import list_notes
+
+    for attr, kind, n in (("decisions", "decision", 3), ("notes", "note", 3),
+                          ("questions", "question", 3)):
+        setattr(o, attr, [{"id": x.id, "text": _clip(x.text, 240), "run": x.run_id, "at": x.at}
+                          for x in list_notes(project, kinds=(kind,), limit=n)])
+    o.patterns_pending = _patterns_pending(project)
+    o.next = _next(o)
+    return o
+
+
+def _slots(project: Project, o: Orientation) -> None:
+    db = project.db
+    slots = {r["slot"]: r for r in db.query("SELECT * FROM slots")}
+    goals = {r["name"]: r["goal"] for r in db.query(
+        "SELECT name, goal FROM workspaces WHERE deleted_at IS NULL")}
+    mounted = set()
+    for i in range(1, project.config.slots + 1):
+        name = f"w{i}"
+        row = slots.get(name)
+        ws = row["workspace"] if row is not None else None
+        version = (f"{ws}-v{row['base_version']}" if row is not None and ws
+                   and row["base_version"] else None)
+        o.slots.append({"slot": name, "workspace": ws, "version": version,
+                        "goal": _clip(goals.get(ws, "") or "", TEXT_LIMIT) if ws else ""})
+        if ws:
+            mounted.add(ws)
+    o.unmounted = [w for w in goals if w not in mounted][:10]
+
+
+def _active(project: Project, o: Orientation, limit: int) -> None:
+    db = project.db
+    marks = ",".join("?" * len(states.ACTIVE))
+    for r in db.query(f"SELECT id, workspace, state, created_at FROM runs WHERE state IN "
+                      f"({marks}) ORDER BY created_at DESC LIMIT ?", (*states.ACTIVE, limit)):
+        stages = db.query("SELECT stage, state, heartbeat_at FROM stage_runs WHERE run_id = ? "
+                          "ORDER BY position", (r["id"],))
+        final = sum(1 for s in stages if s["state"] in ("done", "reused", "skipped", "failed",
+                                                        "cancelled", "lost"))
+        current = [s["stage"] for s in stages if s["state"] in states.ACTIVE
+                   and s["state"] != "queued"]
+        parts = [f"{final}/{len(stages)} stages final"]
+        if current:
+            parts.append("now " + ", ".join(current))
+            metrics = db.query("SELECT name, last, slope, last_step FROM metric_summaries WHERE "
+                               "run_id = ? AND stage = ? ORDER BY name LIMIT 3",
+                               (r["id"], current[0]))
+            from goldfish.runs.records import trend_word
+
+            for m in metrics:
+                step = f"@{m['last_step']}" if m["last_step"] is not None else ""
+                parts.append(f"{m['name']} {_num(m['last'])}{step} "
+                             f"{trend_word(m['slope'], m['last'])}")
+        o.active.append({"run": r["id"], "workspace": r["workspace"], "state": r["state"],
+                         "progress": "; ".join(parts),
+                         "age_s": round(time.time() - r["created_at"], 1)})
+
+
+def _known_failure(data: dict[str, Any]) -> dict[str, Any] | None:
+    """A finding that matched an approved failure pattern carries it in its data."""
+    pattern = data.get("known_pattern")
+    if not pattern:
+        return None
+    if isinstance(pattern, dict):
+        return {"pattern": pattern.get("id"), "title": pattern.get("title"),
+                "prevention": _clip(str(pattern.get("prevention") or
+                                        data.get("prevention") or ""), TEXT_LIMIT)}
+    return {"pattern": pattern, "prevention": _clip(str(data.get("prevention") or
+                                                        data.get("advice") or ""), TEXT_LIMIT)}
+
+
+def _findings(project: Project, o: Orientation, limit: int, mark_seen: bool) -> None:
+    db = project.db
+    rows = db.query("SELECT id, run_id, stage, phase, source, check_name, severity, message, data "
+                    "FROM findings WHERE seen_at IS NULL ORDER BY CASE severity WHEN 'blocking' "
+                    "THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, id DESC LIMIT ?", (limit + 1,))
+    total = len(rows)
+    if total > limit:
+        total = int(db.one("SELECT count(*) FROM findings WHERE seen_at IS NULL")[0])  # type: ignore[index]
+    shown = rows[:limit]
+    for f in shown:
+        try:
+            data = json.loads(f["data"] or "{}")
+        except ValueError:
+            data = {}
+        item = {"id": f["id"], "run": f["run_id"], "stage": f["stage"], "phase": f["phase"],
+                "severity": f["severity"], "source": f["source"], "check": f["check_name"],
+                "message": _clip(f["message"], TEXT_LIMIT)}
+        known = _known_failure(data) if isinstance(data, dict) else None
+        if known:
+            item["known_failure"] = known
+        o.findings.append(item)
+    o.findings_more = max(0, total - len(shown))
+    reviews = db.query("SELECT id, run_id, phase, reviewer, decision, summary FROM reviews WHERE "
+                       "seen_at IS NULL AND decision IN ('block', 'skipped') ORDER BY id DESC "
+                       "LIMIT ?", (limit,))
+    o.reviews = [{"id": r["id"], "run": r["run_id"], "phase": r["phase"],
+                  "reviewer": r["reviewer"], "decision": r["decision"],
+                  "summary": _clip(r["summary"] or "", TEXT_LIMIT)} for r in reviews]
+    if mark_seen and (shown or reviews):
+        now = time.time()
+        with project.tx() as conn:
+            if shown:
+                conn.execute(f"UPDATE findings SET seen_at = ? WHERE id IN "
+                             f"({','.join('?' * len(shown))})", (now, *[f["id"] for f in shown]))
+            if reviews:
+                conn.execute(f"UPDATE reviews SET seen_at = ? WHERE id IN "
+                             f"({','.join('?' * len(reviews))})",
+                             (now, *[r["id"] for r in reviews]))
+
+
+def _unconcluded(project: Project, o: Orientation, limit: int) -> None:
+    """Newest runs without a verdict; counted up to ``COUNT_CAP`` (shown as "100+"), so the scan
+    stops early on a project with thousands of runs."""
+    db = project.db
+    marks = ",".join("?" * len(CONCLUDABLE))
+    base = (f"FROM runs r WHERE +r.state IN ({marks}) AND NOT EXISTS "
+            "(SELECT 1 FROM conclusions c WHERE c.run_id = r.id) ORDER BY r.created_at DESC")
+    o.unconcluded_count = int(db.one(f"SELECT count(*) FROM (SELECT 1 {base} LIMIT ?)",
+                                     (*CONCLUDABLE, COUNT_CAP))[0])  # type: ignore[index]
+    for r in db.query(f"SELECT r.id, r.workspace, r.state, r.error {base} LIMIT ?",
+                      (*CONCLUDABLE, limit)):
+        item = {"run": r["id"], "workspace": r["workspace"], "state": r["state"]}
+        if r["error"]:
+            item["error"] = _clip(r["error"].splitlines()[0], TEXT_LIMIT)
+        o.unconcluded.append(item)
+
+
+def _best(project: Project, o: Orientation) -> None:
+    from goldfish.runs.records import BEST, _metric_values
+
+    db = project.db
+    for tag in db.query("SELECT name, target FROM tags WHERE kind = 'run' AND name LIKE ? "
+                        "ORDER BY name LIMIT 10", (f"%{BEST}",)):
+        workspace = tag["name"][: -len(BEST)]
+        spec_row = db.one("SELECT results_spec FROM runs WHERE id = ?", (tag["target"],))
+        try:
+            spec = json.loads(spec_row[0]) if spec_row and spec_row[0] else {}
+        except ValueError:
+            spec = {}
+        metric = str(spec.get("metric") or "")
+        if not metric:
+            continue
+        direction = str(spec.get("direction", "max"))
+        best_value = _metric_values(project, [tag["target"]], metric).get(tag["target"])
+        recent = [r[0] for r in db.query(
+            "SELECT id FROM runs WHERE workspace = ? AND state = 'done' ORDER BY created_at DESC "
+            "LIMIT ?", (workspace, TREND_RUNS))]
+        values = _metric_values(project, recent, metric)
+        series = [values[r] for r in reversed(recent) if r in values]
+        item: dict[str, Any] = {"workspace": workspace, "run": tag["target"], "metric": metric,
+                                "value": best_value, "direction": direction,
+                                "trend": _trend(series, direction)}
+        if recent and recent[0] != tag["target"] and recent[0] in values \
+                and best_value is not None:
+            latest = values[recent[0]]
+            worse = latest < best_value if direction == "max" else latest > best_value
+            if worse:
+                item["regression"] = {"run": recent[0], "value": latest,
+                                      "delta": latest - best_value}
+        o.best.append(item)
+
+
+def _trend(series: list[float], direction: str) -> str:
+    if len(series) < 2:
+        return "-"
+    delta = series[-1] - series[0]
+    scale = max(abs(v) for v in series) or 1.0
+    if abs(delta) <= 1e-3 * scale:
+        return "flat"
+    better = delta > 0 if direction == "max" else delta < 0
+    return "improving" if better else "worsening"
+
+
+def _patterns_pending(project: Project) -> int:
+    try:
+        from goldfish import patterns
+    except ImportError:
+        return 0
+    try:
+        return len(patterns.list_patterns(project, "pending", limit=100))
+    except Exception:  # a broken patterns store must not take orientation down
+        return 0
+
+
+def _next(o: Orientation) -> list[str]:
+    out: list[str] = []
+    mounted = [s for s in o.slots if s["workspace"]]
+    if not mounted and not o.unmounted:
+        out.append("create a workspace: create_workspace(name, goal) (CLI: goldfish workspace "
+                   "create NAME --mount)")
+    elif not mounted:
+        out.append(f"mount a workspace to edit it: mount({o.unmounted[0]!r})")
+    for a in o.active[:2]:
+        out.append(f"follow {a['run']}: inspect_run({a['run']!r}) or logs; it is {a['state']}")
+    blocking = [f for f in o.findings if f["severity"] == "blocking"]
+    if blocking:
+        out.append(f"read the blocking finding on {blocking[0]['run']}: "
+                   f"inspect_run({blocking[0]['run']!r})")
+    for u in o.unconcluded[:2]:
+        out.append(f"conclude {u['run']} ({u['state']}): conclude({u['run']!r}, outcome, notes)")
+    for b in o.best:
+        if b.get("regression"):
+            out.append(f"{b['workspace']} regressed: compare({b['run']!r}, "
+                       f"{b['regression']['run']!r})")
+    if o.patterns_pending:
+        out.append(f"review {o.patterns_pending} pending failure pattern(s): patterns('list')")
+    if mounted and o.runs_total == 0:
+        out.append(f"run {mounted[0]['workspace']} with a hypothesis: "
+                   f"run({mounted[0]['workspace']!r}, reason, hypothesis)")
+    if not out:
+        if o.best:
+            b = o.best[0]
+            out.append(f"start the next experiment from the best run {b['run']} "
+                       f"({b['metric']}={_num(b['value'])}); record why with note(kind='decision')")
+        else:
+            out.append("edit the mounted workspace and run it with a hypothesis")
+    return out[:6]
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.4g}"
+
+
+def list_findings(project: Project, *, run: str | None = None, severity: str | None = None,
+                  unseen: bool = False, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
+    """Findings newest first, filtered; known failures carry their pattern and prevention."""
+    from goldfish.errors import InvalidInputError
+    from goldfish.findings import SEVERITIES
+
+    where, params = ["1 = 1"], []
+    if run:
+        from goldfish.runs.records import resolve_run
+
+        where.append("run_id = ?")
+        params.append(resolve_run(project, run))
+    if severity:
+        if severity not in SEVERITIES:
+            raise InvalidInputError(f"unknown severity {severity!r}",
+                                    f"one of: {', '.join(SEVERITIES)}")
+        where.append("severity = ?")
+        params.append(severity)
+    if unseen:
+        where.append("seen_at IS NULL")
+    rows = project.db.query(f"SELECT * FROM findings WHERE {' AND '.join(where)} ORDER BY id DESC "
+                            "LIMIT ? OFFSET ?", (*params, limit, offset))
+    out = []
+    for f in rows:
+        try:
+            data = json.loads(f["data"] or "{}")
+        except ValueError:
+            data = {}
+        item = {"id": f["id"], "run": f["run_id"], "stage": f["stage"], "phase": f["phase"],
+                "severity": f["severity"], "source": f["source"], "check": f["check_name"],
+                "message": _clip(f["message"], 400), "signal": f["signal"],
+                "seen": f["seen_at"] is not None}
+        known = _known_failure(data) if isinstance(data, dict) else None
+        if known:
+            item["known_failure"] = known
+        out.append(item)
+    return out

@@ -1,0 +1,1 @@
+"""Goldfish MCP server: the agent's interface (goldfish serve)."""

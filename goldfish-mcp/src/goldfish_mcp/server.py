@@ -1,0 +1,131 @@
+"""The Goldfish MCP server: stdio transport, one project, the reconciler in the background.
+
+``build_server(project)`` returns an :class:`mcp.server.MCPServer` with every tool of
+:class:`goldfish_mcp.tools.GoldfishTools` and the resources ``goldfish://state`` (STATE.md),
+``goldfish://runs`` (recent runs) and ``goldfish://runs/{run_id}``. ``serve(path)`` runs it on
+stdin/stdout until the client closes the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from goldfish.project import Project
+    from mcp.server import MCPServer
+
+NAME = "goldfish"
+RECONCILE_SECONDS = 2.0
+
+INSTRUCTIONS = """\
+Goldfish keeps an ML project's memory and provenance. Workflow:
+1. Call `status` first (and after any context loss): goal, invariants, slots, running runs, new
+   findings, runs awaiting a conclusion, best results, recent decisions, next actions.
+2. Work in a workspace: `create_workspace` (mounted in a slot at workspaces/<slot>/) or `mount`;
+   edit files there with your own tools (pipeline.yaml, modules/<stage>.py, configs/).
+3. `run` with a reason and a hypothesis (`dry_run` shows what would be reused); follow with
+   `inspect_run`, `logs`, `plot_metrics`; `compare` against the best run.
+4. `conclude` every finished run (success / partial / miss + what was learned) and record
+   choices with `note(kind="decision")`. `recall` searches all of it later.
+Versions are saved automatically on every run; `rollback` and `diff` move between them.
+Errors explain what to do next; ids are the same everywhere (CLI `goldfish`, STATE.md, tools)."""
+
+
+def build_server(project: Project) -> MCPServer:
+    from goldfish import __version__
+    from mcp.server import MCPServer
+
+    from goldfish_mcp.tools import GoldfishTools
+
+    server: MCPServer = MCPServer(NAME, title="Goldfish", version=__version__,
+                                  instructions=INSTRUCTIONS, log_level="WARNING")
+    tools = GoldfishTools(project)
+    for spec in tools.specs():
+        server.add_tool(spec.fn, name=spec.name, title=spec.title,
+                        description=" ".join((spec.fn.__doc__ or "").split()),
+                        annotations=spec.annotations)
+    _resources(server, project)
+    return server
+
+
+def _resources(server: MCPServer, project: Project) -> None:
+    @server.resource("goldfish://state", name="STATE.md", mime_type="text/markdown",
+                     description="the project's orientation file, rendered from the database")
+    def state() -> str:
+        from goldfish.memory import render_state
+
+        return render_state(project)
+
+    @server.resource("goldfish://runs", name="runs", mime_type="application/json",
+                     description="the 50 newest runs")
+    def runs() -> str:
+        from goldfish.runs.records import list_runs
+
+        return json.dumps([r.__dict__ for r in list_runs(project, limit=50)], default=str)
+
+    @server.resource("goldfish://runs/{run_id}", name="run", mime_type="application/json",
+                     description="one run: reason, stages, metrics, outputs, findings")
+    def run(run_id: str) -> str:
+        from goldfish.errors import GoldfishError
+        from goldfish.runs.records import get_run
+        from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+
+        try:
+            return json.dumps(get_run(project, run_id).to_json(), default=str)
+        except GoldfishError as exc:
+            raise ResourceNotFoundError(str(exc)) from None
+
+
+def open_project(explicit: str | None) -> Project:
+    from goldfish.project import Project
+
+    project = Project.find(explicit=explicit)
+    project.check_initialized()
+    _ = project.config  # a broken goldfish.yaml fails here, before the client connects
+    project.db.migrate()
+    return project
+
+
+def serve(explicit: str | None = None, *, reconcile: bool = True) -> int:
+    """Serve the project over stdio until the client disconnects.
+
+    The cyclic garbage collector is paused while the SDK's thousands of pydantic models are
+    built (it would rescan them again and again for nothing), then the survivors are frozen
+    out of later collections.
+    """
+    import gc
+
+    gc.disable()
+    try:
+        project = open_project(explicit)
+        server = build_server(project)
+    finally:
+        gc.freeze()
+        gc.enable()
+    reconciler = None
+    if reconcile and os.environ.get("GOLDFISH_NO_RECONCILE") != "1":
+        from goldfish.runs.reconciler import Reconciler
+
+        reconciler = Reconciler(project)
+        reconciler.start_background(RECONCILE_SECONDS)
+    try:
+        server.run("stdio")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if reconciler is not None:
+            reconciler.stop(timeout=5.0)
+    return 0
+
+
+def tool_names(project: Project) -> list[str]:
+    """Names of every tool the code defines (no SDK needed beyond building the tool set)."""
+    from goldfish_mcp.tools import GoldfishTools
+
+    return [s.name for s in GoldfishTools(project).specs()]
+
+
+def describe(value: Any) -> str:  # pragma: no cover - debugging aid
+    return json.dumps(value, default=str, indent=2)

@@ -1,0 +1,675 @@
+"""The agent's tools: thin wrappers over Goldfish's core services.
+
+Every tool calls the same service the CLI calls (``Workspaces``, ``Engine``, ``runs.records``,
+``memory``, ``orientation``, ``patterns``…) and only shapes the answer: compact JSON as
+structured content plus a short text, lists bounded and paginated by cursor, long text clipped.
+A :class:`goldfish.errors.GoldfishError` becomes a tool error carrying its message and hint;
+anything else becomes a tool error that says it is a bug — the server never goes down.
+
+Deliberately no ``from __future__ import annotations``: the SDK reads these signatures at runtime
+to build each tool's input schema.
+"""
+
+import functools
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
+from goldfish.project import Project
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, ImageContent, TextContent, ToolAnnotations
+from pydantic import Field
+
+Answer = Annotated[CallToolResult, dict[str, Any]]
+TEXT_CAP = 12_000  # characters of free text (diffs, logs) in one answer
+PAGE_MAX = 100
+
+Name = Annotated[str, Field(min_length=1, max_length=100, description="a name")]
+RunRef = Annotated[str, Field(min_length=1, max_length=200, description=(
+    "a run: id (r-20260101-a1b2c3), unique prefix, a tag, `latest`, `@best` or "
+    "`<workspace>@best`"))]
+Text = Annotated[str, Field(max_length=4000)]
+Cursor = Annotated[str | None, Field(default=None, max_length=20, description=(
+    "pass the `next_cursor` of the previous page; omit for the first page"))]
+Limit = Annotated[int, Field(ge=1, le=PAGE_MAX, description="items per page (1-100)")]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    fn: Callable[..., Any]
+    name: str
+    title: str
+    annotations: ToolAnnotations
+
+
+def _error_text(exc: GoldfishError) -> str:
+    return f"{exc.message}\nhint: {exc.hint}" if exc.hint else exc.message
+
+
+def answer(data: Any, text: str | None = None) -> CallToolResult:
+    """Structured content (``data``) plus a text for clients that show only text."""
+    payload = data if isinstance(data, dict) else {"items": data}
+    body = text if text is not None else json.dumps(payload, default=str, separators=(",", ":"))
+    return CallToolResult(content=[TextContent(type="text", text=body)],
+                          structured_content=json.loads(json.dumps(payload, default=str)))
+
+
+def clip(text: str | None, limit: int = TEXT_CAP) -> str:
+    text = text or ""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n… [{len(text) - limit} more characters clipped]"
+
+
+def _offset(cursor: str | None) -> int:
+    if cursor is None or cursor == "":
+        return 0
+    if not cursor.isdigit():
+        raise InvalidInputError(f"cursor {cursor!r} is not one this server returned",
+                                "pass the `next_cursor` of the previous page, or omit it")
+    return int(cursor)
+
+
+class GoldfishTools:
+    """The tool set bound to one project. :meth:`specs` lists them for the server."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._specs: list[ToolSpec] = []
+        self._register()
+
+    # --- registration ---------------------------------------------------------------------
+    def specs(self) -> list[ToolSpec]:
+        return list(self._specs)
+
+    def _add(self, fn: Callable[..., Any], title: str, *, read_only: bool = False,
+             destructive: bool = False, idempotent: bool = False) -> None:
+        name = fn.__name__
+
+        @functools.wraps(fn)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except ToolError:
+                raise
+            except GoldfishError as exc:
+                raise ToolError(_error_text(exc)) from None
+            except RecursionError:
+                raise ToolError(f"{name}: the argument is nested too deeply\nhint: pass plain "
+                                "values") from None
+            except Exception as exc:
+                raise ToolError(f"{name} failed unexpectedly: {type(exc).__name__}: {exc}\n"
+                                "hint: this is a bug in Goldfish or a plugin; the call may be "
+                                "retried, and `status` shows the project's state") from None
+
+        annotations = ToolAnnotations(title=title, read_only_hint=read_only,
+                                      destructive_hint=destructive, idempotent_hint=idempotent,
+                                      open_world_hint=False)
+        self._specs.append(ToolSpec(guarded, name, title, annotations))
+
+    def _register(self) -> None:
+        ro = {"read_only": True, "idempotent": True}
+        self._add(self.status, "Where am I? Orientation after context loss")
+        self._add(self.note, "Record a note, decision or open question")
+        self._add(self.recall, "Search everything recorded", **ro)
+        self._add(self.create_workspace, "Create a workspace")
+        self._add(self.mount, "Mount a workspace into a slot")
+        self._add(self.unmount, "Save and unmount a slot")
+        self._add(self.save_version, "Save the slot as a new version", idempotent=True)
+        self._add(self.rollback, "Roll a workspace back to a version", destructive=True)
+        self._add(self.diff, "Diff slots and versions", **ro)
+        self._add(self.workspaces, "List workspaces and slots", **ro)
+        self._add(self.run, "Run a workspace's pipeline")
+        self._add(self.inspect_run, "Inspect a run", **ro)
+        self._add(self.logs, "Read a stage's log", **ro)
+        self._add(self.cancel, "Cancel a run", destructive=True, idempotent=True)
+        self._add(self.runs, "List runs", **ro)
+        self._add(self.compare, "Compare two runs", **ro)
+        self._add(self.conclude, "Record the verdict on a run", idempotent=True)
+        self._add(self.tag, "Tag a run or a version", idempotent=True)
+        self._add(self.plot_metrics, "Plot metric curves (PNG)", **ro)
+        self._add(self.register_source, "Register a data source")
+        self._add(self.sources, "List data sources", **ro)
+        self._add(self.promote_output, "Promote a run output to a source")
+        self._add(self.lineage, "Lineage of a run or source", **ro)
+        self._add(self.findings, "List check findings", **ro)
+        self._add(self.patterns, "Failure patterns: list, approve, reject")
+        self._add(self.profiles, "Compute profiles and backends", **ro)
+
+    # --- helpers --------------------------------------------------------------------------
+    @property
+    def _ws(self) -> Any:
+        from goldfish.workspaces import Workspaces
+
+        return Workspaces(self.project)
+
+    def _inside(self, path: str, what: str) -> Path:
+        return self.project.inside(path, what=what)
+
+    # --- orientation & memory -------------------------------------------------------------
+    def status(self, peek: Annotated[bool, Field(description=(
+            "true: do not mark new findings as seen"))] = False) -> Answer:
+        """Orientation: goal and invariants, slots, active runs with progress, findings not yet
+        seen (each shown once), runs awaiting a conclusion, best result per workspace with trend
+        and regressions, latest decisions and notes, and suggested next actions. Call it first,
+        and after any context loss."""
+        from goldfish.orientation import orient
+
+        o = orient(self.project, mark_seen=not peek)
+        return answer(o.to_json(), o.render())
+
+    def note(self, text: Annotated[str, Field(min_length=1, max_length=4000, description=(
+                 "the thought, decision or question, in a sentence or two"))],
+             kind: Annotated[Literal["note", "decision", "question"], Field(description=(
+                 "decision: a choice made and why; question: something still open"))] = "note",
+             run: Annotated[str | None, Field(max_length=200, description=(
+                 "the run it is about, if any"))] = None,
+             workspace: Annotated[str | None, Field(max_length=100)] = None) -> Answer:
+        """Record a note, a decision or an open question. Decisions and notes come back in
+        `status` and STATE.md and are searchable with `recall`."""
+        from goldfish.memory import add_note
+
+        n = add_note(self.project, text, kind=kind, run=run, workspace=workspace)
+        return answer(n.to_json(), f"{kind} {n.id} recorded")
+
+    def recall(self, query: Annotated[str, Field(max_length=500, description=(
+                   "keywords; every word must match (prefixes count), else any word"))],
+               kinds: Annotated[list[Literal["note", "decision", "question", "run",
+                                             "conclusion", "finding", "pattern"]] | None,
+                                Field(max_length=7, description="only these kinds")] = None,
+               workspace: Annotated[str | None, Field(max_length=100)] = None,
+               since_hours: Annotated[float | None, Field(gt=0, le=1e6, description=(
+                   "only entries from the last N hours"))] = None,
+               limit: Annotated[int, Field(ge=1, le=50)] = 10) -> Answer:
+        """Search everything recorded — notes, decisions, run reasons and hypotheses,
+        conclusions, findings, failure patterns — with full-text search, best matches first."""
+        from goldfish.memory import recall
+
+        since = time.time() - since_hours * 3600 if since_hours else None
+        hits = recall(self.project, query, kinds=list(kinds) if kinds else None,
+                      workspace=workspace, since=since, limit=limit)
+        items = [{"kind": h.kind, "id": h.id, "text": clip(h.text, 400),
+                  "score": round(h.score, 3), "at": h.at,
+                  "workspace": h.data.get("workspace")} for h in hits]
+        text = "\n".join(f"[{i['kind']} {i['id']}] {i['text']}" for i in items) or "no match"
+        return answer({"hits": items}, text)
+
+    # --- workspaces -----------------------------------------------------------------------
+    def create_workspace(
+            self, name: Annotated[str, Field(min_length=1, max_length=63, description=(
+                "lowercase letters, digits, '.', '_' or '-' (e.g. `baseline`)"))],
+            goal: Annotated[str, Field(max_length=2000)] = "",
+            from_workspace: Annotated[str | None, Field(max_length=100, description=(
+                "fork the head of this workspace"))] = None,
+            from_version: Annotated[str | None, Field(max_length=100, description=(
+                "fork this version (`ws-v3` or a version tag)"))] = None,
+            from_dir: Annotated[str | None, Field(max_length=1000, description=(
+                "import the files of this directory (inside the project)"))] = None,
+            mount: Annotated[bool, Field(description="mount it into a free slot")] = True,
+            slot: Annotated[str | None, Field(max_length=10, description=(
+                "the slot to mount into (default: the first free one)"))] = None) -> Answer:
+        """Create a workspace (a named line of work with versioned files): empty, forked from
+        another workspace or version, or imported from a directory; mounted by default so you
+        can write its files into `workspaces/<slot>/`."""
+        source = str(self._inside(from_dir, "from_dir")) if from_dir else None
+        info = self._ws.create(name, goal=goal, from_dir=source, from_workspace=from_workspace,
+                               from_version=from_version,
+                               mount=(slot or "") if mount or slot else None)
+        data = info.to_dict()
+        data.pop("versions", None)
+        if info.slot:
+            data["path"] = str(self.project.slot_path(info.slot))
+        where = f", mounted in {info.slot} ({data['path']})" if info.slot else ""
+        return answer(data, f"workspace {name} created{where}")
+
+    def mount(self, workspace: Name,
+              slot: Annotated[str | None, Field(max_length=10)] = None) -> Answer:
+        """Put a workspace's latest version into a slot (default: the first free one), where
+        you edit its files."""
+        where = self._ws.mount(workspace, slot)
+        path = str(self.project.slot_path(where))
+        return answer({"workspace": workspace, "slot": where, "path": path},
+                      f"{workspace} mounted in {where} ({path})")
+
+    def unmount(self, slot: Annotated[str, Field(min_length=1, max_length=100, description=(
+            "a slot (w1) or a mounted workspace's name"))]) -> Answer:
+        """Save unsaved changes as a version, then empty the slot."""
+        v = self._ws.unmount(slot)
+        return answer(v.to_dict(), f"unmounted; head is {v.tag}")
+
+    def save_version(self, workspace: Annotated[str, Field(min_length=1, max_length=100,
+                                                           description="workspace or slot")],
+                     message: Annotated[str, Field(max_length=2000)] = "") -> Answer:
+        """Snapshot the slot's files as a new version (an unchanged tree returns the latest
+        version, `created: false`)."""
+        v = self._ws.save_version(workspace, message)
+        return answer(v.to_dict(), f"{v.tag} {'saved' if v.created else 'unchanged'}")
+
+    def rollback(self, workspace: Name,
+                 version: Annotated[str, Field(min_length=1, max_length=100, description=(
+                     "`3`, `v3` or `ws-v3`"))]) -> Answer:
+        """Make an earlier version the newest (and the slot's files, if mounted). Unsaved
+        changes are saved first, so nothing is lost."""
+        v = self._ws.rollback(workspace, version)
+        return answer(v.to_dict(), f"{workspace} rolled back as {v.tag}")
+
+    def diff(self, a: Annotated[str, Field(min_length=1, max_length=200, description=(
+                 "a workspace (its live slot), `slot:w1`, or a version `ws-v3`"))],
+             b: Annotated[str | None, Field(max_length=200, description=(
+                 "the other side; omitted: unsaved changes, or the version before"))] = None,
+             max_chars: Annotated[int, Field(ge=200, le=50_000)] = TEXT_CAP) -> Answer:
+        """Differences between two sides (slot or version, across workspaces too): summary,
+        per-file stat and the unified diff (clipped)."""
+        d = self._ws.diff(a, b)
+        data = d.to_dict()
+        data["diff"] = clip(d.text(), max_chars)
+        data.pop("changes", None)
+        data["stat"] = d.stat() if d.changes else ""
+        return answer(data, f"{d.summary}\n{data['stat']}\n{data['diff']}".strip())
+
+    def workspaces(self) -> Answer:
+        """Every workspace (goal, head version, slot) and every slot's occupant."""
+        items = []
+        for w in self._ws.list():
+            items.append({"name": w.name, "goal": clip(w.goal, 300), "slot": w.slot,
+                          "head": w.head.tag if w.head else None, "versions": w.version_count,
+                          "parent": w.parent})
+        slots = self._ws.slot_map()
+        text = "\n".join(f"{i['name']}: {i['head']} slot={i['slot'] or '-'}" for i in items)
+        return answer({"workspaces": items, "slots": slots}, text or "no workspaces yet")
+
+    # --- runs -----------------------------------------------------------------------------
+    def run(self,
+            workspace: Annotated[str | None, Field(max_length=100, description=(
+                "workspace or slot to run (default: the only mounted one)"))] = None,
+            reason: Annotated[str, Field(max_length=2000, description=(
+                "why this run: what it tries"))] = "",
+            hypothesis: Annotated[str | None, Field(max_length=2000, description=(
+                "what you expect and why"))] = None,
+            goal: Annotated[str | None, Field(max_length=1000, description=(
+                "the result that would count as success"))] = None,
+            overrides: Annotated[list[Annotated[str, Field(max_length=500)]], Field(
+                max_length=50, description="config overrides `STAGE.KEY=VALUE` (YAML value)"
+            )] = [],  # noqa: B006 - never mutated; a list default gives clients a plain schema
+            inputs: Annotated[list[Annotated[str, Field(max_length=500)]], Field(
+                max_length=50, description="`STAGE.INPUT=SOURCE` or `STAGE.INPUT=RUN/STAGE.OUTPUT`"
+            )] = [],  # noqa: B006
+            dry_run: Annotated[bool, Field(description="only plan: what would run or be "
+                                                       "reused, and why")] = False,
+            wait: Annotated[bool, Field(description="wait for the run to end (bounded by "
+                                                    "wait_seconds)")] = False,
+            wait_seconds: Annotated[float, Field(gt=0, le=600)] = 120.0,
+            no_cache: Annotated[bool, Field(description="rerun every stage")] = False,
+            rerun: Annotated[list[Annotated[str, Field(max_length=100)]], Field(
+                max_length=50, description="stages to rerun even if reusable")] = [],  # noqa: B006
+            ) -> Answer:
+        """Run a workspace's pipeline from a fresh snapshot of its slot. Stages whose code,
+        config and inputs are unchanged are reused. Returns the run id at once, or waits up to
+        `wait_seconds` (then returns the state so far; the run goes on)."""
+        from goldfish.runs.engine import Engine, parse_set
+
+        engine = Engine(self.project)
+        common: dict[str, Any] = {"reason": reason or None, "hypothesis": hypothesis,
+                                  "goal": goal, "set_": parse_set(overrides),
+                                  "inputs": list(inputs), "force": no_cache,
+                                  "rerun": list(rerun)}
+        if dry_run:
+            plan = engine.run(workspace, dry_run=True, **common)
+            return answer(plan.to_json(), plan.render())
+        run_id = engine.run(workspace, **common)
+        if wait:
+            engine.wait(run_id, timeout=wait_seconds)
+        data = self._run_summary(run_id)
+        return answer(data, _run_text(data))
+
+    def _run_summary(self, ref: str, *, history: bool = False) -> dict[str, Any]:
+        from goldfish.runs.records import get_run, transitions
+
+        info = get_run(self.project, ref)
+        stages = []
+        for s in info.stages:
+            item: dict[str, Any] = {"stage": s.stage, "state": s.state}
+            if s.note and s.state in ("reused", "skipped", "queued"):
+                item["note"] = clip(s.note, 300)
+            if s.metrics:
+                item["metrics"] = {n: {"last": m["last"], "min": m["min"], "max": m["max"],
+                                       "count": m["count"], "trend": m.get("trend")}
+                                   for n, m in list(s.metrics.items())[:20]}
+            if s.outputs:
+                item["outputs"] = {n: {"type": o["type"], "digest": o["digest"][:19],
+                                       "size": o["size"]} for n, o in s.outputs.items()}
+            if s.error and s.state in ("failed", "lost"):
+                item["error"] = clip(s.error, 3000)
+            stages.append(item)
+        data: dict[str, Any] = {
+            "id": info.id, "state": info.state, "workspace": info.workspace,
+            "version": info.version, "reason": info.reason, "error": clip(info.error, 2000),
+            "stages": stages,
+            "findings": [{**f, "message": clip(f["message"], 300), "data": None}
+                         for f in info.findings[:20]],
+            "reviews": [{**r, "summary": clip(r["summary"], 500)} for r in info.reviews[:10]],
+            "conclusion": info.conclusion, "tags": info.tags, "results": info.results,
+            "created_at": info.created_at, "finished_at": info.finished_at}
+        if info.results and info.results.get("metric"):
+            data["result"] = {"metric": info.results["metric"],
+                              "value": info.metric(str(info.results["metric"]))}
+        if history:
+            data["transitions"] = transitions(self.project, info.id)[-100:]
+        return data
+
+    def inspect_run(self, run: RunRef,
+                    history: Annotated[bool, Field(description=(
+                        "include state transitions"))] = False,
+                    wait_seconds: Annotated[float, Field(ge=0, le=600, description=(
+                        "wait up to this long for an active run to end first"))] = 0.0
+                    ) -> Answer:
+        """A run: reason and hypothesis, state, stages with metrics (last/min/max/trend),
+        outputs, errors, findings, reviews, conclusion and tags."""
+        from goldfish.runs import states
+        from goldfish.runs.engine import Engine
+        from goldfish.runs.records import resolve_run
+
+        run_id = resolve_run(self.project, run)
+        if wait_seconds > 0:
+            row = self.project.db.one("SELECT state FROM runs WHERE id = ?", (run_id,))
+            if row is not None and row[0] in states.ACTIVE:
+                Engine(self.project).wait(run_id, timeout=wait_seconds)
+        data = self._run_summary(run_id, history=history)
+        return answer(data, _run_text(data))
+
+    def logs(self, run: Annotated[str, Field(min_length=1, max_length=300, description=(
+                 "RUN or RUN/STAGE (default stage: the running one, else the last launched)"))],
+             tail: Annotated[int | None, Field(ge=1, le=10_000, description=(
+                 "only the last N lines"))] = None,
+             cursor: Annotated[int, Field(ge=0, description=(
+                 "byte offset to read from: 0, or `cursor` of the previous read"))] = 0
+             ) -> Answer:
+        """A stage's log, from a byte cursor (follow by passing back `cursor` until `complete`)
+        or its last lines."""
+        from goldfish.runs.logs import read_log
+
+        r = read_log(self.project, run, tail=tail, cursor=cursor)
+        return answer(r.to_json(), r.text or "(no new log text)")
+
+    def cancel(self, run: RunRef) -> Answer:
+        """Stop a run: queued stages are cancelled, running ones are asked to stop."""
+        from goldfish.runs.engine import Engine
+        from goldfish.runs.records import resolve_run
+
+        run_id = resolve_run(self.project, run)
+        state = Engine(self.project).cancel(run_id)
+        return answer({"run": run_id, "state": state}, f"run {run_id} {state}")
+
+    def runs(self, workspace: Annotated[str | None, Field(max_length=100)] = None,
+             state: Annotated[Literal["queued", "preparing", "running", "finishing", "done",
+                                      "failed", "cancelled", "lost", "active"] | None,
+                              Field(description="filter by state (`active`: not ended)")] = None,
+             tag: Annotated[str | None, Field(max_length=100, description=(
+                 "`@best`, `<workspace>@best` or a tag you set"))] = None,
+             sort: Annotated[str | None, Field(max_length=100, description=(
+                 "order by a metric's last value: `accuracy:desc`, `evaluate.loss:asc`"))] = None,
+             limit: Limit = 20, cursor: Cursor = None) -> Answer:
+        """Runs, newest first or sorted by a metric, filtered by workspace, state or tag;
+        paginated (`next_cursor`)."""
+        from goldfish.runs.records import list_runs
+
+        offset = _offset(cursor)
+        rows = list_runs(self.project, workspace=workspace, state=state, tag=tag, sort=sort,
+                         limit=limit + 1, offset=offset)
+        more = len(rows) > limit
+        items = [{"id": r.id, "workspace": r.workspace, "version": r.version, "state": r.state,
+                  "description": clip(r.description, 200), "metric": r.metric,
+                  "outcome": r.outcome, "tags": r.tags, "created_at": r.created_at}
+                 for r in rows[:limit]]
+        next_cursor = str(offset + limit) if more else None
+        text = "\n".join(f"{i['id']} {i['state']} {i['version']} "
+                         f"{'' if i['metric'] is None else format(i['metric'], '.4g')} "
+                         f"{i['outcome'] or ''} {i['description']}".rstrip() for i in items)
+        return answer({"runs": items, "next_cursor": next_cursor}, text or "no runs")
+
+    def compare(self, a: RunRef, b: RunRef,
+                code: Annotated[bool, Field(description="include the unified code diff")] = True,
+                max_chars: Annotated[int, Field(ge=200, le=50_000)] = 6000) -> Answer:
+        """Compare two runs: config keys that differ, inputs whose data differ, metric deltas,
+        and the code diff of their versions."""
+        from goldfish.runs.compare import compare
+
+        c = compare(self.project, a, b)
+        data = c.to_json()
+        data["code_diff"] = clip(c.code_diff, max_chars) if code else ""
+        return answer(data, clip(c.render(code=code), max_chars + 2000))
+
+    def conclude(self, run: RunRef,
+                 outcome: Annotated[Literal["success", "partial", "miss"], Field(description=(
+                     "did the run confirm the hypothesis?"))],
+                 notes: Annotated[str, Field(max_length=4000, description=(
+                     "what was learned"))] = "",
+                 metric: Annotated[str | None, Field(max_length=100, description=(
+                     "the metric judged (default: the results spec)"))] = None) -> Answer:
+        """Record the authoritative verdict on a finished run (refused while it is active)."""
+        from goldfish.runs.records import conclude
+
+        result = conclude(self.project, run, outcome, notes, metric)
+        return answer(result, f"run {result['run_id']} concluded {outcome}")
+
+    def tag(self, target: Annotated[str, Field(min_length=1, max_length=200, description=(
+                "a run (id, prefix, `latest`) or a version (`ws-v3`)"))],
+            name: Annotated[str, Field(min_length=1, max_length=63)],
+            kind: Annotated[Literal["run", "version"], Field(description=(
+                "what `target` is"))] = "run",
+            note: Annotated[str, Field(max_length=1000)] = "") -> Answer:
+        """Name a run or a version (`paper-baseline`); the name then resolves like an id."""
+        if kind == "version":
+            t = self._ws.tag(target, name, note)
+            return answer(t.to_dict(), f"{t.target} tagged {name}")
+        from goldfish.runs.records import tag_run
+
+        run_id = tag_run(self.project, target, name, note)
+        return answer({"run": run_id, "tag": name}, f"{run_id} tagged {name}")
+
+    def plot_metrics(self, runs: Annotated[list[Annotated[str, Field(max_length=200)]], Field(
+                         min_length=1, max_length=8, description="1-8 runs")],
+                     metrics: Annotated[list[Annotated[str, Field(max_length=100)]] | None,
+                                        Field(max_length=8, description=(
+                                            "metric names (`loss` or `train.loss`); default: "
+                                            "every metric of the runs, up to 8 curves"))] = None,
+                     width: Annotated[int, Field(ge=160, le=1600)] = 640,
+                     height: Annotated[int, Field(ge=120, le=1200)] = 360) -> CallToolResult:
+        """A PNG of metric curves (value by step) for one or several runs, as image content,
+        with a legend and value ranges as text."""
+        import base64
+
+        from goldfish_mcp.png import COLOUR_NAMES, plot
+
+        curves = metric_curves(self.project, list(runs), list(metrics) if metrics else None)
+        if not curves:
+            raise NotFoundError("no metric points recorded for these runs",
+                                "check the names with inspect_run; metrics come from "
+                                "io.log_metric in stage code")
+        png, (x0, x1, y0, y1) = plot([c[1] for c in curves], width, height)
+        legend = [f"{COLOUR_NAMES[i % len(COLOUR_NAMES)]}: {label} ({len(points)} points, last "
+                  f"{points[-1][1]:.4g})" for i, (label, points) in enumerate(curves)]
+        text = (f"x: step {x0:g}..{x1:g}; y: {y0:.4g}..{y1:.4g}\n" + "\n".join(legend))
+        return CallToolResult(content=[
+            ImageContent(type="image", data=base64.b64encode(png).decode(),
+                         mime_type="image/png"),
+            TextContent(type="text", text=text)])
+
+    # --- data -----------------------------------------------------------------------------
+    def register_source(self, name: Annotated[str, Field(min_length=1, max_length=64)],
+                        path: Annotated[str, Field(min_length=1, max_length=1000, description=(
+                            "a file or directory inside the project (relative to its root)"))],
+                        description: Annotated[str, Field(max_length=2000)] = "",
+                        type: Annotated[Literal["npy", "csv", "json", "file", "directory"] | None,
+                                        Field(description="default: from the path")] = None,
+                        replace: Annotated[bool, Field(description=(
+                            "point an existing name at new content"))] = False) -> Answer:
+        """Register a file or directory as a named data source (stored by content digest)
+        that stages read with `inputs: {x: {source: NAME}}`."""
+        from goldfish.runs.sources import register_source
+
+        resolved = self._inside(path, "path")
+        s = register_source(self.project, name, resolved, description, type, replace=replace)
+        return answer(s.to_json(), f"source {s.name} ({s.type}, {s.size} bytes)")
+
+    def sources(self, limit: Limit = 50, cursor: Cursor = None) -> Answer:
+        """Registered data sources: name, type, digest, size, origin, description."""
+        from goldfish.runs.sources import list_sources
+
+        offset = _offset(cursor)
+        items = list_sources(self.project)
+        page = [{**s.to_json(), "description": clip(s.description, 300)}
+                for s in items[offset:offset + limit]]
+        more = len(items) > offset + limit
+        return answer({"sources": page, "next_cursor": str(offset + limit) if more else None},
+                      "\n".join(f"{s['name']} {s['type']} {s['size']}" for s in page)
+                      or "no sources")
+
+    def promote_output(self, output: Annotated[str, Field(min_length=1, max_length=300,
+                                                          description="RUN/STAGE.OUTPUT")],
+                       name: Annotated[str, Field(min_length=1, max_length=64)],
+                       description: Annotated[str, Field(max_length=2000)] = "",
+                       replace: bool = False) -> Answer:
+        """Make a run's output a named source (same bytes, nothing copied)."""
+        from goldfish.runs.ids import parse_ref
+        from goldfish.runs.sources import promote_output
+
+        r = parse_ref(output, what="output")
+        if not r.stage or not r.output:
+            raise InvalidInputError(f"output {output!r} must be RUN/STAGE.OUTPUT",
+                                    "e.g. r-20260101-a1b2c3/prepare.train")
+        s = promote_output(self.project, r.run, r.stage, r.output, name, description,
+                           replace=replace)
+        return answer(s.to_json(), f"source {s.name} from {s.origin}")
+
+    def lineage(self, ref: Annotated[str, Field(min_length=1, max_length=300, description=(
+                    "RUN, RUN/STAGE or source:NAME"))],
+                direction: Annotated[Literal["up", "down"], Field(description=(
+                    "up: where its inputs came from; down: who used its outputs"))] = "up",
+                limit: Limit = 100) -> Answer:
+        """Lineage edges (from → to, with digests), transitively up to sources or down to
+        every consumer."""
+        from goldfish.runs.records import lineage
+
+        edges = lineage(self.project, ref, direction)
+        shown = edges[:limit]
+        return answer({"edges": shown, "total": len(edges)},
+                      "\n".join(f"{e['from']} -> {e['to']}" for e in shown)
+                      or "no lineage recorded")
+
+    # --- checks & knowledge ---------------------------------------------------------------
+    def findings(self, run: Annotated[str | None, Field(max_length=200)] = None,
+                 severity: Literal["info", "warning", "blocking"] | None = None,
+                 unseen: Annotated[bool, Field(description=(
+                     "only findings `status` has not shown yet"))] = False,
+                 limit: Limit = 20, cursor: Cursor = None) -> Answer:
+        """Findings of checks and reviewers (newest first), including known failures with
+        their prevention advice."""
+        from goldfish.orientation import list_findings
+
+        offset = _offset(cursor)
+        items = list_findings(self.project, run=run, severity=severity, unseen=unseen,
+                              limit=limit + 1, offset=offset)
+        more = len(items) > limit
+        items = items[:limit]
+        return answer({"findings": items, "next_cursor": str(offset + limit) if more else None},
+                      "\n".join(f"{f['run']} {f['severity']} {f['check']}: {f['message']}"
+                                for f in items) or "no findings")
+
+    def patterns(self, action: Annotated[Literal["list", "approve", "reject"], Field(
+                     description="list, or decide on a pending pattern")] = "list",
+                 id: Annotated[str | None, Field(max_length=100, description=(
+                     "the pattern (for approve/reject)"))] = None,
+                 status: Annotated[Literal["pending", "approved", "rejected"] | None, Field(
+                     description="list only these")] = None,
+                 note: Annotated[str, Field(max_length=2000)] = "",
+                 prevention: Annotated[str | None, Field(max_length=2000, description=(
+                     "approve: what to do so it does not happen again"))] = None,
+                 limit: Limit = 20) -> Answer:
+        """Failure patterns learned from failed stages: list them, approve one (with prevention
+        advice: later matching failures become known failures) or reject one."""
+        from goldfish import patterns
+
+        if action == "list":
+            items = patterns.list_patterns(self.project, status, limit=limit)
+            data = [{k: (clip(v, 400) if isinstance(v, str) else v)
+                     for k, v in p.to_json().items()} for p in items]
+            return answer({"patterns": data}, "\n".join(p.render() for p in items)
+                          or "no failure patterns")
+        if not id:
+            raise InvalidInputError(f"patterns action {action!r} needs the pattern's id",
+                                    "list them first: patterns(action='list')")
+        if action == "approve":
+            p = patterns.approve(self.project, id, note, prevention=prevention)
+        else:
+            p = patterns.reject(self.project, id, note)
+        return answer(p.to_json(), p.render())
+
+    def profiles(self) -> Answer:
+        """Compute profiles (backend and resources), the default profile, and the installed
+        backends with their capabilities."""
+        config = self.project.config
+        registry = self.project.plugins.registries.compute
+        backends = {}
+        for name, spec in sorted(registry.items()):
+            caps = spec.capabilities
+            backends[name] = {"plugin": spec.plugin,
+                              "capabilities": caps.__dict__ if hasattr(caps, "__dict__")
+                              else caps}
+        profiles = {name: p.to_dict() for name, p in config.profiles.items()}
+        return answer({"default": config.default_profile, "profiles": profiles,
+                       "backends": backends},
+                      "\n".join(f"{n}: {p}" for n, p in profiles.items()))
+
+
+def _run_text(data: dict[str, Any]) -> str:
+    lines = [f"run {data['id']} {data['state']} ({data['workspace']} {data['version']})"]
+    if data.get("error"):
+        lines.append(f"error: {data['error'][:500]}")
+    for s in data["stages"]:
+        line = f"  {s['stage']}: {s['state']}"
+        for n, m in (s.get("metrics") or {}).items():
+            last = m["last"]
+            line += f"; {n}={'-' if last is None else format(last, '.4g')}"
+        lines.append(line)
+    if data.get("result"):
+        r = data["result"]
+        lines.append(f"result {r['metric']}={r['value']}")
+    return "\n".join(lines)
+
+
+def metric_curves(project: Project, runs: list[str],
+                  metrics: list[str] | None) -> list[tuple[str, list[tuple[float, float]]]]:
+    """(label, points) per run and metric, read from each stage's ``metrics.jsonl`` (a reused
+    stage's curve is its source run's)."""
+    from goldfish.metrics import read_all
+    from goldfish.runs.records import get_run
+
+    curves: list[tuple[str, list[tuple[float, float]]]] = []
+    for ref in runs:
+        info = get_run(project, ref)
+        for s in info.stages:
+            names = [n for n in s.metrics if metrics is None or n in metrics
+                     or f"{s.stage}.{n}" in metrics]
+            if not names:
+                continue
+            source_run, source_stage = info.id, s.stage
+            if s.reused_from:
+                source_run, _, source_stage = s.reused_from.partition("/")
+            path = project.runs_dir / source_run / source_stage / "metrics.jsonl"
+            points = read_all(path) if path.is_file() else []
+            for name in names:
+                series = [p for p in points if p.name == name]
+                xy = [(float(p.step if p.step is not None else i), float(p.value))
+                      for i, p in enumerate(series)]
+                xy = [(x, y) for x, y in xy if math.isfinite(y)]
+                if xy:
+                    curves.append((f"{info.id}/{s.stage}.{name}", xy[-5000:]))
+            if len(curves) >= 8:
+                return curves[:8]
+    return curves

@@ -1,0 +1,1 @@
+"""Goldfish reviewers: LLM reviews before and after runs through litellm."""

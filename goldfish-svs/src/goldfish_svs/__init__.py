@@ -1,0 +1,1 @@
+"""Goldfish SVS: data contracts, statistical checks, metric health and failure patterns."""
