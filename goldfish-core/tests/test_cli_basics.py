@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from foundation_support import Result, run_cli, tree_digest
-from goldfish.cli import helpcache
+from goldfish import envcache as helpcache
 
 
 @pytest.fixture(scope="module")

@@ -162,3 +162,41 @@ def test_pytest_plugin_is_registered_for_plugin_authors(tmp_path: Path) -> None:
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed" in proc.stdout
+
+
+def test_recorded_entry_points_load_the_same_plugins_and_errors_as_stevedore(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from goldfish import envcache, plugins
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("GOLDFISH_NO_CACHE", raising=False)
+    monkeypatch.delenv("GOLDFISH_LOAD_PLUGINS", raising=False)
+    assert envcache.read("plugins") is None
+    scanned = plugins.build()  # stevedore scan, then the record is written
+    assert envcache.read("plugins") is not None
+    recorded = plugins.build()  # from the record
+
+    def summary(p: plugins.Plugins) -> tuple[list[tuple[str, tuple[str, ...]]], list[str]]:
+        return ([(i.name, i.hooks) for i in p.infos()], sorted(e.name for e in p.load_errors))
+
+    assert summary(recorded) == summary(scanned)
+    assert "example" in [i.name for i in recorded.infos()]
+    assert "broken" in summary(recorded)[1]
+
+    monkeypatch.setenv("GOLDFISH_LOAD_PLUGINS", "example,nosuch")
+    only = plugins.build()
+    assert [i.name for i in only.infos() if not i.builtin] == ["example"]
+    assert [e.name for e in only.load_errors] == ["nosuch"]
+
+
+def test_a_corrupt_entry_point_record_falls_back_to_stevedore(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from goldfish import envcache, plugins
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("GOLDFISH_NO_CACHE", raising=False)
+    monkeypatch.delenv("GOLDFISH_LOAD_PLUGINS", raising=False)
+    envcache.write("{not json", "plugins")
+    rebuilt = plugins.build()
+    assert "example" in [i.name for i in rebuilt.infos()]
+    assert (envcache.read("plugins") or "").startswith("[")

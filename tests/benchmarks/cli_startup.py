@@ -2,7 +2,7 @@
 
 Run: `uv run python tests/benchmarks/cli_startup.py [--runs N]`
 
-The top-level help is served from a cache (goldfish/cli/helpcache.py), so the budget is what
+The top-level help is served from a cache (goldfish/envcache.py), so the budget is what
 Python itself costs plus a few stdlib imports. The script also asserts that `goldfish --help`
 imports none of the heavy modules (pydantic, yaml, dulwich, sqlite3, numpy, cloud SDKs…), and
 reports the cold (cache miss) case for information.

@@ -33,6 +33,10 @@ Versions are saved automatically on every run; `rollback` and `diff` move betwee
 Errors explain what to do next; ids are the same everywhere (CLI `goldfish`, STATE.md, tools)."""
 
 
+#: the first reconcile pass waits this long, so the initialize handshake is not slowed by it
+STARTUP_GRACE_SECONDS = 1.0
+
+
 def build_server(project: Project) -> MCPServer:
     from goldfish import __version__
     from mcp.server import MCPServer
@@ -109,7 +113,7 @@ def serve(explicit: str | None = None, *, reconcile: bool = True) -> int:
         from goldfish.runs.reconciler import Reconciler
 
         reconciler = Reconciler(project)
-        reconciler.start_background(RECONCILE_SECONDS)
+        reconciler.start_background(RECONCILE_SECONDS, initial_delay=STARTUP_GRACE_SECONDS)
     try:
         server.run("stdio")
     except KeyboardInterrupt:

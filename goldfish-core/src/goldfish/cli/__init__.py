@@ -5,7 +5,7 @@ the built-in ``commands`` plugin, others (``goldfish serve``) from installed plu
 import what they need.
 
 ``goldfish`` / ``goldfish --help`` is answered from a cached rendering of the help text when the
-installed plugin set has not changed (see :mod:`goldfish.cli.helpcache`), so it costs neither
+installed plugin set has not changed (see :mod:`goldfish.envcache`), so it costs neither
 pluggy nor entry-point scanning.
 """
 
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv in ([], ["--help"], ["-h"]):
-        from goldfish.cli import helpcache
+        from goldfish import envcache as helpcache
 
         cached = helpcache.read()
         if cached is not None:
@@ -62,7 +62,7 @@ def _run(argv: list[str]) -> int:
 
     parser = build_parser()
     if argv in ([], ["--help"], ["-h"]):
-        from goldfish.cli import helpcache
+        from goldfish import envcache as helpcache
 
         text = parser.format_help()
         helpcache.write(text)

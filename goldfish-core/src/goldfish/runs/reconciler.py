@@ -50,12 +50,19 @@ class Reconciler:
                       file=sys.stderr)
         return acted
 
-    def start_background(self, interval: float = 5.0) -> threading.Thread:
-        """Run a pass every ``interval`` seconds in a daemon thread until :meth:`stop`."""
+    def start_background(self, interval: float = 5.0,
+                         initial_delay: float = 0.0) -> threading.Thread:
+        """Run a pass every ``interval`` seconds in a daemon thread until :meth:`stop`.
+
+        ``initial_delay`` postpones the first pass, so a server can answer its handshake before
+        the reconciler competes with it for the interpreter.
+        """
         if self._thread is not None and self._thread.is_alive():
             return self._thread
 
         def loop() -> None:
+            if initial_delay > 0 and self._stop.wait(initial_delay):
+                return
             while not self._stop.is_set():
                 try:
                     self.reconcile_once()

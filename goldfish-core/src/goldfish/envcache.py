@@ -1,9 +1,11 @@
-"""A cache of the top-level help text, valid while the installed plugin set is unchanged.
+"""Small caches that stay valid while the installed plugin set is unchanged.
 
-Building the parser means importing pluggy and scanning entry points (100+ ms on a small
-machine); the top-level help only changes when a distribution is installed or removed, Goldfish's
-own command modules change, or the allow-list / terminal width differ. Those go into the
-fingerprint. ``GOLDFISH_NO_CACHE=1`` bypasses the cache.
+Two things are cached under ``~/.cache/goldfish/<kind>-<fingerprint>.txt``: the top-level help
+text (``kind="help"``: building the parser means importing pluggy and scanning entry points, 100+
+ms on a small machine) and the ``goldfish.plugins`` entry points (``kind="plugins"``: stevedore's
+import and scan cost ~60 ms on every command). Both only change when a distribution is installed
+or removed, Goldfish's own command modules change, or the allow-list / terminal width differ;
+those go into the fingerprint. ``GOLDFISH_NO_CACHE=1`` bypasses the caches.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def fingerprint() -> str:
             parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
         except OSError:
             continue
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    here = os.path.dirname(os.path.abspath(__file__))
     for sub in ("cli", "builtins"):
         folder = os.path.join(here, sub)
         try:
@@ -55,26 +57,26 @@ def _sha1(data: bytes) -> str:
         return hashlib.sha1(data).hexdigest()
 
 
-def _path() -> str:
-    return os.path.join(_cache_dir(), f"help-{fingerprint()}.txt")
+def _path(kind: str) -> str:
+    return os.path.join(_cache_dir(), f"{kind}-{fingerprint()}.txt")
 
 
-def read() -> str | None:
+def read(kind: str = "help") -> str | None:
     if os.environ.get("GOLDFISH_NO_CACHE") == "1":
         return None
     try:
-        with open(_path(), encoding="utf-8") as fh:
+        with open(_path(kind), encoding="utf-8") as fh:
             return fh.read()
     except OSError:
         return None
 
 
-def write(text: str) -> None:
+def write(text: str, kind: str = "help") -> None:
     if os.environ.get("GOLDFISH_NO_CACHE") == "1":
         return
     try:
         os.makedirs(_cache_dir(), exist_ok=True)
-        path = _path()
+        path = _path(kind)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
