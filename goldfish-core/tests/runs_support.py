@@ -6,7 +6,6 @@ import io
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
@@ -16,50 +15,12 @@ from typing import Any
 
 from goldfish.cli import main
 from goldfish.project import Project
+from goldfish.testing import projects as testing_projects
+from goldfish.testing.projects import CHAIN as CHAIN
+from goldfish.testing.projects import WORKSPACE as WORKSPACE
+from goldfish.testing.projects import write_files
 
 GOLDFISH = str(Path(sys.executable).with_name("goldfish"))
-WORKSPACE = "exp"
-
-#: prepare → train → evaluate with json signals; no numpy, so stages start fast.
-CHAIN = {
-    "pipeline.yaml": """
-        name: chain
-        stages:
-          - name: prepare
-            outputs: {data: {type: json}}
-            config: {n: 5}
-          - name: train
-            inputs: {data: {from: prepare.data}}
-            outputs: {model: {type: json}}
-            config: {lr: 0.1, epochs: 3}
-          - name: evaluate
-            inputs: {model: {from: train.model}, data: {from: prepare.data}}
-            outputs: {scores: {type: json}}
-    """,
-    "modules/prepare.py": """
-        from goldfish import io
-        n = io.config()["n"]
-        io.save_output("data", {"xs": list(range(n))})
-        print("prepared", n)
-    """,
-    "modules/train.py": """
-        from goldfish import io
-        cfg = io.config()
-        data = io.load_input("data")
-        for epoch in range(cfg["epochs"]):
-            io.log_metric("loss", 1.0 / (epoch + 1), step=epoch)
-        io.save_output("model", {"w": sum(data["xs"]) * cfg["lr"]})
-    """,
-    "modules/evaluate.py": """
-        from goldfish import io
-        model = io.load_input("model")
-        data = io.load_input("data")
-        accuracy = min(1.0, model["w"] / (len(data["xs"]) * 2))
-        io.log_metric("accuracy", accuracy)
-        io.save_output("scores", {"accuracy": accuracy})
-    """,
-}
-
 
 @dataclass
 class Result:
@@ -68,21 +29,9 @@ class Result:
     err: str
 
 
-def write_files(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-
-
 def make_project(tmp_path: Path, files: dict[str, str], plugins: object = None) -> Project:
     """A project whose workspace ``exp`` (slot w1) holds ``files``."""
-    from goldfish.init import init_project
-
-    src = tmp_path / "src"
-    write_files(src, files)
-    return init_project(tmp_path / "project", name="test-runs", from_dir=src,
-                        workspace=WORKSPACE, plugins=plugins)  # type: ignore[arg-type]
+    return testing_projects.make_project(tmp_path, files, plugins=plugins, name="test-runs")
 
 
 def slot(project: Project) -> Path:

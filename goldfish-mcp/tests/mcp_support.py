@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import textwrap
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from goldfish.project import Project
+from goldfish.testing.projects import write_files as shared_write_files
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult
@@ -52,10 +52,7 @@ FILES = {
 
 
 def write_files(root: Path, files: dict[str, str] = FILES) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    shared_write_files(root, files)
 
 
 def new_project(tmp_path: Path, *, with_workspace: bool = False) -> Project:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import textwrap
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -12,58 +11,17 @@ from typing import Any
 import goldfish_reviewers.plugin as reviewers_plugin
 import yaml
 from goldfish.project import Project
+from goldfish.testing.projects import CHAIN as BASE_CHAIN
+from goldfish.testing.projects import WORKSPACE, write_files
 
-WORKSPACE = "exp"
-
-#: prepare → train → evaluate with json signals; stdlib only, so stages start fast.
-CHAIN = {
-    "pipeline.yaml": """
-        name: chain
-        stages:
-          - name: prepare
-            outputs: {data: {type: json, contract: {required_keys: [xs]}}}
-            config: {n: 5}
-          - name: train
-            inputs: {data: {from: prepare.data}}
-            outputs: {model: {type: json}}
-            config: {lr: 0.1, epochs: 3}
-          - name: evaluate
-            inputs: {model: {from: train.model}, data: {from: prepare.data}}
-            outputs: {scores: {type: json}}
-    """,
-    "modules/prepare.py": """
-        from goldfish import io
-        n = io.config()["n"]
-        io.save_output("data", {"xs": list(range(n))})
-        print("prepared", n)
-    """,
-    "modules/train.py": """
-        from goldfish import io
-        cfg = io.config()
-        data = io.load_input("data")
-        for epoch in range(cfg["epochs"]):
-            io.log_metric("loss", 1.0 / (epoch + 1), step=epoch)
-        io.save_output("model", {"w": sum(data["xs"]) * cfg["lr"]})
-    """,
-    "modules/evaluate.py": """
-        from goldfish import io
-        model = io.load_input("model")
-        data = io.load_input("data")
-        accuracy = min(1.0, model["w"] / (len(data["xs"]) * 2))
-        io.log_metric("accuracy", accuracy)
-        io.save_output("scores", {"accuracy": accuracy})
-    """,
-}
+#: the shared chain, with a contract on prepare's output for the reviewer to see.
+CHAIN = {**BASE_CHAIN, "pipeline.yaml": BASE_CHAIN["pipeline.yaml"].replace(
+    "outputs: {data: {type: json}}",
+    "outputs: {data: {type: json, contract: {required_keys: [xs]}}}")}
+assert CHAIN["pipeline.yaml"] != BASE_CHAIN["pipeline.yaml"]
 
 KEY_ENV = "GF_TEST_REVIEW_KEY"
 KEY = "local-dummy-review-key"
-
-
-def write_files(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
 
 
 def local_review(api_base: str, **extra: Any) -> dict[str, Any]:

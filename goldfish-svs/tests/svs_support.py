@@ -10,15 +10,7 @@ from typing import Any
 
 from goldfish.project import Project
 from goldfish.runs.engine import Engine
-
-WORKSPACE = "exp"
-
-
-def write_files(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+from goldfish.testing.projects import WORKSPACE, write_files
 
 
 def make_project(tmp_path: Path, files: dict[str, str], plugins: Any,

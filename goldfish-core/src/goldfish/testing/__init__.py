@@ -3,6 +3,8 @@
 * :mod:`goldfish.testing.pytest_plugin` — pytest fixtures, loaded automatically (``pytest11``
   entry point) wherever ``goldfish-core`` is installed: ``goldfish_plugins``,
   ``register_goldfish_plugin``, ``goldfish_project``.
+* :mod:`goldfish.testing.projects` — ``CHAIN`` (a tiny three-stage pipeline), ``write_files``
+  and ``make_project`` for real projects with a mounted workspace.
 * :mod:`goldfish.testing.contracts` — conformance suites (``ComputeBackendContract``,
   ``StorageBackendContract``) that every backend subclasses to prove it behaves.
 

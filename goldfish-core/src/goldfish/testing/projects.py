@@ -1,0 +1,77 @@
+"""Small real projects for tests — Goldfish's own and plugin authors'.
+
+``CHAIN`` is a three-stage pipeline (prepare → train → evaluate) with json signals and
+standard-library stage code, so its stages start in milliseconds. ``make_project`` turns any such
+file set into an initialized project whose workspace is mounted in slot ``w1``.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from goldfish.project import Project
+
+WORKSPACE = "exp"
+
+#: prepare → train → evaluate with json signals; no numpy, so stages start fast.
+CHAIN: dict[str, str] = {
+    "pipeline.yaml": """
+        name: chain
+        stages:
+          - name: prepare
+            outputs: {data: {type: json}}
+            config: {n: 5}
+          - name: train
+            inputs: {data: {from: prepare.data}}
+            outputs: {model: {type: json}}
+            config: {lr: 0.1, epochs: 3}
+          - name: evaluate
+            inputs: {model: {from: train.model}, data: {from: prepare.data}}
+            outputs: {scores: {type: json}}
+    """,
+    "modules/prepare.py": """
+        from goldfish import io
+        n = io.config()["n"]
+        io.save_output("data", {"xs": list(range(n))})
+        print("prepared", n)
+    """,
+    "modules/train.py": """
+        from goldfish import io
+        cfg = io.config()
+        data = io.load_input("data")
+        for epoch in range(cfg["epochs"]):
+            io.log_metric("loss", 1.0 / (epoch + 1), step=epoch)
+        io.save_output("model", {"w": sum(data["xs"]) * cfg["lr"]})
+    """,
+    "modules/evaluate.py": """
+        from goldfish import io
+        model = io.load_input("model")
+        data = io.load_input("data")
+        accuracy = min(1.0, model["w"] / (len(data["xs"]) * 2))
+        io.log_metric("accuracy", accuracy)
+        io.save_output("scores", {"accuracy": accuracy})
+    """,
+}
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    """Write ``files`` (relative path → text, dedented) under ``root``."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+
+
+def make_project(tmp_path: Path, files: dict[str, str], *, plugins: Any = None,
+                 workspace: str = WORKSPACE, name: str = "test-project",
+                 goal: str = "") -> Project:
+    """A project under ``tmp_path/project`` whose workspace (slot ``w1``) holds ``files``."""
+    from goldfish.init import init_project
+
+    src = tmp_path / "src"
+    write_files(src, files)
+    return init_project(tmp_path / "project", name=name, from_dir=src, workspace=workspace,
+                        goal=goal, plugins=plugins)
