@@ -163,6 +163,11 @@ def test_sources_register_feed_stages_and_trace_lineage(project, tmp_path: Path)
     assert {"from": "source:raw", "to": f"{run_id}/prepare.raw", "digest": src.digest} in up
     down = {e["to"] for e in lineage(project, "source:raw", "down")}
     assert f"{run_id}/prepare.raw" in down and f"{run_id}/evaluate.model" in down
+    # a typo is an error, not an empty lineage
+    with pytest.raises(NotFoundError, match="unknown source 'rwa'"):
+        lineage(project, "source:rwa", "down")
+    with pytest.raises(NotFoundError, match="no stage 'evalute'"):
+        lineage(project, f"{run_id}/evalute")
     promoted = sources.promote_output(project, run_id, "train", "model", "model_v1")
     assert promoted.digest == info.stage("train").outputs["model"]["digest"]
     assert promoted.origin == f"{run_id}/train.model"

@@ -239,7 +239,12 @@ class Plugins:
         return {k: resolve(v) for k, v in self.registries.config_sections.items()}
 
     def add_commands(self, cli: argparse._SubParsersAction[Any]) -> None:
-        self.pm.hook.register_commands(cli=cli)
+        """Built-ins first, then plugins in load order; a plugin that fails here is reported in
+        :attr:`load_errors` (``goldfish plugins``), never a crash of the CLI."""
+        try:
+            self.pm.hook.register_commands(cli=cli)
+        except Exception as exc:  # pluggy stops at the failing plugin; the built-ins ran first
+            self.load_errors.append(LoadError("register_commands", f"a plugin failed: {exc!r}"))
 
     # --- validators & reviewers -------------------------------------------------------------
     def validate_pipeline(self, pipeline: Any, project: Project) -> list[Any]:

@@ -21,7 +21,7 @@ COMMAND_MODULES = (
 )
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # the core's commands come first in `goldfish --help`
 def register_commands(cli: argparse._SubParsersAction[Any]) -> None:
     for name in COMMAND_MODULES:
         try:

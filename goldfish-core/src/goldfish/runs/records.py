@@ -418,11 +418,16 @@ def lineage(project: Project, ref: str, direction: str = "up") -> list[dict[str,
 
     r = parse_ref(ref)
     if r.run.startswith("source:"):
-        return _down_from_source(project, r.run.removeprefix("source:"))
+        from goldfish.runs.sources import get_source
+
+        return _down_from_source(project, get_source(project, r.run.removeprefix("source:")).name)
     run_id = resolve_run(project, r.run)
-    start = [(run_id, r.stage)] if r.stage else [
-        (run_id, s[0]) for s in project.db.query(
-            "SELECT stage FROM stage_runs WHERE run_id = ?", (run_id,))]
+    stages = [s[0] for s in project.db.query(
+        "SELECT stage FROM stage_runs WHERE run_id = ?", (run_id,))]
+    if r.stage and r.stage not in stages:
+        raise NotFoundError(f"run {run_id} has no stage {r.stage!r}",
+                            f"its stages: {', '.join(stages)}")
+    start = [(run_id, r.stage)] if r.stage else [(run_id, s) for s in stages]
     edges: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
     todo = list(start)
