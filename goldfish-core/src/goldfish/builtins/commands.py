@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "goldfish.cli.workspace_cmds",   # workspace, mount, unmount, save, rollback, diff, log, tag
     "goldfish.cli.run_cmds",         # run, runs, show, logs, cancel, compare, conclude, sources
     "goldfish.cli.demo_cmd",         # demo
+    "goldfish.cli.check_cmds",       # findings, patterns, profiles
     "goldfish.cli.memory_cmds",      # status, note, recall
 )
 

@@ -1,0 +1,95 @@
+"""``goldfish findings``, ``goldfish patterns``, ``goldfish profiles``: the CLI side of the checks,
+failure-pattern and compute tools that agents reach over MCP (same core services)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from goldfish.cli.common import add_json_flag, emit_json, open_project
+
+
+def register(cli: argparse._SubParsersAction[Any]) -> None:
+    findings = cli.add_parser("findings", help="findings of checks and reviewers, newest first")
+    findings.add_argument("run", nargs="?", default=None, help="only this run (id, tag, @best)")
+    findings.add_argument("--severity", choices=("info", "warning", "blocking"))
+    findings.add_argument("--unseen", action="store_true",
+                          help="only findings `goldfish status` has not shown yet")
+    findings.add_argument("--limit", type=int, default=20)
+    add_json_flag(findings)
+    findings.set_defaults(handler=cmd_findings)
+
+    patterns = cli.add_parser("patterns", help="failure patterns: list, approve or reject")
+    patterns.add_argument("action", nargs="?", choices=("list", "approve", "reject"),
+                          default="list")
+    patterns.add_argument("id", nargs="?", default=None, help="the pattern (approve/reject)")
+    patterns.add_argument("--status", choices=("pending", "approved", "rejected"))
+    patterns.add_argument("--prevention", default=None,
+                          help="approve: what to do so it does not happen again")
+    patterns.add_argument("--note", default="")
+    add_json_flag(patterns)
+    patterns.set_defaults(handler=cmd_patterns)
+
+    profiles = cli.add_parser("profiles", help="compute profiles and installed backends")
+    add_json_flag(profiles)
+    profiles.set_defaults(handler=cmd_profiles)
+
+
+def cmd_findings(args: argparse.Namespace) -> int:
+    from goldfish.orientation import list_findings
+
+    items = list_findings(open_project(args), run=args.run, severity=args.severity,
+                          unseen=args.unseen, limit=args.limit)
+    if args.json:
+        emit_json(items)
+        return 0
+    for f in items:
+        print(f"{f['run']}  {f['severity']:<8} {f['check']}: {f['message']}")
+    if not items:
+        print("no findings")
+    return 0
+
+
+def cmd_patterns(args: argparse.Namespace) -> int:
+    from goldfish import patterns
+    from goldfish.errors import InvalidInputError
+
+    project = open_project(args)
+    if args.action == "list":
+        items = patterns.list_patterns(project, args.status)
+        if args.json:
+            emit_json([p.to_json() for p in items])
+        else:
+            print("\n".join(p.render() for p in items) or "no failure patterns")
+        return 0
+    if not args.id:
+        raise InvalidInputError(f"`goldfish patterns {args.action}` needs the pattern's id",
+                                "list them first: `goldfish patterns`")
+    if args.action == "approve":
+        p = patterns.approve(project, args.id, args.note, prevention=args.prevention)
+    else:
+        p = patterns.reject(project, args.id, args.note)
+    if args.json:
+        emit_json(p.to_json())
+    else:
+        print(p.render())
+    return 0
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    project = open_project(args)
+    config = project.config
+    backends = project.plugins.registries.compute
+    profiles = {name: p.to_dict() for name, p in config.profiles.items()}
+    if args.json:
+        emit_json({"default": config.default_profile, "profiles": profiles,
+                   "backends": sorted(backends)})
+        return 0
+    for name, profile in profiles.items():
+        mark = "*" if name == config.default_profile else " "
+        backend = profile.get("backend")
+        missing = "" if backend in backends else "  (backend not installed)"
+        rest = ", ".join(f"{k}={v}" for k, v in profile.items() if k != "backend")
+        print(f"{mark} {name:<14} {backend}{missing}" + (f"  {rest}" if rest else ""))
+    print(f"backends installed: {', '.join(sorted(backends)) or 'none'}")
+    return 0
