@@ -142,6 +142,25 @@ def test_from_with_an_explicit_workspace_name(tmp_path: Path, goldfish_plugins: 
     assert row is not None and row["name"] == "baseline"
 
 
+def test_workspace_without_from_is_refused_not_ignored(tmp_path: Path,
+                                                      goldfish_plugins: Plugins) -> None:
+    with pytest.raises(InvalidInputError, match="no --from DIR"):
+        init_project(tmp_path / "lab", workspace="baseline", plugins=goldfish_plugins)
+    assert not (tmp_path / "lab").exists()
+
+
+def test_a_project_inside_another_projects_slot_is_refused(tmp_path: Path,
+                                                            goldfish_plugins: Plugins) -> None:
+    outer = init_project(tmp_path / "lab", plugins=goldfish_plugins)
+    before = tree_digest(outer.root)
+    for inner in (outer.root / "workspaces" / "w1" / "inner", outer.root / ".goldfish" / "x"):
+        with pytest.raises(ConflictError, match=r"inside .* of the Goldfish project"):
+            init_project(inner, plugins=goldfish_plugins)
+    assert tree_digest(outer.root) == before
+    # elsewhere in a project (not a slot) a nested project is allowed
+    assert init_project(outer.root / "sub", plugins=goldfish_plugins).root.name == "sub"
+
+
 def test_a_failing_import_removes_everything_init_created(tmp_path: Path,
                                                           goldfish_plugins: Plugins) -> None:
     code = tmp_path / "src"

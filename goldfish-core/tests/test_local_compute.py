@@ -178,7 +178,9 @@ def test_stage_env_is_minimal_and_secrets_do_not_leak(
         tmp_path: Path, make_job: Callable[..., Job], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOLDFISH_TEST_SECRET_TOKEN", "hunter2-secret")
     monkeypatch.setenv("GOLDFISH_TEST_ALLOWED", "visible")
-    backend = LocalBackend(tmp_path, {"env_passthrough": ["GOLDFISH_TEST_ALLOWED"]})
+    monkeypatch.setenv("GOLDFISH_TEST_PASSED_KEY", "passed-secret")
+    backend = LocalBackend(tmp_path, {"env_passthrough": ["GOLDFISH_TEST_ALLOWED",
+                                                          "GOLDFISH_TEST_PASSED_KEY"]})
     job = make_job("""
         import os
         from goldfish import io
@@ -191,13 +193,17 @@ def test_stage_env_is_minimal_and_secrets_do_not_leak(
     assert "hunter2-secret" not in json.dumps(env)
     assert "hunter2-secret" not in (job.job_dir / "launch.json").read_text()
     assert env["GOLDFISH_TEST_ALLOWED"] == "visible"
+    # a passed-through value reaches the stage but is not written into the job directory
+    assert env["GOLDFISH_TEST_PASSED_KEY"] == "passed-secret"
+    assert not [f for f in job.job_dir.rglob("*") if f.is_file() and f.name != "env.json"
+                and b"passed-secret" in f.read_bytes()]
     assert env["STAGE_SETTING"] == "from-job"
     assert env["PYTHONUNBUFFERED"] == "1"
     assert Path(env["GOLDFISH_JOB_DIR"]) == job.job_dir.resolve()
     assert goldfish_path_entry() in env["PYTHONPATH"].split(os.pathsep)
     assert set(env) <= {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER",
                         "LOGNAME", "PYTHONPATH", "PYTHONUNBUFFERED", "GOLDFISH_JOB_DIR",
-                        "GOLDFISH_TEST_ALLOWED", "STAGE_SETTING"}
+                        "GOLDFISH_TEST_ALLOWED", "GOLDFISH_TEST_PASSED_KEY", "STAGE_SETTING"}
 
 
 def test_concurrent_launches_start_one_supervisor(backend: LocalBackend,

@@ -55,6 +55,8 @@ def test_runs_are_listed_filtered_sorted_by_metric_and_paginated(project) -> Non
     assert [r.id for r in by_metric] == [b, c, a]
     assert [r.id for r in list_runs(project, sort="evaluate.accuracy:asc")] == [a, c, b]
     assert [r.id for r in list_runs(project, sort="accuracy", limit=1, offset=1)] == [c]
+    # runs without the metric (here: all of them) keep the newest-first order
+    assert [r.id for r in list_runs(project, sort="no_such_metric:desc")] == [c, b, a]
     assert [r.id for r in list_runs(project, state="done", workspace="exp")] == [c, b, a]
     assert list_runs(project, state="failed") == []
     assert list_runs(project, workspace="other") == []
@@ -133,6 +135,17 @@ def test_compare_shows_config_code_inputs_and_metric_deltas(project) -> None:
     text = result.render()
     assert "train.lr: 0.1 → 0.3" in text
     assert "# tuned" in text
+
+
+def test_compare_with_a_run_whose_upstream_failed_names_no_phantom_run(project) -> None:
+    a = run(project, 0.1)
+    edit(project, "modules/train.py", "raise SystemExit('broken')\n")
+    b = run(project, 0.3)
+    assert get_run(project, b).stage("evaluate").state == "skipped"
+    model = next(i for i in compare(project, a, b).inputs
+                 if (i["stage"], i["input"]) == ("evaluate", "model"))
+    assert model["b"] == "train.model (not produced)"
+    assert model["a"].startswith(f"{a}/train.model (sha256:")
 
 
 def test_sources_register_feed_stages_and_trace_lineage(project, tmp_path: Path) -> None:

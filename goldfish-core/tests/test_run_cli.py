@@ -87,6 +87,10 @@ def test_sources_commands(project) -> None:
     assert "raw" in listed.out and "three numbers" in listed.out
     shown = cli_process(project, "sources", "show", "raw")
     assert "origin: raw.json" in shown.out
+    for args in (("--json", "list"), ("list", "--json")):
+        assert json.loads(cli_process(project, "sources", *args).out)[0]["name"] == "raw"
+    for args in (("--json", "show", "raw"), ("show", "raw", "--json")):
+        assert json.loads(cli_process(project, "sources", *args).out)["origin"] == "raw.json"
     unknown = cli_process(project, "sources", "show", "rwa")
     assert unknown.code == 2 and "did you mean 'raw'" in unknown.err
 

@@ -102,3 +102,7 @@ def test_ids_refs_reasons_and_overrides_parse() -> None:
         parse_reason({"descriptoin": "x"})
     assert parse_set(["train.lr=0.5", "train.layers=[1, 2]", "prep.name=abc"]) == {
         "train": {"lr": 0.5, "layers": [1, 2]}, "prep": {"name": "abc"}}
+    # read like pipeline.yaml: 1e-3 is a number (YAML 1.1 would make it text), quotes keep text,
+    # and text that is not valid YAML is kept as it was typed
+    assert parse_set(["train.lr=1e-3", "train.tag='1e-3'", "train.s=[1,"]) == {
+        "train": {"lr": 0.001, "tag": "1e-3", "s": "[1,"}}

@@ -56,6 +56,10 @@ def test_full_workflow(project: Project) -> None:
     assert listing["slots"] == {"w1": "base", "w2": None, "w3": "fork"}
     human = ok(project, "workspace", "list")
     assert "free slots: w2" in human
+    # columns line up under the header even when every name is shorter than "WORKSPACE"
+    header, *rows, _ = human.splitlines()
+    slot_at = header.index("SLOT")
+    assert sorted(row[slot_at:slot_at + 3] for row in rows) == ["w1 ", "w3 "]
     show = ok(project, "workspace", "show", "fork")
     assert "forked:   base-v3" in show and "workspaces/w3" in show
 

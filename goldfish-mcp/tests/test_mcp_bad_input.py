@@ -64,8 +64,8 @@ def test_mcp_unknown_ids_say_where_to_look(project: Any) -> None:
     assert "needs the pattern's id" in text(results[4])
     assert results[5].is_error and "hint:" in text(results[5])
     assert "cursor" in text(results[6]) and "next_cursor" in text(results[6])
-    assert not results[7].is_error  # an unused source simply has no lineage
-    for r in results[:7]:
+    assert "unknown source 'nothing'" in text(results[7])  # a typo is not an empty lineage
+    for r in results:
         assert r.is_error
     integrity(project)
 

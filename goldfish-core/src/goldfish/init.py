@@ -100,6 +100,11 @@ def init_project(path: str | os.PathLike[str] | None = None, *, name: str | None
         raise InvalidInputError(f"project name {name!r} is not usable",
                                 "pass --name with a short one-line name")
     _refuse_existing(target)
+    if workspace is not None and from_dir is None:
+        raise InvalidInputError(f"--workspace {workspace!r} names the workspace that --from "
+                                "imports, but no --from DIR was given",
+                                "add --from DIR, or create an empty workspace after init with "
+                                "`goldfish workspace create NAME --mount`")
     source = _check_source(from_dir, target) if from_dir is not None else None
     ws_name = (workspace or _slug(source.name if source else "")) if source else None
     if source is not None and not ws_name:
@@ -151,6 +156,15 @@ def init_project(path: str | os.PathLike[str] | None = None, *, name: str | None
 
 
 def _refuse_existing(target: Path) -> None:
+    real = target.resolve()
+    for outer in real.parents:
+        # a project inside another's slot would be versioned into that workspace, .goldfish/ is
+        # Goldfish's own; elsewhere inside a project nesting is harmless
+        inside = [d for d in (outer / SLOTS_DIR, outer / GOLDFISH_DIR) if d in (real, *real.parents)]
+        if inside and (outer / CONFIG_FILE).is_file():
+            raise ConflictError(f"{target} is inside {inside[0]} of the Goldfish project at "
+                                f"{outer}", "create the new project outside that directory (a "
+                                "project in a slot would be saved into the slot's workspace)")
     if (target / CONFIG_FILE).exists():
         raise ConflictError(f"a Goldfish project already exists at {target} "
                             f"({target / CONFIG_FILE})",

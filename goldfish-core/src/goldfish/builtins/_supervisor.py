@@ -138,6 +138,8 @@ class Supervisor:
         spec = json.loads((job_dir / LAUNCH_FILE).read_text(encoding="utf-8"))
         self.command: list[str] = list(spec["command"])
         self.env: dict[str, str] = dict(spec.get("env", {}))
+        self.env.update({k: os.environ[k] for k in spec.get("env_from_supervisor", [])
+                         if k in os.environ})
         self.cwd = str(spec.get("cwd") or job_dir)
         self.timeout: float | None = spec.get("timeout_seconds")
         self.kill_grace = float(spec.get("kill_grace_seconds", DEFAULT_KILL_GRACE))

@@ -95,9 +95,11 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
     add.add_argument("--type", default=None, choices=("npy", "csv", "json", "file", "directory"))
     add.add_argument("--replace", action="store_true", help="point NAME at new content")
     lst = src.add_parser("list", help="list sources")
-    add_json_flag(lst)
     shw = src.add_parser("show", help="a source and the runs that read it")
     shw.add_argument("name", metavar="NAME")
+    for action in (lst, shw):  # SUPPRESS: an action's default must not undo `sources --json`
+        action.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                            help="print machine-readable JSON")
     promote = src.add_parser("promote", help="make a run's output a source")
     promote.add_argument("output", metavar="RUN/STAGE.OUTPUT")
     promote.add_argument("name", metavar="NAME")

@@ -147,7 +147,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not infos:
         print("No workspaces yet. Create one: goldfish workspace create NAME --mount")
         return 0
-    width = max(len(i.name) for i in infos)
+    width = max(len("WORKSPACE"), *(len(i.name) for i in infos))
     print(f"{'WORKSPACE':<{width}}  SLOT  LATEST{' ' * 18} VERSIONS  GOAL")
     for i in infos:
         head = i.head.tag if i.head else "-"

@@ -115,4 +115,6 @@ def _pin_text(pin: dict[str, Any] | None) -> str:
     digest = str(pin.get("digest") or "")[:19]
     if pin.get("source"):
         return f"source:{pin['source']} ({digest})"
+    if not pin.get("from_run"):  # the stage never got its inputs (an upstream stage failed)
+        return f"{pin.get('from_stage')}.{pin.get('from_output')} (not produced)"
     return f"{pin.get('from_run')}/{pin.get('from_stage')}.{pin.get('from_output')} ({digest})"

@@ -86,8 +86,11 @@ def parse_reason(reason: str | dict[str, Any] | None, **extra: Any) -> dict[str,
 
 
 def parse_set(values: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """``stage.key=value`` (value parsed as YAML) → {stage: {key: value}}; keys may be dotted."""
-    import yaml
+    """``stage.key=value`` (value parsed as YAML) → {stage: {key: value}}; keys may be dotted.
+
+    Values are read like pipeline.yaml (``goldfish.yamlpos``), so ``lr=1e-3`` is the same float
+    in both places (plain YAML 1.1 would make it a string)."""
+    from goldfish.yamlpos import parse
 
     out: dict[str, dict[str, Any]] = {}
     for text in values:
@@ -96,10 +99,8 @@ def parse_set(values: Iterable[str]) -> dict[str, dict[str, Any]]:
         if not sep or not dot or not stage or not key:
             raise InvalidInputError(f"config override {text!r} is not STAGE.KEY=VALUE",
                                     "e.g. --set train.lr=0.05")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
+        parsed = parse(raw, "--set") if raw.strip() else None
+        value = "" if parsed is None else raw if parsed.problems else parsed.data
         out.setdefault(stage, {})[key] = value
     return out
 

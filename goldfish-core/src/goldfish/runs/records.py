@@ -286,8 +286,9 @@ def list_runs(project: Project, *, workspace: str | None = None, state: str | No
         sql += " WHERE " + " AND ".join(where)
     by = parse_sort(sort)
     metric_name = by[0] if by else None
+    sql += " ORDER BY r.created_at DESC"  # by a metric: ties and runs without it stay newest first
     if by is None:
-        sql += " ORDER BY r.created_at DESC LIMIT ? OFFSET ?"
+        sql += " LIMIT ? OFFSET ?"
         params.extend([limit, offset])
     rows = project.db.query(sql, params)
     out = [RunRow(id=r["id"], workspace=r["workspace"], version=r["version_tag"],
