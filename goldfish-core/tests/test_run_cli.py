@@ -110,3 +110,17 @@ def test_cancel_from_the_command_line(project, tmp_path: Path) -> None:
     assert run_id in cancelled.out
     runs = cli_process(project, "runs", "--state", "cancelled")
     assert run_id in runs.out
+
+
+def test_logs_follow_of_a_whole_run_streams_every_stage_until_the_run_ends(project) -> None:
+    started = cli_process(project, "run", "w1", "--no-cache")
+    assert started.code == 0, started.err
+    run_id = started.out.split()[1]
+    followed = cli_process(project, "logs", run_id, "--follow")
+    assert followed.code == 0, followed.err
+    assert "prepared 5" in followed.out
+    for stage in ("prepare", "train", "evaluate"):
+        assert f"== {run_id}/{stage} ==" in followed.err
+        assert f"[{run_id}/{stage} done]" in followed.err
+    shown = cli_process(project, "show", run_id, "--json")
+    assert json.loads(shown.out)["state"] == "done"

@@ -286,20 +286,30 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from goldfish.runs.engine import Engine
+    from goldfish.runs.ids import parse_ref
     from goldfish.runs.logs import read_log
-    from goldfish.runs.records import get_run
 
     project = open_project(args)
+    if args.follow and parse_ref(args.ref).stage is None:
+        return _follow_run(project, args.ref)
     if not args.follow or args.tail is not None:
         first = read_log(project, args.ref, tail=args.tail, max_chars=1 << 30)
         sys.stdout.write(first.text)
         if not args.follow:
             return 0
-    cursor = first.cursor if args.tail is not None else 0
+    _follow_stage(project, args.ref, first.cursor if args.tail is not None else 0)
+    return 0
+
+
+def _follow_stage(project: Project, ref: str, cursor: int = 0) -> None:
+    """Stream one stage's log until it ends, moving its run along meanwhile."""
+    from goldfish.runs.engine import Engine
+    from goldfish.runs.logs import read_log
+    from goldfish.runs.records import get_run
+
     engine = Engine(project)
     while True:
-        chunk = read_log(project, args.ref, cursor=cursor, max_chars=1 << 20)
+        chunk = read_log(project, ref, cursor=cursor, max_chars=1 << 20)
         if chunk.text:
             sys.stdout.write(chunk.text)
             sys.stdout.flush()
@@ -312,6 +322,30 @@ def cmd_logs(args: argparse.Namespace) -> int:
     engine.advance(chunk.run)
     state = get_run(project, chunk.run).stage(chunk.stage).state
     print(f"[{chunk.run}/{chunk.stage} {state}]", file=sys.stderr)
+
+
+def _follow_run(project: Project, ref: str) -> int:
+    """Follow every stage of a run in pipeline order, each from its first line, until the run
+    ends; stages that never launch (reused, skipped, cancelled) are named, not waited for."""
+    from goldfish.runs.engine import Engine
+    from goldfish.runs.records import get_run, resolve_run
+    from goldfish.runs.states import FINAL_STAGE
+
+    run_id = resolve_run(project, ref)
+    engine = Engine(project)
+    order = [s.stage for s in get_run(project, run_id).stages]
+    for stage in order:
+        while True:
+            info = get_run(project, run_id).stage(stage)
+            if info.started_at or info.state in FINAL_STAGE:
+                break
+            engine.advance(run_id)
+            time.sleep(0.2)
+        if not info.started_at:
+            print(f"[{run_id}/{stage} {info.state}]", file=sys.stderr)
+            continue
+        print(f"== {run_id}/{stage} ==", file=sys.stderr)
+        _follow_stage(project, f"{run_id}/{stage}")
     return 0
 
 
