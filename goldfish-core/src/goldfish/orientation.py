@@ -78,7 +78,10 @@ class Orientation:
         if self.findings_more:
             out.append(f"(+{self.findings_more} more new findings: `findings`)")
         for r in self.reviews:
-            out.append(f"review ({r['phase']}) {r['decision']} on {r['run']} by {r['reviewer']}: "
+            times = r.get("times", 1)
+            where = (f"{r['run']} and {times - 1} earlier run{'s' * (times > 2)}" if times > 1
+                     else r["run"])
+            out.append(f"review ({r['phase']}) {r['decision']} on {where} by {r['reviewer']}: "
                        f"{r['summary']}")
         if self.unconcluded_count:
             count = (f"{COUNT_CAP}+" if self.unconcluded_count >= COUNT_CAP
@@ -182,12 +185,15 @@ def _known_failure(data: dict[str, Any]) -> dict[str, Any] | None:
 
 def _findings(project: Project, o: Orientation, limit: int, mark_seen: bool) -> None:
     db = project.db
+    # ``info`` findings are records of checks that passed (with their numbers): `findings` lists
+    # them; status only raises what needs attention.
     rows = db.query("SELECT id, run_id, stage, phase, source, check_name, severity, message, data "
-                    "FROM findings WHERE seen_at IS NULL ORDER BY CASE severity WHEN 'blocking' "
-                    "THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, id DESC LIMIT ?", (limit + 1,))
+                    "FROM findings WHERE seen_at IS NULL AND severity != 'info' ORDER BY CASE "
+                    "severity WHEN 'blocking' THEN 0 ELSE 1 END, id DESC LIMIT ?", (limit + 1,))
     total = len(rows)
     if total > limit:
-        total = int(db.one("SELECT count(*) FROM findings WHERE seen_at IS NULL")[0])  # type: ignore[index]
+        total = int(db.one("SELECT count(*) FROM findings WHERE seen_at IS NULL "  # type: ignore[index]
+                           "AND severity != 'info'")[0])
     shown = rows[:limit]
     for f in shown:
         try:
@@ -204,10 +210,22 @@ def _findings(project: Project, o: Orientation, limit: int, mark_seen: bool) -> 
     o.findings_more = max(0, total - len(shown))
     reviews = db.query("SELECT id, run_id, phase, reviewer, decision, summary FROM reviews WHERE "
                        "seen_at IS NULL AND decision IN ('block', 'skipped') ORDER BY id DESC "
-                       "LIMIT ?", (limit,))
-    o.reviews = [{"id": r["id"], "run": r["run_id"], "phase": r["phase"],
-                  "reviewer": r["reviewer"], "decision": r["decision"],
-                  "summary": _clip(r["summary"] or "", TEXT_LIMIT)} for r in reviews]
+                       "LIMIT ?", (limit * 10,))
+    # the same skip reason on many runs ("no model configured") is one line with a count
+    skipped: dict[str, dict[str, Any]] = {}
+    for r in reviews:
+        item = {"id": r["id"], "run": r["run_id"], "phase": r["phase"],
+                "reviewer": r["reviewer"], "decision": r["decision"],
+                "summary": _clip(r["summary"] or "", TEXT_LIMIT)}
+        if r["decision"] == "skipped":
+            key = f"{r['reviewer']}|{r['phase']}|{item['summary']}"
+            if key in skipped:
+                skipped[key]["times"] += 1
+                continue
+            item["times"] = 1
+            skipped[key] = item
+        if len(o.reviews) < limit:
+            o.reviews.append(item)
     if mark_seen and (shown or reviews):
         now = time.time()
         with project.tx() as conn:
