@@ -124,3 +124,15 @@ def test_logs_follow_of_a_whole_run_streams_every_stage_until_the_run_ends(proje
         assert f"[{run_id}/{stage} done]" in followed.err
     shown = cli_process(project, "show", run_id, "--json")
     assert json.loads(shown.out)["state"] == "done"
+
+
+def test_tag_names_a_run_and_runs_filters_by_it(project) -> None:
+    started = cli_process(project, "run", "w1", "--wait")
+    run_id = started.out.split()[1]
+    tagged = cli_process(project, "tag", run_id, "baseline")
+    assert tagged.code == 0, tagged.err
+    assert f"Tagged run {run_id} as baseline" in tagged.out
+    listed = cli_process(project, "runs", "--tag", "baseline", "--json")
+    assert [r["id"] for r in json.loads(listed.out)] == [run_id]
+    reserved = cli_process(project, "tag", run_id, "exp@best")
+    assert reserved.code == 2 and "maintained by Goldfish" in reserved.err

@@ -85,8 +85,9 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
         add_json_flag(history)
         history.set_defaults(handler=cmd_history)
 
-    tag = cli.add_parser("tag", help="name a version (without arguments: list tags)")
-    tag.add_argument("version", nargs="?", metavar="VERSION")
+    tag = cli.add_parser("tag", help="name a version or a run (without arguments: list tags)")
+    tag.add_argument("version", nargs="?", metavar="VERSION|RUN",
+                     help="a version tag (ws-v3) or a run id (r-20260101-abc123)")
     tag.add_argument("tag_name", nargs="?", metavar="NAME")
     tag.add_argument("--note", default="", help="why this version deserves a name")
     add_json_flag(tag)
@@ -263,6 +264,18 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
         raise InvalidInputError("goldfish tag needs a VERSION and a NAME",
                                 "e.g. `goldfish tag ws-v3 best`; without arguments it lists tags")
+    from goldfish.runs.ids import RUN_ID
+
+    if RUN_ID.match(args.version):
+        from goldfish.runs.records import tag_run
+
+        run_id = tag_run(service.project, args.version, args.tag_name, note=args.note)
+        if args.json:
+            emit_json({"name": args.tag_name, "kind": "run", "target": run_id})
+        else:
+            print(f"Tagged run {run_id} as {args.tag_name} (`goldfish runs --tag "
+                  f"{args.tag_name}`)")
+        return 0
     info = service.tag(args.version, args.tag_name, note=args.note)
     if args.json:
         emit_json(info.to_dict())
