@@ -1,8 +1,8 @@
 """Slot → git objects, written straight into the bare repository ``.goldfish/versions.git``.
 
-There is no work tree and no index: the slot is walked with ``os.scandir``, blobs and trees are
-hashed and serialized here, and only objects the store lacks are written — as loose objects for a
-few, as one pack for many (one file instead of thousands). A stat cache per slot
+There is no work tree and no index: the slot is listed and ``lstat``-ed directory by directory,
+blobs and trees are hashed and serialized here, and only objects the store lacks are written — as
+loose objects for a few, as one pack for many (one file instead of thousands). A stat cache per slot
 (``.goldfish/cache/snapshot-<slot>.marshal``; per directory: its tree id and, per entry, the packed
 ``(size, mtime_ns, st_mode)`` and blob id) means a re-snapshot compares each directory as a whole,
 reads only changed files and reuses the tree id of every directory whose entries did not change.
@@ -24,6 +24,8 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import compress, starmap
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ _MODE_BYTES = {MODE_FILE: b"100644", MODE_EXEC: b"100755", MODE_LINK: b"120000",
                MODE_TREE: b"40000"}
 PACK_THRESHOLD = 64  # objects; fewer are written loose
 FLUSH_BYTES = 64 * 1024 * 1024
-CACHE_FORMAT = 4
+CACHE_FORMAT = 5
 
 
 def init_repository(path: str | os.PathLike[str]) -> None:
@@ -261,41 +263,65 @@ _KEY_SIZE = _KEY.size
 _ID = 20
 _NO_ID = bytes(_ID)
 S_IFMT, S_IFREG, S_IFLNK, S_IFDIR = 0o170000, stat.S_IFREG, stat.S_IFLNK, stat.S_IFDIR
+S_ISDIR = stat.S_ISDIR
+_STAT_KEY = attrgetter("st_size", "st_mtime_ns", "st_mode")
+_MODE = attrgetter("st_mode")
+_MTIME = attrgetter("st_mtime_ns")
+_NAME_SEP = "/"  # joins a directory's entry names in the cache: no name can contain it
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 
 
 @dataclass
 class _Dir:
     """What the cache keeps per directory (stored as a plain tuple, see ``as_tuple``).
 
-    ``names``, ``keys`` and ``ids`` are parallel, in ``os.scandir`` order (stable while a
+    ``names``, ``keys`` and ``ids`` are parallel, in ``readdir`` order (stable while a
     directory is not modified): the entry's name, its packed stat key, and its blob id (zeros for
-    directories and left-out entries). A directory whose names and keys are unchanged, made under
-    the same ignore rules and not racy, is not looked at entry by entry at all.
+    directories and left-out entries). ``names`` is one string, the names joined by "/" (which
+    no name contains): one object to load and compare instead of one per entry. A directory
+    whose names and keys are unchanged, made under the same ignore rules and not racy, is not
+    looked at entry by entry at all: its ``dirnames`` (every entry that is a directory, ignored
+    or not; the modes are part of the keys) are the ones to descend into.
     """
 
     tree: bytes | None
-    names: tuple[str, ...]
+    names: str
     keys: bytes
     ids: bytes
     signature: str
     max_mtime: int
+    dirnames: tuple[str, ...]
     subdirs: tuple[str, ...]
     ignored: tuple[str, ...]
     files: int
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (self.tree, self.names, self.keys, self.ids, self.signature, self.max_mtime,
-                self.subdirs, self.ignored, self.files)
+                self.dirnames, self.subdirs, self.ignored, self.files)
+
+    def name_list(self) -> list[str]:
+        return self.names.split(_NAME_SEP) if self.names else []
 
     def file_records(self) -> dict[str, bytes]:
         """name -> key + blob id of every file kept in the tree."""
         out: dict[str, bytes] = {}
         keys, ids = self.keys, self.ids
-        for i, name in enumerate(self.names):
+        for i, name in enumerate(self.name_list()):
             oid = ids[i * _ID:(i + 1) * _ID]
             if oid != _NO_ID:
                 out[name] = keys[i * _KEY_SIZE:(i + 1) * _KEY_SIZE] + oid
         return out
+
+
+def _cached_dir(raw: Any) -> _Dir | None:
+    """A cache entry as a ``_Dir``; an entry of another shape (a cache written by another
+    version) is a miss, never an error."""
+    if raw is None:
+        return None
+    try:
+        return _Dir(*raw)
+    except TypeError:
+        return None
 
 
 class _Walker:
@@ -318,48 +344,39 @@ class _Walker:
         """Tree id of ``abs_dir`` (None when it holds nothing) and whether it was unchanged.
 
         This is the hot path of every snapshot, so a directory is first compared as a whole
-        (names and packed stat keys of all its entries against the cache); only a changed
-        directory is examined entry by entry, and only changed files are read.
+        (names and stat keys of all its entries against the cache); only a changed
+        directory is examined entry by entry, and only changed files are read. Entries are
+        listed and stat'ed relative to an open descriptor of the directory (the kernel resolves
+        one name, not the whole path, per entry) and the per-entry work runs in C (``map``).
         """
-        with os.scandir(abs_dir) as it:
-            items = list(it)
-        try:
-            sts = [e.stat(follow_symlinks=False) for e in items]
-        except FileNotFoundError:  # deleted while we looked: leave it out
-            items, sts = _stat_present(items)
-        names = tuple([e.name for e in items])
-        if IGNORE_FILE in names:
-            entry = items[names.index(IGNORE_FILE)]
-            if entry.is_file(follow_symlinks=False):
-                with open(entry.path, encoding="utf-8", errors="replace") as fh:
-                    rules = rules.child(rel, fh.read())
-        key_of = _KEY.pack
-        keys = [key_of(s.st_size, s.st_mtime_ns, s.st_mode) for s in sts]
-        raw = self.old.get(rel)
-        old = _Dir(*raw) if raw is not None else None
+        names, sts = _list_dir(abs_dir)
+        base = abs_dir if abs_dir.endswith(os.sep) else abs_dir + os.sep
+        if IGNORE_FILE in names and sts[names.index(IGNORE_FILE)].st_mode & S_IFMT == S_IFREG:
+            with open(base + IGNORE_FILE, encoding="utf-8", errors="replace") as fh:
+                rules = rules.child(rel, fh.read())
+        keys = list(map(_STAT_KEY, sts))
+        old = _cached_dir(self.old.get(rel))
         if old is not None and old.signature != rules.signature:
             old = None
         prefix = rel + "/" if rel else ""
-        if (old is not None and self.listing is None and old.names == names
-                and old.max_mtime < self.racy_from and old.keys == b"".join(keys)):
-            return self._unchanged(old, items, sts, prefix, rel, rules)
-        return self._changed(old, items, names, sts, keys, prefix, rel, rules)
+        if (old is not None and self.listing is None and old.max_mtime < self.racy_from
+                and old.names == _NAME_SEP.join(names)
+                and list(_KEY.iter_unpack(old.keys)) == keys):
+            return self._unchanged(old, base, prefix, rel, rules)
+        return self._changed(old, names, sts, keys, base, prefix, rel, rules)
 
-    def _subdirs(self, items: list[os.DirEntry[str]], sts: list[os.stat_result], prefix: str,
-                 rules: IgnoreRules, ignored: list[str]) -> tuple[dict[str, bytes], bool]:
+    def _subdirs(self, dirnames: tuple[str, ...], base: str, prefix: str, rules: IgnoreRules,
+                 ignored: list[str]) -> tuple[dict[str, bytes], bool]:
         dirs: dict[str, bytes] = {}
         clean = True
         check = rules.ignored if rules.patterns else None
-        for entry, st in zip(items, sts, strict=True):
-            if st.st_mode & S_IFMT != S_IFDIR:
-                continue
-            name = entry.name
+        for name in dirnames:
             relpath = prefix + name
             if name in ("__pycache__", ".git") or (check and check(relpath, True)):
                 ignored.append(relpath + "/")
                 continue
             try:
-                sub, sub_clean = self.walk(entry.path, relpath, rules)
+                sub, sub_clean = self.walk(base + name, relpath, rules)
             except FileNotFoundError:  # deleted while we looked: leave it out
                 clean = False
                 continue
@@ -368,10 +385,10 @@ class _Walker:
             clean = clean and sub_clean
         return dirs, clean
 
-    def _unchanged(self, old: _Dir, items: list[os.DirEntry[str]], sts: list[os.stat_result],
-                   prefix: str, rel: str, rules: IgnoreRules) -> tuple[bytes | None, bool]:
+    def _unchanged(self, old: _Dir, base: str, prefix: str, rel: str,
+                   rules: IgnoreRules) -> tuple[bytes | None, bool]:
         ignored = [i for i in old.ignored if not i.endswith("/")]  # directories are re-checked
-        dirs, clean = self._subdirs(items, sts, prefix, rules, ignored)
+        dirs, clean = self._subdirs(old.dirnames, base, prefix, rules, ignored)
         subdirs = tuple(sorted(dirs))
         if clean and subdirs == old.subdirs:
             tree_id = old.tree
@@ -382,26 +399,28 @@ class _Walker:
         self.ignored.extend(ignored)
         self.files += old.files
         self.new[rel] = _Dir(tree_id, old.names, old.keys, old.ids, old.signature,
-                             old.max_mtime, subdirs, tuple(ignored), old.files).as_tuple()
+                             old.max_mtime, old.dirnames, subdirs, tuple(ignored),
+                             old.files).as_tuple()
         return tree_id, clean
 
-    def _changed(self, old: _Dir | None, items: list[os.DirEntry[str]], names: tuple[str, ...],
-                 sts: list[os.stat_result], keys: list[bytes], prefix: str, rel: str,
+    def _changed(self, old: _Dir | None, names: list[str], sts: list[os.stat_result],
+                 stat_keys: list[tuple[int, int, int]], base: str, prefix: str, rel: str,
                  rules: IgnoreRules) -> tuple[bytes | None, bool]:
-        index = {n: i for i, n in enumerate(old.names)} if old is not None else {}
+        index = {n: i for i, n in enumerate(old.name_list())} if old is not None else {}
         ignored: list[str] = []
-        dirs, _ = self._subdirs(items, sts, prefix, rules, ignored)
+        dirnames = tuple(compress(names, map(S_ISDIR, map(_MODE, sts))))
+        dirs, _ = self._subdirs(dirnames, base, prefix, rules, ignored)
         check = rules.ignored if rules.patterns else None
         files: dict[str, bytes] = {}
-        ids = bytearray(_ID * len(items))
+        keys = bytearray(b"".join(starmap(_KEY.pack, stat_keys)))
+        ids = bytearray(_ID * len(names))
         listing = self.listing
         racy_from = self.racy_from
-        for i, entry in enumerate(items):
+        for i, name in enumerate(names):
             st = sts[i]
             kind = st.st_mode & S_IFMT
             if kind == S_IFDIR:
                 continue
-            name = entry.name
             if name.endswith(".pyc") or (check and check(prefix + name, False)):
                 ignored.append(prefix + name)
                 continue
@@ -410,10 +429,10 @@ class _Walker:
                     self.too_big.append((prefix + name, st.st_size))
                     continue
             elif kind == S_IFLNK:
-                self._check_link(entry.path, prefix + name)
+                self._check_link(base + name, prefix + name)
             else:  # sockets, fifos, devices are not content
                 continue
-            key = keys[i]
+            key = bytes(keys[i * _KEY_SIZE:(i + 1) * _KEY_SIZE])
             j = index.get(name)
             oid = _NO_ID
             if j is not None and st.st_mtime_ns < racy_from and old is not None \
@@ -421,14 +440,15 @@ class _Walker:
                 oid = old.ids[j * _ID:(j + 1) * _ID]
             if oid == _NO_ID:
                 try:
-                    oid, complete = self._blob(entry.path, st.st_mode)
+                    oid, complete = self._blob(base + name, st.st_mode)
                 except FileNotFoundError:  # deleted while we looked: leave it out
                     continue
                 except OSError as exc:
                     raise GoldfishError(f"cannot read {prefix + name!r}: {exc.strerror}",
                                         "fix its permissions, or list it in .gitignore") from None
                 if complete != st.st_size:  # changed while we read it: never trust this key
-                    key = keys[i] = _KEY.pack(-1, st.st_mtime_ns, st.st_mode)
+                    key = _KEY.pack(-1, st.st_mtime_ns, st.st_mode)
+                    keys[i * _KEY_SIZE:(i + 1) * _KEY_SIZE] = key
             ids[i * _ID:(i + 1) * _ID] = oid
             files[name] = key + oid
             if listing is not None:
@@ -437,10 +457,10 @@ class _Walker:
         clean = old is not None and tree_id == old.tree
         self.ignored.extend(ignored)
         self.files += len(files)
-        max_mtime = max((s.st_mtime_ns for s in sts), default=0)
-        self.new[rel] = _Dir(tree_id, names, b"".join(keys), bytes(ids), rules.signature,
-                             max_mtime, tuple(sorted(dirs)), tuple(ignored),
-                             len(files)).as_tuple()
+        max_mtime = max(map(_MTIME, sts), default=0)
+        self.new[rel] = _Dir(tree_id, _NAME_SEP.join(names), bytes(keys), bytes(ids),
+                             rules.signature, max_mtime, dirnames, tuple(sorted(dirs)),
+                             tuple(ignored), len(files)).as_tuple()
         return tree_id, clean
 
     def _check_link(self, path: str, relpath: str) -> None:
@@ -478,16 +498,25 @@ class _Walker:
         return self.writer.add_if_missing(_TREE, raw)
 
 
-def _stat_present(items: list[os.DirEntry[str]]) -> tuple[list[os.DirEntry[str]],
-                                                          list[os.stat_result]]:
-    kept, sts = [], []
-    for entry in items:
+def _list_dir(path: str) -> tuple[list[str], list[os.stat_result]]:
+    """The names of a directory's entries (in ``readdir`` order) and their ``lstat``."""
+    fd = os.open(path, _DIR_FLAGS)
+    try:
+        names = os.listdir(fd)
+        lstat = os.stat
         try:
-            sts.append(entry.stat(follow_symlinks=False))
-        except FileNotFoundError:
-            continue
-        kept.append(entry)
-    return kept, sts
+            return names, [lstat(name, dir_fd=fd, follow_symlinks=False) for name in names]
+        except FileNotFoundError:  # deleted while we looked: leave it out
+            kept, sts = [], []
+            for name in names:
+                try:
+                    sts.append(lstat(name, dir_fd=fd, follow_symlinks=False))
+                except FileNotFoundError:
+                    continue
+                kept.append(name)
+            return kept, sts
+    finally:
+        os.close(fd)
 
 
 def _git_mode(st_mode: int) -> int:

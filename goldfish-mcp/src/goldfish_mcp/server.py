@@ -3,13 +3,15 @@
 ``build_server(project)`` returns an :class:`mcp.server.MCPServer` with every tool of
 :class:`goldfish_mcp.tools.GoldfishTools` and the resources ``goldfish://state`` (STATE.md),
 ``goldfish://runs`` (recent runs) and ``goldfish://runs/{run_id}``. ``serve(path)`` runs it on
-stdin/stdout until the client closes the stream.
+stdin/stdout until the client closes the stream. The tools are registered on first use, after the
+initialize handshake (the SDK's per-tool schema building is the largest start-up cost we own).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,20 +40,83 @@ STARTUP_GRACE_SECONDS = 1.0
 
 
 def build_server(project: Project) -> MCPServer:
+    """The server, its tools registered on first use (see :func:`_defer_tools`)."""
     from goldfish import __version__
     from mcp.server import MCPServer
 
-    from goldfish_mcp.tools import GoldfishTools
-
     server: MCPServer = MCPServer(NAME, title="Goldfish", version=__version__,
                                   instructions=INSTRUCTIONS, log_level="WARNING")
-    tools = GoldfishTools(project)
-    for spec in tools.specs():
-        server.add_tool(spec.fn, name=spec.name, title=spec.title,
-                        description=" ".join((spec.fn.__doc__ or "").split()),
-                        annotations=spec.annotations)
+
+    def add_tools(target: Any) -> None:
+        from goldfish_mcp.tools import GoldfishTools
+
+        for spec in GoldfishTools(project).specs():
+            target.add_tool(spec.fn, name=spec.name, title=spec.title,
+                            description=" ".join((spec.fn.__doc__ or "").split()),
+                            annotations=spec.annotations)
+
+    _defer_tools(server, add_tools)
     _resources(server, project)
     return server
+
+
+def _defer_tools(server: MCPServer, add_tools: Callable[[Any], None]) -> None:
+    """Register the tools when the tool table is first read, not before the handshake.
+
+    The SDK builds two pydantic models and a JSON schema per tool (~60 ms for all of them), and
+    nothing in ``initialize`` depends on the tools: a client lists them afterwards. The table is
+    filled, completely and once, on the first lookup, listing, call, addition or removal; the
+    garbage collector is paused meanwhile, as during start-up.
+    """
+    from mcp.server.mcpserver.tools.tool_manager import ToolManager
+
+    class DeferredToolManager(ToolManager):
+        def __init__(self, warn_on_duplicate_tools: bool) -> None:
+            super().__init__(warn_on_duplicate_tools)
+            self._pending: Callable[[Any], None] | None = add_tools
+
+        def _fill(self) -> None:
+            import gc
+
+            fill, self._pending = self._pending, None
+            if fill is None:
+                return
+            was_enabled = gc.isenabled()
+            gc.disable()
+            try:
+                fill(self)
+            except BaseException:
+                self._tools.clear()
+                self._pending = fill  # the next use raises the same error
+                raise
+            finally:
+                if was_enabled:
+                    gc.enable()
+
+        def get_tool(self, name: str) -> Any:
+            self._fill()
+            return super().get_tool(name)
+
+        def list_tools(self) -> Any:
+            self._fill()
+            return super().list_tools()
+
+        def add_tool(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+            self._fill()
+            return super().add_tool(fn, *args, **kwargs)
+
+        def remove_tool(self, name: str) -> None:
+            self._fill()
+            super().remove_tool(name)
+
+        async def call_tool(self, name: str, *args: Any, **kwargs: Any) -> Any:
+            self._fill()
+            return await super().call_tool(name, *args, **kwargs)
+
+    current = server._tool_manager
+    if current.list_tools():  # pragma: no cover - only an empty table can be deferred
+        raise RuntimeError("tools were registered before the table was deferred")
+    server._tool_manager = DeferredToolManager(current.warn_on_duplicate_tools)
 
 
 def _resources(server: MCPServer, project: Project) -> None:
