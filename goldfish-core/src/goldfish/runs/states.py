@@ -36,6 +36,23 @@ def check(from_state: str | None, to_state: str) -> None:
         raise TransitionError(f"illegal transition {from_state} -> {to_state}")
 
 
+def _assignments(to_state: str, final: tuple[str, ...], now: float,
+                 fields: dict[str, object]) -> tuple[list[str], list[object]]:
+    """The ``SET`` clauses of a transition: the state, its timestamps, extra columns."""
+    sets = ["state = ?"]
+    params: list[object] = [to_state]
+    if to_state == "running":
+        sets.append("started_at = COALESCE(started_at, ?)")
+        params.append(now)
+    if to_state in final:
+        sets.append("finished_at = ?")
+        params.append(now)
+    for key, value in fields.items():
+        sets.append(f"{key} = ?")
+        params.append(value)
+    return sets, params
+
+
 def set_run_state(conn: sqlite3.Connection, run_id: str, to_state: str, reason: str = "",
                   *, error: str | None = None) -> bool:
     """Move a run to ``to_state`` and record it; False when it already was there."""
@@ -45,17 +62,8 @@ def set_run_state(conn: sqlite3.Connection, run_id: str, to_state: str, reason: 
         return False
     check(current, to_state)
     now = time.time()
-    sets = ["state = ?"]
-    params: list[object] = [to_state]
-    if to_state == "running":
-        sets.append("started_at = COALESCE(started_at, ?)")
-        params.append(now)
-    if to_state in FINAL_RUN:
-        sets.append("finished_at = ?")
-        params.append(now)
-    if error is not None:
-        sets.append("error = ?")
-        params.append(error)
+    sets, params = _assignments(to_state, FINAL_RUN, now,
+                                {"error": error} if error is not None else {})
     conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*params, run_id))
     conn.execute("INSERT INTO transitions (run_id, stage, from_state, to_state, at, reason) "
                  "VALUES (?, '', ?, ?, ?, ?)", (run_id, current, to_state, now, reason))
@@ -70,17 +78,7 @@ def set_stage_state(conn: sqlite3.Connection, run_id: str, stage: str, to_state:
     current = row[0] if row else None
     check(current, to_state)
     now = time.time()
-    sets = ["state = ?"]
-    params: list[object] = [to_state]
-    if to_state == "running":
-        sets.append("started_at = COALESCE(started_at, ?)")
-        params.append(now)
-    if to_state in FINAL_STAGE:
-        sets.append("finished_at = ?")
-        params.append(now)
-    for key, value in fields.items():
-        sets.append(f"{key} = ?")
-        params.append(value)
+    sets, params = _assignments(to_state, FINAL_STAGE, now, fields)
     conn.execute(f"UPDATE stage_runs SET {', '.join(sets)} WHERE run_id = ? AND stage = ?",
                  (*params, run_id, stage))
     if current == to_state:
