@@ -198,3 +198,22 @@ def test_a_run_whose_creator_died_before_launch_is_failed_not_stuck(project: Pro
     assert info.state == "failed"
     assert "ended before launch" in (info.error or "")
     assert {s.state for s in info.stages} == {"skipped"}
+
+
+def test_the_background_reconciler_waits_its_initial_delay_and_stops_promptly(
+        project: Project) -> None:
+    run_id = Engine(project).run("w1")  # launched, not waited for
+    reconciler = Reconciler(project)
+    start = time.monotonic()
+    reconciler.start_background(interval=0.2, initial_delay=1.0)
+    time.sleep(0.5)
+    assert get_run(project, run_id).state != "done"  # nobody advanced it yet
+    wait_for(lambda: get_run(project, run_id).state == "done", timeout=60)
+    assert time.monotonic() - start >= 1.0
+    reconciler.stop(timeout=5.0)
+
+    idle = Reconciler(project)
+    idle.start_background(interval=5.0, initial_delay=30.0)
+    began = time.monotonic()
+    idle.stop(timeout=5.0)
+    assert time.monotonic() - began < 2.0  # the delay is interruptible

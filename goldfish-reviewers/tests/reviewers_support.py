@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import goldfish_reviewers.plugin as reviewers_plugin
+import pytest
 import yaml
 from goldfish.project import Project
 from goldfish.testing.projects import CHAIN as BASE_CHAIN
@@ -22,6 +23,12 @@ assert CHAIN["pipeline.yaml"] != BASE_CHAIN["pipeline.yaml"]
 
 KEY_ENV = "GF_TEST_REVIEW_KEY"
 KEY = "local-dummy-review-key"
+
+
+@pytest.fixture(autouse=True)
+def api_key_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Imported by each test module: the key the ``review:`` sections name is set."""
+    monkeypatch.setenv(KEY_ENV, KEY)
 
 
 def local_review(api_base: str, **extra: Any) -> dict[str, Any]:

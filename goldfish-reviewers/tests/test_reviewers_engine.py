@@ -10,8 +10,8 @@ from goldfish.runs.engine import Engine
 from goldfish.runs.records import get_run
 from reviewers_llm_server import chat_server
 from reviewers_support import (
-    KEY,
     KEY_ENV,
+    api_key_in_env,  # noqa: F401  (autouse fixture: the review key is set)
     approve,
     block,
     cli,
@@ -21,11 +21,6 @@ from reviewers_support import (
     system_text,
     user_text,
 )
-
-
-@pytest.fixture(autouse=True)
-def _key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(KEY_ENV, KEY)
 
 
 def test_an_approved_run_launches_and_records_the_review_with_its_usage(

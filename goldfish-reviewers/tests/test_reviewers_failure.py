@@ -14,7 +14,14 @@ from goldfish import patterns
 from goldfish.runs.engine import Engine
 from goldfish.runs.records import get_run
 from reviewers_llm_server import chat_server
-from reviewers_support import CHAIN, KEY, KEY_ENV, approve, local_review, make_project, user_text
+from reviewers_support import (
+    CHAIN,
+    api_key_in_env,  # noqa: F401  (autouse fixture)
+    approve,
+    local_review,
+    make_project,
+    user_text,
+)
 
 SUMMARY = {"symptom": "train fails with ValueError: shapes (64,) and (65,) not aligned",
            "root_cause": "prepare appends the label as a 65th column and train keeps it",
@@ -26,11 +33,6 @@ FAILING = {**CHAIN, "modules/train.py": """
     data = io.load_input("data")
     raise ValueError("shapes (64,) and (65,) not aligned")
 """}
-
-
-@pytest.fixture(autouse=True)
-def _key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(KEY_ENV, KEY)
 
 
 def test_a_new_failure_is_summarized_by_the_model_as_a_pending_pattern(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from goldfish import patterns
 from goldfish.runs.engine import Engine
@@ -13,8 +12,7 @@ from goldfish.runs.sources import register_source
 from reviewers_llm_server import chat_server
 from reviewers_support import (
     CHAIN,
-    KEY,
-    KEY_ENV,
+    api_key_in_env,  # noqa: F401  (autouse fixture: the review key is set)
     approve,
     edit,
     local_review,
@@ -22,11 +20,6 @@ from reviewers_support import (
     set_review,
     user_text,
 )
-
-
-@pytest.fixture(autouse=True)
-def _key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(KEY_ENV, KEY)
 
 
 def test_the_review_shows_the_diff_since_each_stage_last_succeeded(

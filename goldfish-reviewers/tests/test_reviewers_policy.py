@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from goldfish.runs.engine import Engine
 from goldfish.runs.records import get_run
 from reviewers_llm_server import chat_server
 from reviewers_support import (
-    KEY,
-    KEY_ENV,
+    api_key_in_env,  # noqa: F401  (autouse fixture: the review key is set)
     approve,
     edit,
     local_review,
@@ -19,11 +17,6 @@ from reviewers_support import (
     outcome,
     set_review,
 )
-
-
-@pytest.fixture(autouse=True)
-def _key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(KEY_ENV, KEY)
 
 
 def _before(info: Any) -> dict[str, Any]:

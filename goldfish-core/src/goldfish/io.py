@@ -465,16 +465,27 @@ def _resolve_dim(name: str, dim: object) -> object:
     return dim
 
 
+def read_npy_header(path: Path) -> tuple[tuple[int, ...], Any, int]:
+    """(shape, dtype, data offset) of a .npy file, read from its header alone (no data).
+
+    Shared by the in-stage contract check and goldfish-svs's host-side one.
+    """
+    import numpy as np
+
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        return tuple(shape), dtype, fh.tell()
+
+
 def _check_npy(name: str, path: Path, contract: Mapping[str, Any]) -> None:
     import numpy as np
 
     try:
-        with open(path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            else:
-                shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        shape, dtype, _offset = read_npy_header(path)
     except ValueError as exc:
         _fail(name, "a .npy file:", "numpy's format", f"an unreadable file ({exc})")
         return

@@ -195,18 +195,7 @@ def _findings(project: Project, o: Orientation, limit: int, mark_seen: bool) -> 
         total = int(db.one("SELECT count(*) FROM findings WHERE seen_at IS NULL "  # type: ignore[index]
                            "AND severity != 'info'")[0])
     shown = rows[:limit]
-    for f in shown:
-        try:
-            data = json.loads(f["data"] or "{}")
-        except ValueError:
-            data = {}
-        item = {"id": f["id"], "run": f["run_id"], "stage": f["stage"], "phase": f["phase"],
-                "severity": f["severity"], "source": f["source"], "check": f["check_name"],
-                "message": _clip(f["message"], TEXT_LIMIT)}
-        known = _known_failure(data) if isinstance(data, dict) else None
-        if known:
-            item["known_failure"] = known
-        o.findings.append(item)
+    o.findings.extend(_finding_item(f, TEXT_LIMIT) for f in shown)
     o.findings_more = max(0, total - len(shown))
     reviews = db.query("SELECT id, run_id, phase, reviewer, decision, summary FROM reviews WHERE "
                        "seen_at IS NULL AND decision IN ('block', 'skipped') ORDER BY id DESC "
@@ -378,18 +367,21 @@ def list_findings(project: Project, *, run: str | None = None, severity: str | N
         where.append("seen_at IS NULL")
     rows = project.db.query(f"SELECT * FROM findings WHERE {' AND '.join(where)} ORDER BY id DESC "
                             "LIMIT ? OFFSET ?", (*params, limit, offset))
-    out = []
-    for f in rows:
-        try:
-            data = json.loads(f["data"] or "{}")
-        except ValueError:
-            data = {}
-        item = {"id": f["id"], "run": f["run_id"], "stage": f["stage"], "phase": f["phase"],
-                "severity": f["severity"], "source": f["source"], "check": f["check_name"],
-                "message": _clip(f["message"], 400), "signal": f["signal"],
-                "seen": f["seen_at"] is not None}
-        known = _known_failure(data) if isinstance(data, dict) else None
-        if known:
-            item["known_failure"] = known
-        out.append(item)
-    return out
+    return [{**_finding_item(f, 400), "signal": f["signal"], "seen": f["seen_at"] is not None}
+            for f in rows]
+
+
+def _finding_item(f: Any, text_limit: int) -> dict[str, Any]:
+    """A findings row as plain data; a known failure carries its pattern and prevention."""
+    try:
+        data = json.loads(f["data"] or "{}")
+    except ValueError:
+        data = {}
+    item: dict[str, Any] = {
+        "id": f["id"], "run": f["run_id"], "stage": f["stage"], "phase": f["phase"],
+        "severity": f["severity"], "source": f["source"], "check": f["check_name"],
+        "message": _clip(f["message"], text_limit)}
+    known = _known_failure(data) if isinstance(data, dict) else None
+    if known:
+        item["known_failure"] = known
+    return item

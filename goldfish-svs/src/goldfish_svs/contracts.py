@@ -27,15 +27,10 @@ def _dim(dim: Any, config: dict[str, Any]) -> Any:
 
 def check_npy(path: Path, contract: dict[str, Any], config: dict[str, Any]) -> list[Problem]:
     import numpy as np
+    from goldfish.io import read_npy_header
 
     try:
-        with open(path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, _fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            else:
-                shape, _fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-            offset = fh.tell()
+        shape, dtype, offset = read_npy_header(path)
     except Exception as exc:
         return [("a readable .npy file", "numpy's .npy format", f"unreadable ({exc})")]
     expected_bytes = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize

@@ -45,9 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv in ([], ["--help"], ["-h"]):
-        from goldfish import envcache as helpcache
+        from goldfish import envcache
 
-        cached = helpcache.read()
+        cached = envcache.read()
         if cached is not None:
             sys.stdout.write(cached)
             return 0
@@ -62,10 +62,10 @@ def _run(argv: list[str]) -> int:
 
     parser = build_parser()
     if argv in ([], ["--help"], ["-h"]):
-        from goldfish import envcache as helpcache
+        from goldfish import envcache
 
         text = parser.format_help()
-        helpcache.write(text)
+        envcache.write(text)
         sys.stdout.write(text)
         return 0
     args = parser.parse_args(argv)
