@@ -80,7 +80,7 @@ def test_skipped_and_blocking_reviews_are_visible_once(project: Project) -> None
     o = orient(project)
     assert [(r["decision"], r["summary"]) for r in o.reviews] == [
         ("block", "the test split is used for tuning"), ("skipped", "no model configured")]
-    assert "review (before) skipped" in o.render()
+    assert "reviews skipped (before) on r-20260101-000001" in o.render()
     assert orient(project).reviews == []
 
 
@@ -154,5 +154,84 @@ def test_the_same_skipped_review_on_many_runs_is_one_line(project: Project) -> N
                          "'no model configured', '{}', 0)", (run_id,))
     o = orient(project)
     assert len(o.reviews) == 1 and o.reviews[0]["times"] == 3
-    assert "skipped on r-20260101-000003 and 2 earlier runs by llm" in o.render()
+    assert "skipped (before) on r-20260101-000003 and 2 earlier runs by llm" in o.render()
     assert orient(project).reviews == []
+
+
+def test_a_skip_reason_is_shown_once_not_after_every_run(project: Project) -> None:
+    reason = "review skipped: no model configured: set review.model in goldfish.yaml"
+    add_run(project, "r-20260101-000001", value=0.5)
+    add_review(project, "r-20260101-000001", "skipped", reason, phase="before")
+    add_review(project, "r-20260101-000001", "skipped", reason, phase="after")
+    first = orient(project)
+    # before and after, one line, without repeating "review skipped"
+    assert len(first.reviews) == 1 and first.reviews[0]["phases"] == ["before", "after"]
+    line = first.render()
+    assert line.count("no model configured") == 1
+    assert "reviews skipped (before, after) on r-20260101-000001 by llm: no model configured" \
+        in line
+    for i in range(2, 5):  # more runs, the same skip: status does not say it again
+        add_run(project, f"r-20260101-00000{i}", value=0.5)
+        add_review(project, f"r-20260101-00000{i}", "skipped", reason, phase="before")
+        add_review(project, f"r-20260101-00000{i}", "skipped", reason, phase="after")
+        again = orient(project)
+        assert again.reviews == [] and "no model configured" not in again.render()
+    # a different reason, or a blocking review, is news
+    add_review(project, "r-20260101-000004", "skipped", "review skipped: budget spent")
+    add_review(project, "r-20260101-000004", "block", "test split used for tuning")
+    assert [r["decision"] for r in orient(project).reviews] == ["block", "skipped"]
+
+
+def test_repeated_identical_notes_are_one_line(project: Project) -> None:
+    memory.add_note(project, "batch 512 runs out of memory")
+    for _ in range(4):
+        memory.add_note(project, "lr 0.1 is stable")
+    memory.add_note(project, "try label smoothing")
+    o = orient(project)
+    assert [(n["text"], n.get("times", 1)) for n in o.notes] == [
+        ("try label smoothing", 1), ("lr 0.1 is stable", 4), ("batch 512 runs out of memory", 1)]
+    text = o.render()
+    assert text.count("lr 0.1 is stable") == 1 and "lr 0.1 is stable (recorded 4 times)" in text
+    assert "lr 0.1 is stable (recorded 4 times)" in memory.render_state(project)
+
+
+def test_failed_runs_awaiting_conclusion_show_their_error(project: Project) -> None:
+    add_run(project, "r-20260101-000001", value=0.7, at=1.0)
+    add_run(project, "r-20260101-000002", state="failed", at=2.0)
+    with project.tx() as conn:
+        conn.execute("UPDATE runs SET error = ? WHERE id = 'r-20260101-000002'",
+                     ("train failed: ValueError: shapes (3,) and (4,) not aligned\n"
+                      "Traceback (most recent call last): ...",))
+    o = orient(project)
+    assert o.unconcluded[0]["error"] == "train failed: ValueError: shapes (3,) and (4,) not aligned"
+    text = o.render()
+    assert "awaiting conclusion (2): r-20260101-000001 done" in text
+    assert ("  r-20260101-000002 failed: train failed: ValueError: shapes (3,) and (4,) "
+            "not aligned") in text
+    assert "- r-20260101-000002 failed: train failed: ValueError" in memory.render_state(project)
+
+
+@pytest.mark.parametrize(("goal", "value", "expected"), [
+    ("a digits classifier above 98% on the frozen test split", 0.926,
+     "accuracy 0.926 vs goal 0.98: 0.054 short"),
+    ("beat 0.9 accuracy", 0.926, "accuracy 0.926 vs goal 0.9: met, 0.026 above"),
+    ("classify 8x8 glyphs; beat 90% test accuracy", 0.926,
+     "accuracy 0.926 vs goal 0.9: met, 0.026 above"),
+    ("accuracy above 98%", 92.6, "accuracy 92.6 vs goal 98: 5.4 short"),  # a 0-100 metric
+])
+def test_the_best_result_is_set_against_the_goal(tmp_path: Path, goal: str, value: float,
+                                                 expected: str) -> None:
+    project = new_project(tmp_path, goal=goal)
+    add_run(project, "r-20260101-000001", value=value)
+    set_best(project, "exp", "r-20260101-000001")
+    o = orient(project)
+    assert o.best[0]["goal"]["text"] == expected
+    assert expected in o.render() and expected in memory.render_state(project)
+
+
+def test_a_goal_without_a_number_compares_nothing(tmp_path: Path) -> None:
+    project = new_project(tmp_path, goal="a small, fast tokenizer for 8x8 glyph sheets")
+    add_run(project, "r-20260101-000001", value=0.9)
+    set_best(project, "exp", "r-20260101-000001")
+    o = orient(project)
+    assert "goal" not in o.best[0] and " vs goal " not in o.render()

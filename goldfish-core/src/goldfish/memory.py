@@ -238,6 +238,8 @@ def render_state(project: Project) -> str:
         if b.get("regression"):
             r = b["regression"]
             line += f"; regression: {r['run']} {_num(r['value'])}"
+        if b.get("goal"):
+            line += f"; {b['goal']['text']}"
         lines.append(line)
     if not o.best:
         lines.append("_No results yet (a run needs a results spec: `results: {metric, direction}`)._")
@@ -250,13 +252,19 @@ def render_state(project: Project) -> str:
                      .rstrip())
     if not recent:
         lines.append("_No runs yet._")
+    failed = [u for u in o.unconcluded if u.get("error")]
+    if failed:
+        lines += ["", "## Failed, awaiting conclusion", ""]
+        lines += [f"- {u['run']} {u['state']}: {u['error']}" for u in failed]
     if o.active:
         lines += ["", "## Running now", ""]
         lines += [f"- {a['run']} {a['state']} {a['progress']}" for a in o.active]
     for title, items in (("Decisions", o.decisions), ("Notes", o.notes),
                          ("Open questions", o.questions)):
         lines += ["", f"## {title}", ""]
-        lines += [f"- {_date(n['at'])} {n['text']}" for n in items] or ["_None yet._"]
+        lines += [f"- {_date(n['at'])} {n['text']}"
+                  + (f" (recorded {n['times']} times)" if n.get("times", 1) > 1 else "")
+                  for n in items] or ["_None yet._"]
     sources = project.db.query("SELECT name, type, description FROM sources ORDER BY name LIMIT 20")
     if sources:
         lines += ["", "## Data sources", ""]

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from goldfish.project import Project
 
 LIST_LIMIT = 5
+NOTE_SCAN = 10  # notes read per note shown, to fold repeats of the same text
 TEXT_LIMIT = 160
 TREND_RUNS = 5
 CONCLUDABLE = ("done", "failed", "lost")
@@ -67,6 +68,8 @@ class Orientation:
             if b.get("regression"):
                 r = b["regression"]
                 line += f"; REGRESSION {r['run']} {b['metric']}={_num(r['value'])}"
+            if b.get("goal"):
+                line += f"; {b['goal']['text']}"
             out.append(line)
         for f in self.findings:
             where = f"{f['run']}/{f['stage']}" if f.get("stage") else f["run"]
@@ -78,22 +81,19 @@ class Orientation:
         if self.findings_more:
             out.append(f"(+{self.findings_more} more new findings: `findings`)")
         for r in self.reviews:
-            times = r.get("times", 1)
-            where = (f"{r['run']} and {times - 1} earlier run{'s' * (times > 2)}" if times > 1
-                     else r["run"])
-            out.append(f"review ({r['phase']}) {r['decision']} on {where} by {r['reviewer']}: "
-                       f"{r['summary']}")
+            out.append(_review_line(r))
         if self.unconcluded_count:
             count = (f"{COUNT_CAP}+" if self.unconcluded_count >= COUNT_CAP
                      else str(self.unconcluded_count))
-            out.append(f"awaiting conclusion ({count}): " + ", ".join(
-                f"{u['run']} {u['state']}" for u in self.unconcluded))
-        for d in self.decisions:
-            out.append(f"decision: {d['text']}")
-        for n in self.notes:
-            out.append(f"note: {n['text']}")
-        for q in self.questions:
-            out.append(f"open question: {q['text']}")
+            # a failed run carries its one-line error, so the agent sees why before concluding
+            plain = [f"{u['run']} {u['state']}" for u in self.unconcluded if not u.get("error")]
+            out.append(f"awaiting conclusion ({count}): " + ", ".join(plain) if plain
+                       else f"awaiting conclusion ({count}):")
+            out += [f"  {u['run']} {u['state']}: {u['error']}" for u in self.unconcluded
+                    if u.get("error")]
+        for label, items in (("decision", self.decisions), ("note", self.notes),
+                             ("open question", self.questions)):
+            out += [f"{label}: {n['text']}{_times(n)}" for n in items]
         if self.patterns_pending:
             out.append(f"failure patterns awaiting review: {self.patterns_pending}")
         out.append(f"runs recorded: {self.runs_total}")
@@ -116,11 +116,42 @@ def orient(project: Project, *, mark_seen: bool = True, limit: int = LIST_LIMIT)
 
     for attr, kind, n in (("decisions", "decision", 3), ("notes", "note", 3),
                           ("questions", "question", 3)):
-        setattr(o, attr, [{"id": x.id, "text": _clip(x.text, 240), "run": x.run_id, "at": x.at}
-                          for x in list_notes(project, kinds=(kind,), limit=n)])
+        setattr(o, attr, _folded_notes(list_notes(project, kinds=(kind,), limit=n * NOTE_SCAN),
+                                       n))
     o.patterns_pending = _patterns_pending(project)
     o.next = _next(o)
     return o
+
+
+def _folded_notes(notes: list[Any], n: int) -> list[dict[str, Any]]:
+    """The newest ``n`` distinct notes: the same text recorded again is one entry with a count
+    (``times``) and the newest date, so repeats do not push other notes out of view."""
+    out: dict[str, dict[str, Any]] = {}
+    for x in notes:  # newest first
+        text = _clip(x.text, 240)
+        if text in out:
+            out[text]["times"] = out[text].get("times", 1) + 1
+        elif len(out) < n:
+            out[text] = {"id": x.id, "text": text, "run": x.run_id, "at": x.at}
+    return list(out.values())
+
+
+def _times(item: dict[str, Any]) -> str:
+    return f" (recorded {item['times']} times)" if item.get("times", 1) > 1 else ""
+
+
+def _review_line(r: dict[str, Any]) -> str:
+    if r["decision"] != "skipped":
+        return (f"review ({r['phase']}) {r['decision']} on {r['run']} by {r['reviewer']}: "
+                f"{r['summary']}")
+    times = r.get("times", 1)
+    where = (f"{r['run']} and {times - 1} earlier run{'s' * (times > 2)}" if times > 1
+             else r["run"])
+    summary = r["summary"]
+    if summary.lower().startswith("review skipped:"):
+        summary = summary[len("review skipped:"):].strip()
+    return (f"reviews skipped ({', '.join(r.get('phases') or [r['phase']])}) on {where} by "
+            f"{r['reviewer']}: {summary} (shown once; the same skip is not repeated)")
 
 
 def _slots(project: Project, o: Orientation) -> None:
@@ -200,21 +231,32 @@ def _findings(project: Project, o: Orientation, limit: int, mark_seen: bool) -> 
     reviews = db.query("SELECT id, run_id, phase, reviewer, decision, summary FROM reviews WHERE "
                        "seen_at IS NULL AND decision IN ('block', 'skipped') ORDER BY id DESC "
                        "LIMIT ?", (limit * 10,))
-    # the same skip reason on many runs ("no model configured") is one line with a count
-    skipped: dict[str, dict[str, Any]] = {}
+    # A skip ("no model configured") says something about the configuration, not about a run:
+    # every skip with the same reviewer and reason, before and after, on any number of runs, is
+    # one line, shown the first time only; later skips for that reason are marked seen silently.
+    skipped: dict[tuple[str, str], dict[str, Any]] = {}
     for r in reviews:
         item = {"id": r["id"], "run": r["run_id"], "phase": r["phase"],
                 "reviewer": r["reviewer"], "decision": r["decision"],
                 "summary": _clip(r["summary"] or "", TEXT_LIMIT)}
         if r["decision"] == "skipped":
-            key = f"{r['reviewer']}|{r['phase']}|{item['summary']}"
+            key = (r["reviewer"], r["summary"] or "")
             if key in skipped:
-                skipped[key]["times"] += 1
+                folded = skipped[key]
+                folded["runs"].add(r["run_id"])
+                folded["times"] = len(folded["runs"])
+                if r["phase"] not in folded["phases"]:
+                    folded["phases"].insert(0, r["phase"])
                 continue
-            item["times"] = 1
+            item.update(times=1, phases=[r["phase"]], runs={r["run_id"]})
             skipped[key] = item
+            if db.one("SELECT 1 FROM reviews WHERE decision = 'skipped' AND reviewer = ? AND "
+                      "summary = ? AND seen_at IS NOT NULL LIMIT 1", key) is not None:
+                continue  # shown before
         if len(o.reviews) < limit:
             o.reviews.append(item)
+    for item in skipped.values():
+        item.pop("runs")
     if mark_seen and (shown or reviews):
         now = time.time()
         with project.tx() as conn:
@@ -225,6 +267,10 @@ def _findings(project: Project, o: Orientation, limit: int, mark_seen: bool) -> 
                 conn.execute(f"UPDATE reviews SET seen_at = ? WHERE id IN "
                              f"({','.join('?' * len(reviews))})",
                              (now, *[r["id"] for r in reviews]))
+            for reviewer, summary in skipped:  # older unseen skips for the same reason too
+                conn.execute("UPDATE reviews SET seen_at = ? WHERE seen_at IS NULL AND "
+                             "decision = 'skipped' AND reviewer = ? AND summary = ?",
+                             (now, reviewer, summary))
 
 
 def _unconcluded(project: Project, o: Orientation, limit: int) -> None:
@@ -240,14 +286,24 @@ def _unconcluded(project: Project, o: Orientation, limit: int) -> None:
                       (*CONCLUDABLE, limit)):
         item = {"run": r["id"], "workspace": r["workspace"], "state": r["state"]}
         if r["error"]:
-            item["error"] = _clip(r["error"].splitlines()[0], TEXT_LIMIT)
+            item["error"] = _clip(_one_line(r["error"]), TEXT_LIMIT)
         o.unconcluded.append(item)
 
 
+def _one_line(error: str) -> str:
+    """The line of an error that says what happened: the first, or for a traceback its last."""
+    lines = [line for line in error.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
+
+
 def _best(project: Project, o: Orientation) -> None:
+    from goldfish.goals import against_goal
     from goldfish.runs.records import BEST, _metric_values
 
     db = project.db
+    ws_goals = {s["workspace"]: s["goal"] for s in o.slots if s["workspace"]}
     for tag in db.query("SELECT name, target FROM tags WHERE kind = 'run' AND name LIKE ? "
                         "ORDER BY name LIMIT 10", (f"%{BEST}",)):
         workspace = tag["name"][: -len(BEST)]
@@ -269,6 +325,12 @@ def _best(project: Project, o: Orientation) -> None:
         item: dict[str, Any] = {"workspace": workspace, "run": tag["target"], "metric": metric,
                                 "value": best_value, "direction": direction,
                                 "trend": _trend(series, direction)}
+        # the workspace's own goal when it states a number, else the project's
+        goal = (against_goal(_workspace_goal(project, workspace, ws_goals), metric, best_value,
+                             direction)
+                or against_goal(o.goal, metric, best_value, direction))
+        if goal:
+            item["goal"] = goal
         if recent and recent[0] != tag["target"] and recent[0] in values \
                 and best_value is not None:
             latest = values[recent[0]]
@@ -277,6 +339,13 @@ def _best(project: Project, o: Orientation) -> None:
                 item["regression"] = {"run": recent[0], "value": latest,
                                       "delta": latest - best_value}
         o.best.append(item)
+
+
+def _workspace_goal(project: Project, workspace: str, known: dict[str, str]) -> str:
+    if workspace in known:
+        return known[workspace] or ""
+    row = project.db.one("SELECT goal FROM workspaces WHERE name = ?", (workspace,))
+    return str(row[0] or "") if row else ""
 
 
 def _trend(series: list[float], direction: str) -> str:
