@@ -1,123 +1,124 @@
-"""A tiny line-plot renderer that writes PNG with zlib: metric curves for ``plot_metrics``.
+"""Metric curves as a PNG for ``plot_metrics``, drawn with matplotlib (Agg, no display).
 
-Why not matplotlib: it is tens of megabytes and costs ~0.5 s to import, for a picture an agent
-glances at. Curves on a light grid with a frame are enough; the legend and the value ranges go
-into the text content next to the image, where a model reads them exactly.
+One panel per metric (small multiples: a loss near 0.01 and an accuracy near 0.9 never share a
+y-axis), each with its title, axis labels and ticks; a metric logged once per run (a final
+accuracy) is a bar per run with its value written on it. One colour per run, the same in every
+panel, named in a legend above the panels. A picture a person or a vision model reads on its own.
+
+matplotlib is imported inside :func:`render`, when a plot is drawn, never when the server starts
+(a test spawns ``goldfish serve`` and checks). The object-oriented API (``Figure`` +
+``FigureCanvasAgg``) keeps no global state, so concurrent tool calls in worker threads are safe.
 """
 
 from __future__ import annotations
 
+import io
 import math
-import struct
-import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-#: Distinct colours for up to eight series (Okabe-Ito, readable by colour-blind people).
-PALETTE: tuple[tuple[int, int, int], ...] = (
-    (0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167),
-    (230, 159, 0), (86, 180, 233), (0, 0, 0), (240, 228, 66),
-)
+#: Okabe-Ito colours (readable by colour-blind people), one per run, with their names.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+           "#F0E442")
 COLOUR_NAMES = ("blue", "vermillion", "green", "pink", "orange", "sky blue", "black", "yellow")
-BACKGROUND = (255, 255, 255)
-GRID = (225, 225, 225)
-FRAME = (90, 90, 90)
-MARGIN = 12
+DPI = 100
+PANEL_SIZE = (460, 300)   # pixels of one panel when the caller gives no size
+MARKERS_UP_TO = 30         # curves with this many points or fewer get a marker on each point
+LOG_SPAN = 1000.0          # positive values spanning more than this factor get a log y-axis
 
 
-def encode_png(width: int, height: int, rgb: bytearray) -> bytes:
-    """PNG bytes of an 8-bit RGB image (rows top to bottom, no filtering)."""
-    raw = bytearray()
-    stride = width * 3
-    for y in range(height):
-        raw.append(0)
-        raw += rgb[y * stride:(y + 1) * stride]
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b""))
+@dataclass(frozen=True)
+class Curve:
+    run: str
+    metric: str               # "stage.name"
+    points: Sequence[tuple[float, float]]
 
 
-class Canvas:
-    def __init__(self, width: int, height: int) -> None:
-        self.width, self.height = width, height
-        self.rgb = bytearray(BACKGROUND * (width * height))
-
-    def dot(self, x: int, y: int, colour: tuple[int, int, int]) -> None:
-        if 0 <= x < self.width and 0 <= y < self.height:
-            i = (y * self.width + x) * 3
-            self.rgb[i:i + 3] = bytes(colour)
-
-    def line(self, x0: int, y0: int, x1: int, y1: int, colour: tuple[int, int, int],
-             thick: bool = False) -> None:
-        dx, dy = abs(x1 - x0), -abs(y1 - y0)
-        sx, sy = (1 if x0 < x1 else -1), (1 if y0 < y1 else -1)
-        err = dx + dy
-        while True:
-            self.dot(x0, y0, colour)
-            if thick:
-                self.dot(x0 + 1, y0, colour)
-                self.dot(x0, y0 + 1, colour)
-            if x0 == x1 and y0 == y1:
-                return
-            e2 = 2 * err
-            if e2 >= dy:
-                err += dy
-                x0 += sx
-            if e2 <= dx:
-                err += dx
-                y0 += sy
-
-    def png(self) -> bytes:
-        return encode_png(self.width, self.height, self.rgb)
+@dataclass(frozen=True)
+class Panel:
+    metric: str
+    runs: list[str]
+    log_scale: bool
+    y_range: tuple[float, float]
+    x_range: tuple[float, float]
 
 
-def plot(series: Sequence[Sequence[tuple[float, float]]], width: int = 640,
-         height: int = 360) -> tuple[bytes, tuple[float, float, float, float]]:
-    """Draw each series of (x, y) points as a line; returns the PNG and (xmin, xmax, ymin, ymax).
+def layout(n: int) -> tuple[int, int]:
+    """(rows, columns) of the small multiples for ``n`` panels."""
+    cols = 1 if n == 1 else 2 if n <= 4 else 3
+    return math.ceil(n / cols), cols
 
-    Non-finite values are skipped (a gap). Axes are shared, with 5 % headroom.
-    """
-    canvas = Canvas(width, height)
-    finite = [(x, y) for s in series for x, y in s if math.isfinite(x) and math.isfinite(y)]
-    if finite:
-        xs = [p[0] for p in finite]
-        ys = [p[1] for p in finite]
-        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    else:
-        x0, x1, y0, y1 = 0.0, 1.0, 0.0, 1.0
-    if x1 == x0:
-        x1 = x0 + 1.0
-    pad = (y1 - y0) * 0.05 or max(abs(y0) * 0.05, 0.5)
-    lo, hi = y0 - pad, y1 + pad
-    left, right, top, bottom = MARGIN, width - MARGIN, MARGIN, height - MARGIN
-    for i in range(1, 5):
-        gy = top + (bottom - top) * i // 5
-        canvas.line(left, gy, right, gy, GRID)
-        gx = left + (right - left) * i // 5
-        canvas.line(gx, top, gx, bottom, GRID)
-    for a, b, c, d in ((left, top, right, top), (left, bottom, right, bottom),
-                       (left, top, left, bottom), (right, top, right, bottom)):
-        canvas.line(a, b, c, d, FRAME)
 
-    def px(x: float, y: float) -> tuple[int, int]:
-        return (left + round((x - x0) / (x1 - x0) * (right - left)),
-                bottom - round((y - lo) / (hi - lo) * (bottom - top)))
+def render(curves: Sequence[Curve], width: int | None = None,
+           height: int | None = None) -> tuple[bytes, list[Panel], tuple[int, int]]:
+    """PNG bytes, the panels drawn (in order) and the image size in pixels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    for n, points in enumerate(series):
-        colour = PALETTE[n % len(PALETTE)]
-        prev: tuple[int, int] | None = None
-        for x, y in points:
-            if not (math.isfinite(x) and math.isfinite(y)):
-                prev = None
-                continue
-            here = px(x, y)
-            if prev is None:
-                canvas.dot(*here, colour)
-            else:
-                canvas.line(*prev, *here, colour, thick=True)
-            prev = here
-    return canvas.png(), (x0, x1, y0, y1)
+    metrics = list(dict.fromkeys(c.metric for c in curves))
+    runs = list(dict.fromkeys(c.run for c in curves))
+    colour = {run: PALETTE[i % len(PALETTE)] for i, run in enumerate(runs)}
+    rows, cols = layout(len(metrics))
+    legend_px = 28 + 18 * math.ceil(len(runs) / 4)
+    w = width or PANEL_SIZE[0] * cols
+    h = height or PANEL_SIZE[1] * rows + legend_px
+    fig = Figure(figsize=(w / DPI, h / DPI), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    panels: list[Panel] = []
+    handles: dict[str, Any] = {}
+    for i, metric in enumerate(metrics):
+        ax = axes[i // cols][i % cols]
+        mine = [c for c in curves if c.metric == metric]
+        ys = [y for c in mine for _, y in c.points]
+        xs = [x for c in mine for x, _ in c.points]
+        log_scale = min(ys) > 0 and max(ys) / min(ys) > LOG_SPAN
+        if all(len(c.points) == 1 for c in mine):  # final values (an accuracy): bars by run
+            _bars(ax, mine, colour, handles)
+            ax.set_title(f"{metric} (final value)", fontsize=10)
+            ax.set_ylabel(metric.rpartition(".")[2], fontsize=9)
+            ax.set_xlabel("run", fontsize=9)
+            panels.append(Panel(metric, [c.run for c in mine], False, (min(ys), max(ys)),
+                                (min(xs), max(xs))))
+            continue
+        for c in mine:
+            px, py = [p[0] for p in c.points], [p[1] for p in c.points]
+            marker = "o" if len(c.points) <= MARKERS_UP_TO else None
+            (line,) = ax.plot(px, py, color=colour[c.run], linewidth=1.6, marker=marker,
+                              markersize=4, label=c.run)
+            handles.setdefault(c.run, line)
+        if log_scale:
+            ax.set_yscale("log")
+        ax.set_title(metric + (" (log scale)" if log_scale else ""), fontsize=10)
+        ax.set_xlabel("step", fontsize=9)
+        ax.set_ylabel(metric.rpartition(".")[2], fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, color="#dddddd", linewidth=0.6)
+        ax.margins(x=0.04, y=0.08)
+        panels.append(Panel(metric, [c.run for c in mine], log_scale, (min(ys), max(ys)),
+                            (min(xs), max(xs))))
+    for j in range(len(metrics), rows * cols):
+        axes[j // cols][j % cols].set_visible(False)
+    fig.legend([handles[r] for r in runs], runs, loc="outside upper center",
+               ncols=min(4, len(runs)), fontsize=9, frameon=False, title="runs",
+               title_fontsize=9)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+    return buf.getvalue(), panels, (w, h)
+
+
+def _bars(ax: Any, curves: Sequence[Curve], colour: dict[str, str], handles: dict[str, Any]) -> None:
+    """One bar per run with its value written on it; the axis starts at zero unless a value is
+    negative, so bar heights compare honestly."""
+    names = [c.run for c in curves]
+    values = [c.points[0][1] for c in curves]
+    bars = ax.bar(range(len(values)), values, color=[colour[n] for n in names], width=0.6)
+    for bar, name in zip(bars, names, strict=True):
+        handles.setdefault(name, bar)
+    ax.bar_label(bars, labels=[f"{v:.4g}" for v in values], fontsize=8, padding=2)
+    ax.set_xticks(range(len(values)), [n.rpartition("-")[2] for n in names], fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.grid(True, axis="y", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.margins(y=0.12)

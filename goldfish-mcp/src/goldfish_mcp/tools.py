@@ -28,6 +28,8 @@ from pydantic import Field
 Answer = Annotated[CallToolResult, dict[str, Any]]
 TEXT_CAP = 12_000  # characters of free text (diffs, logs) in one answer
 PAGE_MAX = 100
+PLOT_PANELS = 9   # metrics (panels) in one plot_metrics image
+PLOT_CURVES = 32  # curves in one image (runs x metrics)
 
 Name = Annotated[str, Field(min_length=1, max_length=100, description="a name")]
 RunRef = Annotated[str, Field(min_length=1, max_length=200, description=(
@@ -477,28 +479,44 @@ class GoldfishTools:
                      metrics: Annotated[list[Annotated[str, Field(max_length=100)]] | None,
                                         Field(max_length=8, description=(
                                             "metric names (`loss` or `train.loss`); default: "
-                                            "every metric of the runs, up to 8 curves"))] = None,
-                     width: Annotated[int, Field(ge=160, le=1600)] = 640,
-                     height: Annotated[int, Field(ge=120, le=1200)] = 360) -> CallToolResult:
-        """A PNG of metric curves (value by step) for one or several runs, as image content,
-        with a legend and value ranges as text."""
+                                            "every metric of the runs, up to 9 panels"))] = None,
+                     width: Annotated[int | None, Field(ge=160, le=1600, description=(
+                         "image width in pixels; default: 460 per column of panels"))] = None,
+                     height: Annotated[int | None, Field(ge=120, le=1200, description=(
+                         "image height in pixels; default: 300 per row of panels"))] = None,
+                     ) -> CallToolResult:
+        """A PNG of metric curves (value by step) for one or several runs: one panel per metric
+        (small multiples, each with its own y-axis, title, axis labels and ticks; log scale when
+        positive values span more than 1000x), one colour per run, named in the legend. The
+        text lists the panels, the colours and each curve's steps, last, min and max."""
         import base64
 
-        from goldfish_mcp.png import COLOUR_NAMES, plot
+        from goldfish_mcp.png import COLOUR_NAMES, render
 
         curves = metric_curves(self.project, list(runs), list(metrics) if metrics else None)
         if not curves:
             raise NotFoundError("no metric points recorded for these runs",
                                 "check the names with inspect_run; metrics come from "
                                 "io.log_metric in stage code")
-        png, (x0, x1, y0, y1) = plot([c[1] for c in curves], width, height)
-        legend = [f"{COLOUR_NAMES[i % len(COLOUR_NAMES)]}: {label} ({len(points)} points, last "
-                  f"{points[-1][1]:.4g})" for i, (label, points) in enumerate(curves)]
-        text = (f"x: step {x0:g}..{x1:g}; y: {y0:.4g}..{y1:.4g}\n" + "\n".join(legend))
+        png, panels, (w, h) = render(curves, width, height)
+        order = list(dict.fromkeys(c.run for c in curves))
+        legend = {run: COLOUR_NAMES[i % len(COLOUR_NAMES)] for i, run in enumerate(order)}
+        lines = [f"{w}x{h} PNG, {len(panels)} panel{'s' * (len(panels) > 1)}, one per metric: "
+                 + ", ".join(p.metric + (" (log scale)" if p.log_scale else "") for p in panels),
+                 "legend: " + ", ".join(f"{legend[r]} = {r}" for r in order)]
+        for c in curves:
+            ys = [y for _, y in c.points]
+            lines.append(f"{c.run} {c.metric}: {len(ys)} point{'s' * (len(ys) > 1)}, steps "
+                         f"{c.points[0][0]:g}..{c.points[-1][0]:g}, last {ys[-1]:.4g} "
+                         f"(min {min(ys):.4g}, max {max(ys):.4g})")
+        data = {"size": [w, h], "legend": [{"run": r, "colour": legend[r]} for r in order],
+                "panels": [{"metric": p.metric, "runs": p.runs, "log_scale": p.log_scale,
+                            "y_range": list(p.y_range), "x_range": list(p.x_range)}
+                           for p in panels]}
         return CallToolResult(content=[
             ImageContent(type="image", data=base64.b64encode(png).decode(),
                          mime_type="image/png"),
-            TextContent(type="text", text=text)])
+            TextContent(type="text", text="\n".join(lines))], structured_content=data)
 
     # --- data -----------------------------------------------------------------------------
     def register_source(self, name: Annotated[str, Field(min_length=1, max_length=64)],
@@ -644,13 +662,17 @@ def _run_text(data: dict[str, Any]) -> str:
 
 
 def metric_curves(project: Project, runs: list[str],
-                  metrics: list[str] | None) -> list[tuple[str, list[tuple[float, float]]]]:
-    """(label, points) per run and metric, read from each stage's ``metrics.jsonl`` (a reused
-    stage's curve is its source run's)."""
+                  metrics: list[str] | None) -> list[Any]:
+    """A :class:`goldfish_mcp.png.Curve` per run and metric (``stage.name``), read from each
+    stage's ``metrics.jsonl`` (a reused stage's curve is its source run's); at most
+    ``PLOT_PANELS`` metrics and ``PLOT_CURVES`` curves."""
     from goldfish.metrics import read_all
     from goldfish.runs.records import get_run
 
-    curves: list[tuple[str, list[tuple[float, float]]]] = []
+    from goldfish_mcp.png import Curve
+
+    curves: list[Curve] = []
+    panels: list[str] = []
     for ref in runs:
         info = get_run(project, ref)
         for s in info.stages:
@@ -664,12 +686,17 @@ def metric_curves(project: Project, runs: list[str],
             path = project.runs_dir / source_run / source_stage / "metrics.jsonl"
             points = read_all(path) if path.is_file() else []
             for name in names:
+                metric = f"{s.stage}.{name}"
+                if metric not in panels and len(panels) >= PLOT_PANELS:
+                    continue
                 series = [p for p in points if p.name == name]
                 xy = [(float(p.step if p.step is not None else i), float(p.value))
                       for i, p in enumerate(series)]
                 xy = [(x, y) for x, y in xy if math.isfinite(y)]
                 if xy:
-                    curves.append((f"{info.id}/{s.stage}.{name}", xy[-5000:]))
-            if len(curves) >= 8:
-                return curves[:8]
+                    curves.append(Curve(info.id, metric, xy[-5000:]))
+                    if metric not in panels:
+                        panels.append(metric)
+                if len(curves) >= PLOT_CURVES:
+                    return curves
     return curves
