@@ -571,14 +571,15 @@ class GoldfishTools:
                     "up: where its inputs came from; down: who used its outputs"))] = "up",
                 limit: Limit = 100) -> Answer:
         """Lineage edges (from → to, with digests), transitively up to sources or down to
-        every consumer."""
-        from goldfish.runs.records import lineage
+        every consumer. `source:NAME` goes down to every stage that read the source, or up to
+        the run output it was promoted from."""
+        from goldfish.runs.records import lineage, no_lineage
 
         edges = lineage(self.project, ref, direction)
         shown = edges[:limit]
         return answer({"edges": shown, "total": len(edges)},
                       "\n".join(f"{e['from']} -> {e['to']}" for e in shown)
-                      or "no lineage recorded")
+                      or no_lineage(self.project, ref, direction))
 
     # --- checks & knowledge ---------------------------------------------------------------
     def findings(self, run: Annotated[str | None, Field(max_length=200)] = None,

@@ -430,15 +430,16 @@ def cmd_sources(args: argparse.Namespace) -> int:
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
-    from goldfish.runs.records import lineage
+    from goldfish.runs.records import lineage, no_lineage
 
     project = open_project(args)
-    edges = lineage(project, args.ref, "down" if args.down else "up")
+    direction = "down" if args.down else "up"
+    edges = lineage(project, args.ref, direction)
     if args.json:
         emit_json(edges)
         return 0
     if not edges:
-        print("no lineage recorded" + (" downstream" if args.down else ""))
+        print(no_lineage(project, args.ref, direction).replace("direction down", "--down"))
     for e in edges:
         print(f"{e['from']} → {e['to']}  {e['digest'][:19]}")
     return 0

@@ -414,14 +414,14 @@ def update_best(project: Project, conn: sqlite3.Connection, run_id: str) -> bool
 
 def lineage(project: Project, ref: str, direction: str = "up") -> list[dict[str, Any]]:
     """Edges upstream (what ``RUN[/STAGE]`` consumed, transitively, back to sources) or downstream
-    (every stage run that consumed its outputs, transitively)."""
+    (every stage run that consumed its outputs, transitively). ``source:NAME`` works both ways:
+    down to every stage that read it, up to the run output it was promoted from (a source
+    registered from a file is an origin: nothing upstream)."""
     from goldfish.runs.ids import parse_ref
 
+    if ref.strip().startswith(SOURCE_PREFIX):
+        return _source_lineage(project, ref.strip()[len(SOURCE_PREFIX):].strip(), direction)
     r = parse_ref(ref)
-    if r.run.startswith("source:"):
-        from goldfish.runs.sources import get_source
-
-        return _down_from_source(project, get_source(project, r.run.removeprefix("source:")).name)
     run_id = resolve_run(project, r.run)
     stages = [s[0] for s in project.db.query(
         "SELECT stage FROM stage_runs WHERE run_id = ?", (run_id,))]
@@ -454,6 +454,40 @@ def lineage(project: Project, ref: str, direction: str = "up") -> list[dict[str,
                               "digest": i["digest"]})
                 todo.append((i["run_id"], i["stage"]))
     return edges
+
+
+SOURCE_PREFIX = "source:"
+
+
+def _source_lineage(project: Project, name: str, direction: str) -> list[dict[str, Any]]:
+    from goldfish.runs.ids import RUN_ID
+    from goldfish.runs.sources import get_source
+
+    src = get_source(project, name)  # an unknown name is an error with a did-you-mean
+    if direction == "down":
+        return _down_from_source(project, src.name)
+    run, _, rest = src.origin.partition("/")
+    stage, _, output = rest.partition(".")
+    if not (RUN_ID.match(run) and stage and output):
+        return []  # registered from a file: the origin of its lineage
+    edges = [{"from": src.origin, "to": f"{SOURCE_PREFIX}{src.name}", "digest": src.digest}]
+    if project.db.one("SELECT 1 FROM stage_runs WHERE run_id = ? AND stage = ?", (run, stage)):
+        edges += lineage(project, f"{run}/{stage}", "up")
+    return edges
+
+
+def no_lineage(project: Project, ref: str, direction: str) -> str:
+    """What to say when :func:`lineage` found no edge, with the next thing to try."""
+    text = ref.strip()
+    if text.startswith(SOURCE_PREFIX):
+        from goldfish.runs.sources import get_source
+
+        src = get_source(project, text[len(SOURCE_PREFIX):].strip())
+        if direction == "up":
+            return (f"source {src.name} was registered from {src.origin or 'a file'}: nothing "
+                    "upstream; direction down lists the stages that read it")
+        return f"no stage has read source {src.name} yet"
+    return "no lineage recorded" + (" downstream" if direction == "down" else "")
 
 
 def _down_from_source(project: Project, name: str) -> list[dict[str, Any]]:
