@@ -235,3 +235,13 @@ def test_a_goal_without_a_number_compares_nothing(tmp_path: Path) -> None:
     set_best(project, "exp", "r-20260101-000001")
     o = orient(project)
     assert "goal" not in o.best[0] and " vs goal " not in o.render()
+
+
+def test_a_workspace_goal_with_a_number_comes_before_the_project_goal(tmp_path: Path) -> None:
+    project = new_project(tmp_path, goal="beat 0.9 accuracy", workspace=None)
+    from goldfish.workspaces import Workspaces
+
+    Workspaces(project).create("exp", goal="this line of work: accuracy above 95%", mount="")
+    add_run(project, "r-20260101-000001", value=0.93)
+    set_best(project, "exp", "r-20260101-000001")
+    assert orient(project).best[0]["goal"]["text"] == "accuracy 0.93 vs goal 0.95: 0.02 short"

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 LIST_LIMIT = 5
 NOTE_SCAN = 10  # notes read per note shown, to fold repeats of the same text
+SKIP_MEMORY = 2000  # reviews looked back over to tell whether a skip reason was shown before
 TEXT_LIMIT = 160
 TREND_RUNS = 5
 CONCLUDABLE = ("done", "failed", "lost")
@@ -250,9 +251,12 @@ def _findings(project: Project, o: Orientation, limit: int, mark_seen: bool) -> 
                 continue
             item.update(times=1, phases=[r["phase"]], runs={r["run_id"]})
             skipped[key] = item
-            if db.one("SELECT 1 FROM reviews WHERE decision = 'skipped' AND reviewer = ? AND "
-                      "summary = ? AND seen_at IS NOT NULL LIMIT 1", key) is not None:
-                continue  # shown before
+            # shown before? Looked up among the last SKIP_MEMORY reviews (a rowid range, so
+            # the cost does not grow with the project); a reason unseen that long is news again
+            if db.one("SELECT 1 FROM reviews WHERE id BETWEEN ? AND ? AND decision = 'skipped' "
+                      "AND reviewer = ? AND summary = ? AND seen_at IS NOT NULL LIMIT 1",
+                      (r["id"] - SKIP_MEMORY, r["id"], *key)) is not None:
+                continue
         if len(o.reviews) < limit:
             o.reviews.append(item)
     for item in skipped.values():
@@ -303,7 +307,6 @@ def _best(project: Project, o: Orientation) -> None:
     from goldfish.runs.records import BEST, _metric_values
 
     db = project.db
-    ws_goals = {s["workspace"]: s["goal"] for s in o.slots if s["workspace"]}
     for tag in db.query("SELECT name, target FROM tags WHERE kind = 'run' AND name LIKE ? "
                         "ORDER BY name LIMIT 10", (f"%{BEST}",)):
         workspace = tag["name"][: -len(BEST)]
@@ -326,8 +329,7 @@ def _best(project: Project, o: Orientation) -> None:
                                 "value": best_value, "direction": direction,
                                 "trend": _trend(series, direction)}
         # the workspace's own goal when it states a number, else the project's
-        goal = (against_goal(_workspace_goal(project, workspace, ws_goals), metric, best_value,
-                             direction)
+        goal = (against_goal(_workspace_goal(project, workspace), metric, best_value, direction)
                 or against_goal(o.goal, metric, best_value, direction))
         if goal:
             item["goal"] = goal
@@ -341,9 +343,7 @@ def _best(project: Project, o: Orientation) -> None:
         o.best.append(item)
 
 
-def _workspace_goal(project: Project, workspace: str, known: dict[str, str]) -> str:
-    if workspace in known:
-        return known[workspace] or ""
+def _workspace_goal(project: Project, workspace: str) -> str:
     row = project.db.one("SELECT goal FROM workspaces WHERE name = ?", (workspace,))
     return str(row[0] or "") if row else ""
 

@@ -157,9 +157,10 @@ class GoldfishTools:
     def status(self, peek: Annotated[bool, Field(description=(
             "true: do not mark new findings as seen"))] = False) -> Answer:
         """Orientation: goal and invariants, slots, active runs with progress, findings not yet
-        seen (each shown once), runs awaiting a conclusion, best result per workspace with trend
-        and regressions, latest decisions and notes, and suggested next actions. Call it first,
-        and after any context loss."""
+        seen (each shown once), runs awaiting a conclusion (failed ones with their error), best
+        result per workspace with trend, regressions and the distance to the goal's number,
+        latest decisions and notes, and suggested next actions. Call it first, and after any
+        context loss."""
         from goldfish.orientation import orient
 
         o = orient(self.project, mark_seen=not peek)
