@@ -2,9 +2,11 @@
 
 One function, :func:`orient`, reads the project database and returns an :class:`Orientation`:
 goal and invariants, slots, active runs with progress, findings and notable reviews not yet
-seen (each shown once: reading marks them seen), runs awaiting a conclusion, the best result per
-workspace with trend and regression, the latest notes and decisions, pending failure patterns,
-and suggested next actions. Every list is bounded and every text clipped, so the answer stays
+seen (each shown once: reading marks them seen; a review skipped for a reason already shown is
+not shown again), runs awaiting a conclusion (failed ones with their one-line error), the best
+result per workspace with trend, regression and distance to the goal's number
+(:mod:`goldfish.goals`), the latest notes and decisions (repeats folded), pending failure
+patterns, and suggested next actions. Every list is bounded and every text clipped, so the answer stays
 small on a project with thousands of runs; every query is indexed.
 """
 
