@@ -55,6 +55,7 @@ def render(curves: Sequence[Curve], width: int | None = None,
     """PNG bytes, the panels drawn (in order) and the image size in pixels."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     metrics = list(dict.fromkeys(c.metric for c in curves))
     runs = list(dict.fromkeys(c.run for c in curves))
@@ -92,6 +93,8 @@ def render(curves: Sequence[Curve], width: int | None = None,
             ax.set_yscale("log")
         ax.set_title(metric + (" (log scale)" if log_scale else ""), fontsize=10)
         ax.set_xlabel("step", fontsize=9)
+        if all(float(x).is_integer() for x in xs):  # steps are counts: no 2.5 on the axis
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(metric.rpartition(".")[2], fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(True, color="#dddddd", linewidth=0.6)
