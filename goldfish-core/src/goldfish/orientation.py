@@ -6,8 +6,8 @@ seen (each shown once: reading marks them seen; a review skipped for a reason al
 not shown again), runs awaiting a conclusion (failed ones with their one-line error), the best
 result per workspace with trend, regression and distance to the goal's number
 (:mod:`goldfish.goals`), the latest notes and decisions (repeats folded), pending failure
-patterns, and suggested next actions. Every list is bounded and every text clipped, so the answer stays
-small on a project with thousands of runs; every query is indexed.
+patterns, and suggested next actions. Every list is bounded and every text clipped, so the
+answer stays small on a project with thousands of runs; every query is indexed.
 """
 
 from __future__ import annotations

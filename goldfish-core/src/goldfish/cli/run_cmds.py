@@ -439,7 +439,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         emit_json(edges)
         return 0
     if not edges:
-        print(no_lineage(project, args.ref, direction).replace("direction down", "--down"))
+        print(no_lineage(project, args.ref, direction, down="--down"))
     for e in edges:
         print(f"{e['from']} → {e['to']}  {e['digest'][:19]}")
     return 0

@@ -476,8 +476,10 @@ def _source_lineage(project: Project, name: str, direction: str) -> list[dict[st
     return edges
 
 
-def no_lineage(project: Project, ref: str, direction: str) -> str:
-    """What to say when :func:`lineage` found no edge, with the next thing to try."""
+def no_lineage(project: Project, ref: str, direction: str, *,
+               down: str = "direction down") -> str:
+    """What to say when :func:`lineage` found no edge, with the next thing to try (``down``
+    names the way to ask for consumers: the tool's argument or the CLI's ``--down``)."""
     text = ref.strip()
     if text.startswith(SOURCE_PREFIX):
         from goldfish.runs.sources import get_source
@@ -485,7 +487,7 @@ def no_lineage(project: Project, ref: str, direction: str) -> str:
         src = get_source(project, text[len(SOURCE_PREFIX):].strip())
         if direction == "up":
             return (f"source {src.name} was registered from {src.origin or 'a file'}: nothing "
-                    "upstream; direction down lists the stages that read it")
+                    f"upstream; {down} lists the stages that read it")
         return f"no stage has read source {src.name} yet"
     return "no lineage recorded" + (" downstream" if direction == "down" else "")
 
