@@ -96,6 +96,33 @@ def _convert(tag: str, value: str) -> Any:
     return value  # timestamps and anything else stay text
 
 
+#: how a problem about a number too long to convert starts (``--set`` refuses such a value)
+TOO_MANY_DIGITS = "a number with"
+
+
+def _too_many_digits(raw: str, file: str, line: int, key: str | None) -> Problem:
+    import sys
+
+    digits = sum(c.isdigit() for c in raw)
+    return Problem(f"{TOO_MANY_DIGITS} {digits} digits is too long to read (the limit is "
+                   f"{sys.get_int_max_str_digits()} digits)", file, line, key,
+                   "write a shorter number (1e300 for a huge float), or quote it to keep it "
+                   "as text")
+
+
+def decode(raw: bytes, file: str, hint: str) -> str:
+    """``raw`` as UTF-8 text, or a located problem naming the first byte that is not."""
+    from goldfish.errors import ProblemsError
+
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ProblemsError(problems=[Problem(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); the file looks "
+            "binary or corrupted", file, line, None, hint)], title=f"{file} is invalid") from None
+
+
 def parse(text: str, file: str) -> Parsed:
     """Parse one YAML document; syntax errors and duplicate keys become located problems."""
     out = Parsed(None)
@@ -186,7 +213,15 @@ def parse(text: str, file: str) -> Parsed:
                         value = cache.get(raw, _NO_KEY)
                         if value is _NO_KEY:
                             resolved = _RESOLVER.resolve(yaml.ScalarNode, raw, (True, False))
-                            value = cache[raw] = _convert(resolved, raw)
+                            try:
+                                value = cache[raw] = _convert(resolved, raw)
+                            except ValueError:  # more digits than Python converts (4300)
+                                problems.append(_too_many_digits(
+                                    raw, file, event.start_mark.line + 1,
+                                    _dotted(tuple(p for p in child_path()
+                                                  if isinstance(p, (str, int))))
+                                    if stack else None))
+                                value = raw
                     else:
                         value = raw
                 elif tag == _T + "str":

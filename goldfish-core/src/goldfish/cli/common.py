@@ -30,6 +30,7 @@ def open_project(args: argparse.Namespace, *, reconcile: bool = True) -> Project
 
 def reconcile_project(project: Project) -> None:
     """One reconcile pass; a failure is a warning, never the command's failure."""
+    _ = project.db  # a missing or damaged database is the command's error, not a warning
     try:
         from goldfish.runs.reconciler import Reconciler
 

@@ -90,7 +90,7 @@ def parse_set(values: Iterable[str]) -> dict[str, dict[str, Any]]:
 
     Values are read like pipeline.yaml (``goldfish.yamlpos``), so ``lr=1e-3`` is the same float
     in both places (plain YAML 1.1 would make it a string)."""
-    from goldfish.yamlpos import parse
+    from goldfish.yamlpos import TOO_MANY_DIGITS, parse
 
     out: dict[str, dict[str, Any]] = {}
     for text in values:
@@ -100,6 +100,10 @@ def parse_set(values: Iterable[str]) -> dict[str, dict[str, Any]]:
             raise InvalidInputError(f"config override {text!r} is not STAGE.KEY=VALUE",
                                     "e.g. --set train.lr=0.05")
         parsed = parse(raw, "--set") if raw.strip() else None
+        for problem in parsed.problems if parsed is not None else ():
+            if problem.message.startswith(TOO_MANY_DIGITS):
+                raise InvalidInputError(f"config override {stage}.{key}: {problem.message}",
+                                        problem.hint)
         value = "" if parsed is None else raw if parsed.problems else parsed.data
         out.setdefault(stage, {})[key] = value
     return out
