@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from foundation_support import tree_digest
+from foundation_support import run_cli, tree_digest
 from goldfish.cli.project_cmds import diagnose
 from goldfish.project import Project
 from goldfish.testing.disks import fill, remount, tmpfs
@@ -163,6 +163,28 @@ def test_damaged_object_is_named_and_doctor_lists_it_with_the_repair(tmp_path: P
     assert ("version store: ref refs/tags/ghost points to abababababab, which is missing"
             in failures)
     assert any("to repair: restore .goldfish/versions.git from a backup" in f for f in failures)
+
+
+def test_a_run_stopped_by_a_damaged_object_is_recorded_with_the_fault(tmp_path: Path) -> None:
+    project = make_project(tmp_path, CHAIN)
+    oid = Workspaces(project).files("exp-v1")["modules/evaluate.py"]
+    path = _loose(project, oid)
+    path.chmod(0o644)
+    path.write_bytes(b"not zlib at all")
+    (slot(project) / "modules" / "prepare.py").write_text(
+        (slot(project) / "modules" / "prepare.py").read_text() + "# edited\n")
+    # the reviewers plugin reads every stage's source before launch
+    result = run_cli("--project", str(project.root), "run", "--wait", "exp",
+                     env={"GOLDFISH_LOAD_PLUGINS": "reviewers"})
+    assert_named(result, "version store", f"object {oid} cannot be read")
+    project.db.close()
+    row = project.db.one("SELECT state, error FROM runs ORDER BY created_at DESC LIMIT 1")
+    assert row is not None and row["state"] == "failed", row
+    assert row["error"].startswith("not launched: the version store"), row["error"]
+    states = {r[0] for r in project.db.query("SELECT state FROM stage_runs WHERE run_id = "
+                                             "(SELECT id FROM runs ORDER BY created_at DESC "
+                                             "LIMIT 1)")}
+    assert states == {"skipped"}
 
 
 def test_doctor_reads_back_every_object_of_a_sound_store(tmp_path: Path) -> None:
