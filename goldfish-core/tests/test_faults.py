@@ -44,7 +44,8 @@ def counts(project: Project) -> tuple[int, int, int]:
 
 
 def leftovers(project: Project) -> list[str]:
-    return [str(p) for p in project.goldfish_dir.rglob("*") if ".tmp-" in p.name]
+    """Temporary files a failed write left behind (object files, STATE.md, job files)."""
+    return [str(p) for p in project.root.rglob("*") if ".tmp" in p.name]
 
 
 def doctor_failures(project: Project) -> list[str]:
@@ -82,6 +83,7 @@ def test_disk_full_when_the_database_cannot_grow_is_named(disk: Path) -> None:
     assert_named(result, "disk full", str(project.goldfish_dir))
     ballast.unlink()
     assert counts(project) == before
+    assert leftovers(project) == []
     assert doctor_failures(project) == []
 
 
@@ -214,6 +216,9 @@ def test_hundred_thousand_digit_override_is_named(tmp_path: Path) -> None:
     assert_named(result, "train.lr", "100000 digits is too long", "write a shorter number",
                  code=2)
     assert counts(project)[0] == before[0]  # no run recorded
+    # a hex number is read fine but has no decimal form for the config: the same problem
+    result = cli_process(project, "run", "--dry-run", "exp", "--set", f"train.lr=0x{'f' * 5000}")
+    assert_named(result, "train.lr", "5000 digits is too long", code=2)
 
 
 def test_huge_number_in_a_yaml_file_is_a_located_problem(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ rather than silently keeping the last value.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +87,11 @@ def _convert(tag: str, value: str) -> Any:
     if tag == _T + "bool":
         return _CONSTRUCTOR.construct_yaml_bool(yaml.ScalarNode(tag, value))
     if tag == _T + "int":
-        return _CONSTRUCTOR.construct_yaml_int(yaml.ScalarNode(tag, value))
+        number = _CONSTRUCTOR.construct_yaml_int(yaml.ScalarNode(tag, value))
+        limit = sys.get_int_max_str_digits()
+        if limit and number.bit_length() > limit * 3.32:  # 0x…, 0b…: fine here, not as decimal
+            raise ValueError(f"{value!r} has more than {limit} decimal digits")
+        return number
     if tag == _T + "float":
         return _CONSTRUCTOR.construct_yaml_float(yaml.ScalarNode(tag, value))
     if tag == _T + "merge":
@@ -101,9 +106,9 @@ TOO_MANY_DIGITS = "a number with"
 
 
 def _too_many_digits(raw: str, file: str, line: int, key: str | None) -> Problem:
-    import sys
-
-    digits = sum(c.isdigit() for c in raw)
+    body = raw.lstrip("+-")
+    body = body[2:] if body[:2].lower() in ("0x", "0o", "0b") else body
+    digits = sum(c.isalnum() for c in body)
     return Problem(f"{TOO_MANY_DIGITS} {digits} digits is too long to read (the limit is "
                    f"{sys.get_int_max_str_digits()} digits)", file, line, key,
                    "write a shorter number (1e300 for a huge float), or quote it to keep it "

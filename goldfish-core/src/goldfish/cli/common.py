@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any
 
+from goldfish import faults
 from goldfish.project import Project
 
 
@@ -36,7 +37,8 @@ def reconcile_project(project: Project) -> None:
 
         Reconciler(project).reconcile_once()
     except Exception as exc:
-        print(f"goldfish: warning: reconcile pass failed: {exc}", file=sys.stderr)
+        print(f"goldfish: warning: reconcile pass failed: {faults.name(exc) or exc}",
+              file=sys.stderr)
 
 
 def emit_json(data: Any) -> None:
