@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,38 @@ def test_read_only_project_is_named_and_untouched(disk: Path) -> None:
     finally:
         remount(disk, "rw")
     assert tree_digest(project.root) == digest
+
+
+def test_a_project_owned_by_someone_else_is_permission_denied_not_read_only(
+        tmp_path: Path) -> None:
+    """Run as another user (root ignores file modes, so the test drops to `nobody`)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run the CLI as another user")
+    base = Path(tempfile.mkdtemp(prefix="goldfish-perm-"))  # /tmp/pytest-of-root is 0700
+    try:
+        base.chmod(0o755)
+        project = make_project(base, CHAIN)
+        project.db.close()
+        (slot(project) / "modules" / "train.py").write_text("print('edited')\n")
+        os.chmod(slot(project) / "modules" / "train.py", 0o644)
+        digest = tree_digest(project.root)
+        for args in (("note", "hi"), ("run", "--wait", "exp")):
+            proc = subprocess.run(
+                ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                 str(Path(sys.executable).with_name("goldfish")), "--project", str(project.root),
+                 *args], capture_output=True, text=True, timeout=120,
+                env={"PATH": os.environ.get("PATH", ""), "GOLDFISH_LOAD_PLUGINS": "",
+                     "HOME": str(base)})
+            result = Result(proc.returncode, proc.stdout, proc.stderr)
+            assert_named(result, "permission denied: ", "run Goldfish as the user who owns")
+            assert "read-only" not in result.err
+        assert tree_digest(project.root) == digest
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 # --- the database -----------------------------------------------------------------------------

@@ -113,6 +113,15 @@ def _read_only_fs(path: str | os.PathLike[str]) -> bool:
         return False
 
 
+def _not_writable(path: str | os.PathLike[str]) -> Path | None:
+    """The database file, or its folder (SQLite writes -wal/-shm files there), if this user
+    cannot write it."""
+    for candidate in (Path(path), Path(path).parent):
+        if candidate.exists() and not os.access(candidate, os.W_OK):
+            return candidate
+    return None
+
+
 def _out_of_space(path: str | os.PathLike[str]) -> bool:
     import shutil
 
@@ -156,15 +165,23 @@ def _sqlite(exc: BaseException, db_path: Path | None = None) -> FaultError | Non
     path = str(db_path) if db_path is not None else _database()
     if code == "SQLITE_FULL" or "disk is full" in text:
         return disk_full(path, text)
-    if code.startswith("SQLITE_READONLY") or "readonly database" in text or _read_only_fs(path):
-        return read_only(path)  # WAL mode cannot even open a database on a read-only mount
-    if code.startswith("SQLITE_PERM") or code == "SQLITE_AUTH":
-        return permission_denied(path)
     if code == "SQLITE_IOERR_SHORT_READ":  # pages the file should hold are not there
         return damaged_database(path, f"{text}: the file is shorter than SQLite expects")
     if code.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or text in (
             "file is not a database", "database disk image is malformed"):
         return damaged_database(path, text)
+    if _read_only_fs(path):  # WAL mode cannot even open a database on a read-only mount
+        return read_only(path)
+    if code.startswith(("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH", "SQLITE_CANTOPEN")) \
+            or "readonly database" in text or "unable to open" in text:
+        denied = _not_writable(path)
+        if denied is not None:
+            return permission_denied(denied)
+    if code.startswith("SQLITE_READONLY") or "readonly database" in text:
+        return FaultError(f"cannot write the project database {path} ({text})",
+                          "check that the file and .goldfish/ are writable by you and that no "
+                          "other program holds them read-only; `goldfish doctor` checks it",
+                          kind="database")
     if code.startswith("SQLITE_CANTOPEN") or "unable to open database" in text:
         return FaultError(f"cannot open the project database {path} ({text})",
                           "check that .goldfish/ exists and is writable by you; `goldfish "
