@@ -221,9 +221,9 @@ def _build(root: Path, *, name: str, slots: int, goal: str, plugins: Plugins) ->
         folder.mkdir(parents=True)
     for i in range(1, slots + 1):
         project.slot_path(f"w{i}").mkdir(parents=True)
-    init_repository(project.repo_path)
-    project.db.migrate()
+    project.db.migrate()  # before the repository: a database missing next to one is a fault
     project.db.close()
+    init_repository(project.repo_path)
     (root / STATE_FILE).write_text(render_state(name, goal, slots, []), encoding="utf-8")
     (root / ".gitignore").write_text(f"{GITIGNORE_LINE}\n", encoding="utf-8")
     (root / CONFIG_FILE).write_text(text, encoding="utf-8")

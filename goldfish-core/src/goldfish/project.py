@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from goldfish import faults
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -98,8 +99,10 @@ class Project:
     def db(self) -> Database:
         from goldfish.db import Database
 
+        faults.check_database_file(self.db_path, self.repo_path)
         db = Database(self.db_path)
-        db.migrate()
+        with faults.naming(self.db_path):
+            db.migrate()
         return db
 
     @cached_property

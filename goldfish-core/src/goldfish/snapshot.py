@@ -23,13 +23,16 @@ import struct
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from itertools import compress, starmap
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from goldfish import faults
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
+from goldfish.faults import damaged_store
 from goldfish.ignore import EMPTY, IGNORE_FILE, IgnoreRules
 
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -131,9 +134,10 @@ class ObjectWriter:
         os.makedirs(folder, exist_ok=True)
         data = zlib.compress(b"%s %d\0" % (_TYPE_NAMES[type_num], len(raw)) + raw, 1)
         tmp = f"{final}.tmp-{os.getpid()}-{time.monotonic_ns()}"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o444)
+        with _whole_or_nothing(tmp):
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, 0o444)
         os.replace(tmp, final)
 
     def _write_pack(self, objects: list[tuple[int, bytes, bytes]]) -> None:
@@ -174,14 +178,27 @@ class ObjectWriter:
         pack_dir.mkdir(exist_ok=True)
         base = pack_dir / f"pack-{pack_id.hex()}"
         suffix = f".tmp-{os.getpid()}-{time.monotonic_ns()}"
-        for ext, data in ((".pack", pack), (".idx", idx)):
-            with open(f"{base}{ext}{suffix}", "wb") as fh:
-                fh.write(data)
+        with _whole_or_nothing(f"{base}.pack{suffix}", f"{base}.idx{suffix}"):
+            for ext, data in ((".pack", pack), (".idx", idx)):
+                with open(f"{base}{ext}{suffix}", "wb") as fh:
+                    fh.write(data)
         # readers index a pack once its .idx exists, so the .pack goes first
         os.replace(f"{base}.pack{suffix}", f"{base}.pack")
         os.replace(f"{base}.idx{suffix}", f"{base}.idx")
         if self._packed is not None:
             self._packed.add(oid for oid, _, _ in index)
+
+
+@contextmanager
+def _whole_or_nothing(*tmp_files: str) -> Iterator[None]:
+    """Temporary files written inside are removed if the writing fails (a full disk, say)."""
+    try:
+        yield
+    except BaseException:
+        for tmp in tmp_files:
+            with suppress(OSError):
+                os.unlink(tmp)
+        raise
 
 
 class _PackedIds:
@@ -552,7 +569,7 @@ def _save_cache(path: Path, objects_dir: Path, root: str, max_file_bytes: int,
     data = {"format": CACHE_FORMAT, "store": os.stat(objects_dir).st_ino, "root": root,
             "max_file_bytes": max_file_bytes, "dirs": dirs}
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
-    with open(tmp, "wb") as fh:
+    with _whole_or_nothing(str(tmp)), open(tmp, "wb") as fh:
         fh.write(marshal.dumps(data))
     os.replace(tmp, path)
 
@@ -673,11 +690,17 @@ class Store:
 
     def _get(self, sha: str) -> Any:
         try:
-            return self._store[sha.encode()]  # type: ignore[index]
+            obj = self._store[sha.encode()]  # type: ignore[index]
+            obj.as_raw_chunks()  # parsed (and so checked) here, not later by a caller
+            return obj
         except KeyError:
-            raise NotFoundError(f"object {sha} is missing from {self.repo_path}",
-                                "the version repository is damaged; restore .goldfish/ "
-                                "from a backup") from None
+            raise damaged_store(f"object {sha} is missing", self.repo_path) from None
+        except Exception as exc:
+            fault = faults.name(exc)  # zlib or dulwich: a damaged object file
+            if fault is None or fault.kind != "store":
+                raise
+            raise damaged_store(f"object {sha} cannot be read ({type(exc).__name__}: {exc})",
+                                self.repo_path) from None
 
     def tree_of(self, commit: str) -> str:
         obj = self._get(commit)
@@ -843,3 +866,100 @@ def read_slot_file(slot_dir: Path) -> Reader:
         return full.read_bytes()
     return read
 
+
+
+# --- verification (``goldfish doctor``) --------------------------------------------------------
+
+
+@dataclass
+class StoreReport:
+    """What :func:`verify_store` found: counts, and every damaged object and dangling ref."""
+
+    objects: int = 0
+    refs: int = 0
+    damaged: list[tuple[str, str]] = field(default_factory=list)  # (object id or file, why)
+    dangling: list[tuple[str, str]] = field(default_factory=list)  # (ref, why)
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged and not self.dangling
+
+
+def verify_store(repo_path: Path) -> StoreReport:
+    """Read every object of the version repository back (decompress, header, id) and check that
+    every ref names a readable commit. Pure reads; costs one pass over the store."""
+    from dulwich.object_store import DiskObjectStore
+
+    report = StoreReport()
+    objects_dir = Path(repo_path) / "objects"
+    readable: dict[str, bytes] = {}  # object id -> type
+    for folder in sorted(objects_dir.glob("[0-9a-f][0-9a-f]")):
+        for path in sorted(folder.iterdir()):
+            if len(path.name) != 38 or not path.is_file():
+                continue  # a leftover temporary file is not an object
+            oid = folder.name + path.name
+            report.objects += 1
+            kind, problem = _check_loose(path, oid)
+            if problem:
+                report.damaged.append((oid, problem))
+            else:
+                readable[oid] = kind
+    store = DiskObjectStore(str(objects_dir))
+    try:
+        for pack in list(store.packs):
+            name = f"{os.path.basename(pack._basename)}.pack"
+            try:
+                pack.check()
+                for obj in pack.iterobjects():
+                    report.objects += 1
+                    readable[obj.id.decode()] = obj.type_name
+            except Exception as exc:
+                report.damaged.append((name, f"{type(exc).__name__}: {exc}"))
+    except Exception as exc:  # an index that cannot even be opened
+        report.damaged.append(("objects/pack", f"{type(exc).__name__}: {exc}"))
+    finally:
+        store.close()
+    report.refs, report.dangling = _check_refs(Path(repo_path), readable, objects_dir)
+    return report
+
+
+def _check_loose(path: Path, oid: str) -> tuple[bytes, str | None]:
+    """(type, None) for a sound loose object, else (b"", what is wrong with it)."""
+    try:
+        raw = zlib.decompress(path.read_bytes())
+    except (OSError, zlib.error) as exc:
+        return b"", f"cannot be decompressed ({exc})"
+    head, sep, body = raw.partition(b"\0")
+    kind, _, size = head.partition(b" ")
+    if not sep or kind not in (b"blob", b"tree", b"commit", b"tag") or not size.isdigit():
+        return b"", "has no valid object header"
+    if int(size) != len(body):
+        return b"", f"is truncated ({len(body)} of {int(size)} bytes)"
+    if hashlib.sha1(raw).hexdigest() != oid:
+        return b"", "content does not match its id"
+    return kind, None
+
+
+def _check_refs(repo: Path, readable: dict[str, bytes],
+                objects_dir: Path) -> tuple[int, list[tuple[str, str]]]:
+    refs: dict[str, str] = {}
+    packed = repo / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8", errors="replace").splitlines():
+            sha, _, name = line.partition(" ")
+            if name and not line.startswith(("#", "^")):
+                refs[name] = sha
+    for path in sorted((repo / "refs").rglob("*")):
+        if path.is_file():
+            refs[path.relative_to(repo).as_posix()] = path.read_text(
+                encoding="utf-8", errors="replace").strip()
+    dangling = []
+    for name, sha in sorted(refs.items()):
+        kind = readable.get(sha)
+        if kind is None:
+            missing = not (objects_dir / sha[:2] / sha[2:]).exists()
+            dangling.append((name, f"points to {sha[:12]}, which is "
+                                   f"{'missing' if missing else 'damaged'}"))
+        elif kind not in (b"commit", b"tag"):
+            dangling.append((name, f"points to {sha[:12]}, a {kind.decode()}, not a commit"))
+    return len(refs), dangling

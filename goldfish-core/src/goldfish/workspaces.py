@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from goldfish.errors import ConflictError, InvalidInputError, NotFoundError, did_you_mean
+from goldfish.runs.ids import check_tag_name
 from goldfish.snapshot import (
     DEFAULT_MAX_FILE_BYTES,
     EMPTY_TREE,
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 SLOT_RE = re.compile(r"^w[1-9][0-9]*$")
 VERSION_TAG_RE = re.compile(r"^(?P<workspace>.+)-v(?P<number>[0-9]+)$")
-TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 KINDS = ("create", "save", "run", "rollback", "unmount")
 
 
@@ -770,12 +770,7 @@ class Workspaces:
     # --- tags and deletion -----------------------------------------------------------------
     def tag(self, target_version: str, tag_name: str, note: str = "") -> TagInfo:
         """Name a version (``best``, ``paper-baseline``); the name resolves like a version."""
-        if not TAG_RE.match(tag_name) or ".." in tag_name or tag_name.endswith(".lock"):
-            raise InvalidInputError(f"tag name {tag_name!r} is not allowed",
-                                    "use 1-63 letters, digits, '.', '_' or '-'")
-        if VERSION_TAG_RE.match(tag_name):
-            raise InvalidInputError(f"tag name {tag_name!r} looks like a version tag",
-                                    "names ending in -v<number> are reserved for versions")
+        check_tag_name(tag_name)
         version = self.resolve_version(target_version)
         db = self.project.db
         if db.one("SELECT 1 FROM workspaces WHERE name = ?", (tag_name,)):

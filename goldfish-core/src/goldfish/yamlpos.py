@@ -15,6 +15,7 @@ rather than silently keeping the last value.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +87,11 @@ def _convert(tag: str, value: str) -> Any:
     if tag == _T + "bool":
         return _CONSTRUCTOR.construct_yaml_bool(yaml.ScalarNode(tag, value))
     if tag == _T + "int":
-        return _CONSTRUCTOR.construct_yaml_int(yaml.ScalarNode(tag, value))
+        number = _CONSTRUCTOR.construct_yaml_int(yaml.ScalarNode(tag, value))
+        limit = sys.get_int_max_str_digits()
+        if limit and number.bit_length() > limit * 3.32:  # 0x…, 0b…: fine here, not as decimal
+            raise ValueError(f"{value!r} has more than {limit} decimal digits")
+        return number
     if tag == _T + "float":
         return _CONSTRUCTOR.construct_yaml_float(yaml.ScalarNode(tag, value))
     if tag == _T + "merge":
@@ -94,6 +99,33 @@ def _convert(tag: str, value: str) -> Any:
     if tag == _T + "str" and _EXP_FLOAT.match(value):
         return float(value)
     return value  # timestamps and anything else stay text
+
+
+#: how a problem about a number too long to convert starts (``--set`` refuses such a value)
+TOO_MANY_DIGITS = "a number with"
+
+
+def _too_many_digits(raw: str, file: str, line: int, key: str | None) -> Problem:
+    body = raw.lstrip("+-")
+    body = body[2:] if body[:2].lower() in ("0x", "0o", "0b") else body
+    digits = sum(c.isalnum() for c in body)
+    return Problem(f"{TOO_MANY_DIGITS} {digits} digits is too long to read (the limit is "
+                   f"{sys.get_int_max_str_digits()} digits)", file, line, key,
+                   "write a shorter number (1e300 for a huge float), or quote it to keep it "
+                   "as text")
+
+
+def decode(raw: bytes, file: str, hint: str) -> str:
+    """``raw`` as UTF-8 text, or a located problem naming the first byte that is not."""
+    from goldfish.errors import ProblemsError
+
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ProblemsError(problems=[Problem(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); the file looks "
+            "binary or corrupted", file, line, None, hint)], title=f"{file} is invalid") from None
 
 
 def parse(text: str, file: str) -> Parsed:
@@ -186,7 +218,15 @@ def parse(text: str, file: str) -> Parsed:
                         value = cache.get(raw, _NO_KEY)
                         if value is _NO_KEY:
                             resolved = _RESOLVER.resolve(yaml.ScalarNode, raw, (True, False))
-                            value = cache[raw] = _convert(resolved, raw)
+                            try:
+                                value = cache[raw] = _convert(resolved, raw)
+                            except ValueError:  # more digits than Python converts (4300)
+                                problems.append(_too_many_digits(
+                                    raw, file, event.start_mark.line + 1,
+                                    _dotted(tuple(p for p in child_path()
+                                                  if isinstance(p, (str, int))))
+                                    if stack else None))
+                                value = raw
                     else:
                         value = raw
                 elif tag == _T + "str":

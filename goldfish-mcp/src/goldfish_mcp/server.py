@@ -111,12 +111,30 @@ def _defer_tools(server: MCPServer, add_tools: Callable[[Any], None]) -> None:
 
         async def call_tool(self, name: str, *args: Any, **kwargs: Any) -> Any:
             self._fill()
-            return await super().call_tool(name, *args, **kwargs)
+            try:
+                return await super().call_tool(name, *args, **kwargs)
+            except Exception as exc:
+                raise _schema_error(self.get_tool(name), exc) from None
 
     current = server._tool_manager
     if current.list_tools():  # pragma: no cover - only an empty table can be deferred
         raise RuntimeError("tools were registered before the table was deferred")
     server._tool_manager = DeferredToolManager(current.warn_on_duplicate_tools)
+
+
+def _schema_error(tool: Any, exc: Exception) -> Exception:
+    """Arguments that failed the tool's input schema, said in Goldfish's message + hint form
+    (see :mod:`goldfish_mcp.arguments`); any other error is returned unchanged."""
+    from pydantic import ValidationError
+
+    cause = exc.__cause__
+    if tool is None or not isinstance(cause, ValidationError):
+        return exc
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from goldfish_mcp.arguments import explain
+
+    return ToolError(explain(tool.name, cause.errors(include_url=False), tool.parameters))
 
 
 def _resources(server: MCPServer, project: Project) -> None:

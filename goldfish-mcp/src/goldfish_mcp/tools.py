@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from goldfish import faults
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
 from goldfish.project import Project
 from mcp.server.mcpserver.exceptions import ToolError
@@ -105,6 +106,9 @@ class GoldfishTools:
                 raise ToolError(f"{name}: the argument is nested too deeply\nhint: pass plain "
                                 "values") from None
             except Exception as exc:
+                fault = faults.name(exc)  # a full disk, a read-only project, a damaged file
+                if fault is not None:
+                    raise ToolError(_error_text(fault)) from None
                 raise ToolError(f"{name} failed unexpectedly: {type(exc).__name__}: {exc}\n"
                                 "hint: this is a bug in Goldfish or a plugin; the call may be "
                                 "retried, and `status` shows the project's state") from None

@@ -108,9 +108,17 @@ def oom_kills() -> int | None:
     return None
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+def write_json_atomic(path: Path, data: dict[str, Any], mode: int = 0o644) -> None:
+    """Write ``path`` whole (temporary file, fsync, rename); ``mode`` is set before any byte is
+    written, so a private file (0600) is never readable by others, not even briefly."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    try:
+        tmp.unlink()  # left by a writer that died
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    os.fchmod(fd, mode)  # not narrowed by the umask either way
+    with open(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, sort_keys=True)
         fh.flush()
         os.fsync(fh.fileno())

@@ -25,7 +25,8 @@ the shell that runs Goldfish never reach stage code or its logs. It gets ``PATH`
 ``PYTHONPATH`` with the directory holding the ``goldfish`` package (so ``python -m goldfish._stage``
 works with any interpreter), ``PYTHONUNBUFFERED=1``, the job's ``env`` (its ``PYTHONPATH`` is put
 in front), and ``GOLDFISH_JOB_DIR``. A profile may pass more variables through by name: ``env_passthrough: [CUDA_VISIBLE_DEVICES]``;
-their values go through the supervisor's environment, never into ``launch.json``.
+their values, like those of the profile's ``env:``, go through the supervisor's environment, never
+into ``launch.json`` (which is written 0600 all the same).
 
 Profile keys (``config``): ``env_passthrough`` (list of names), ``kill_grace_seconds`` (SIGTERM →
 SIGKILL on timeout, default 10), ``stop_grace_seconds`` (a bare ``stop`` file → SIGTERM, default
@@ -213,16 +214,20 @@ class LocalBackend:
         env = self.stage_env(job)
         sup_env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
         sup_env["PYTHONPATH"] = goldfish_path_entry()
-        # passed-through values (often credentials: HF_TOKEN, WANDB_API_KEY) reach the stage
-        # through the supervisor's environment; launch.json stays on disk with the run
+        # passed-through values and the profile's `env:` (often credentials: HF_TOKEN,
+        # WANDB_API_KEY) reach the stage through the supervisor's environment, never through
+        # launch.json, which stays on disk with the run (and is private to its owner anyway)
         passed = sorted(k for k in self.env_passthrough
                         if k not in sup_env and k in os.environ and env.get(k) == os.environ[k])
+        # (not variables that would change how the supervisor's own interpreter starts)
+        passed += sorted(k for k in job.env if k not in sup_env and k not in passed
+                         and not k.startswith(("PYTHON", "LD_", "GOLDFISH_")))
         sup_env.update({k: env.pop(k) for k in passed})
         sup.write_json_atomic(job_dir / sup.LAUNCH_FILE, {
             "job_id": job.job_id, "command": list(job.command), "env": env,
             "env_from_supervisor": passed,
             "cwd": str(cwd), "timeout_seconds": timeout, "kill_grace_seconds": self.kill_grace,
-            "stop_grace_seconds": self.stop_grace})
+            "stop_grace_seconds": self.stop_grace}, mode=0o600)
         launched_at = time.time()
         with open(job_dir / sup.SUPERVISOR_LOG, "ab") as errors:
             proc = subprocess.Popen(

@@ -89,6 +89,13 @@ def _run(argv: list[str]) -> int:
     except Exception as exc:
         if os.environ.get("GOLDFISH_DEBUG") == "1":
             raise
+        from goldfish import faults
+
+        fault = faults.name(exc)
+        if fault is not None:  # a full disk, a read-only project, a damaged file: not a bug
+            print(f"error: {fault.message}", file=sys.stderr)
+            print(f"hint: {fault.hint}", file=sys.stderr)
+            return fault.exit_code
         print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         print("hint: this is a bug in Goldfish or a plugin; rerun with GOLDFISH_DEBUG=1 for the "
               "traceback and report it", file=sys.stderr)

@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any
 
+from goldfish import faults
 from goldfish.project import Project
 
 
@@ -30,12 +31,14 @@ def open_project(args: argparse.Namespace, *, reconcile: bool = True) -> Project
 
 def reconcile_project(project: Project) -> None:
     """One reconcile pass; a failure is a warning, never the command's failure."""
+    _ = project.db  # a missing or damaged database is the command's error, not a warning
     try:
         from goldfish.runs.reconciler import Reconciler
 
         Reconciler(project).reconcile_once()
     except Exception as exc:
-        print(f"goldfish: warning: reconcile pass failed: {exc}", file=sys.stderr)
+        print(f"goldfish: warning: reconcile pass failed: {faults.name(exc) or exc}",
+              file=sys.stderr)
 
 
 def emit_json(data: Any) -> None:

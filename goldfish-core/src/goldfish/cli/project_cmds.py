@@ -232,6 +232,8 @@ def _project_checks(explicit: str | None, plugins: Plugins) -> list[Check]:
     checks += _missing_backends(project, plugins, config)
     checks.append(_database_check(project))
     checks.append(_repository_check(project))
+    if checks[-1].status == "ok":
+        checks += _store_checks(project)
     return checks
 
 
@@ -264,8 +266,13 @@ def _database_check(project: Project) -> Check:
     import sqlite3
 
     from goldfish.db import all_migrations
+    from goldfish.faults import FaultError, check_database_file, damaged_database
 
     path = project.db_path
+    try:
+        check_database_file(path, project.repo_path)
+    except FaultError as exc:
+        return Check("fail", "database", f"{exc.message}; to repair: {exc.hint}")
     if not path.is_file():
         return Check("fail", "database", f"{path} is missing (re-create the project with "
                                          "`goldfish init`)")
@@ -276,10 +283,14 @@ def _database_check(project: Project) -> Check:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            verdict = str(conn.execute("PRAGMA quick_check").fetchone()[0])
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        return Check("fail", "database", f"{path} cannot be read: {exc}")
+        verdict = str(exc)
+    if verdict != "ok":
+        fault = damaged_database(path, verdict)
+        return Check("fail", "database", f"{fault.message}; to repair: {fault.hint}")
     if version > latest:
         return Check("fail", "database", f"schema {version} is newer than this Goldfish "
                                          f"({latest}); upgrade goldfish-core")
@@ -287,6 +298,29 @@ def _database_check(project: Project) -> Check:
     pending = "" if version == latest else f", {latest - version} migration(s) pending " \
                                            "(applied on next use)"
     return Check(status, "database", f"schema {version}, journal {mode}{pending}")
+
+
+#: how to repair a damaged version store (doctor prints it under the damage it found)
+STORE_REPAIR = ("restore .goldfish/versions.git from a backup of the project (copy it over the "
+                "damaged one); an object another copy of the project still holds can be copied "
+                "into versions.git/objects/ by its id; versions that use none of the damaged "
+                "objects keep working meanwhile")
+
+
+def _store_checks(project: Project) -> list[Check]:
+    """Every object of the version store read back, every ref checked (see ``verify_store``)."""
+    from goldfish.snapshot import verify_store
+
+    report = verify_store(project.repo_path)
+    if report.ok:
+        return [Check("ok", "version store", f"{report.objects} object(s) readable, "
+                                             f"{report.refs} ref(s) point to commits")]
+    checks = [Check("fail", "version store", f"damaged object {oid}: {why}")
+              for oid, why in report.damaged]
+    checks += [Check("fail", "version store", f"ref {ref} {why}") for ref, why in report.dangling]
+    checks.append(Check("fail", "version store", f"{len(report.damaged)} damaged object(s), "
+                        f"{len(report.dangling)} broken ref(s); to repair: {STORE_REPAIR}"))
+    return checks
 
 
 def _repository_check(project: Project) -> Check:

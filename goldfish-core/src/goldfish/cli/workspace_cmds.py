@@ -250,14 +250,19 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_tag(args: argparse.Namespace) -> int:
     service = _service(args)
     if args.version is None:
-        tags = service.tags()
+        from goldfish.runs.records import run_tags
+
+        tags = [{**t.to_dict(), "kind": "version"} for t in service.tags()]
+        tags += run_tags(service.project)
         if args.json:
-            emit_json([t.to_dict() for t in tags])
+            emit_json(tags)
         elif not tags:
-            print("No tags yet. Name a version: goldfish tag ws-v3 best")
+            print("No tags yet. Name a version or a run: goldfish tag ws-v3 baseline, "
+                  "goldfish tag r-20260101-a1b2c3 best-so-far")
         for t in tags if not args.json else []:
-            note = f"  {t.note}" if t.note else ""
-            print(f"{t.name:<20} {t.target:<24} {_when(t.created_at)}{note}")
+            note = f"  {t['note']}" if t["note"] else ""
+            print(f"{t['name']:<20} {t['kind']:<8} {t['target']:<24} "
+                  f"{_when(t['created_at'])}{note}")
         return 0
     if args.tag_name is None:
         from goldfish.errors import InvalidInputError

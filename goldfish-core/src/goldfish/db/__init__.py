@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from goldfish import faults
 from goldfish.errors import GoldfishError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -48,6 +49,7 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
+        faults.note_database(self.path)
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from goldfish import faults
 from goldfish.errors import ConflictError, GoldfishError, InvalidInputError, NotFoundError
 from goldfish.findings import (
     Finding,
@@ -90,7 +91,7 @@ def parse_set(values: Iterable[str]) -> dict[str, dict[str, Any]]:
 
     Values are read like pipeline.yaml (``goldfish.yamlpos``), so ``lr=1e-3`` is the same float
     in both places (plain YAML 1.1 would make it a string)."""
-    from goldfish.yamlpos import parse
+    from goldfish.yamlpos import TOO_MANY_DIGITS, parse
 
     out: dict[str, dict[str, Any]] = {}
     for text in values:
@@ -100,6 +101,10 @@ def parse_set(values: Iterable[str]) -> dict[str, dict[str, Any]]:
             raise InvalidInputError(f"config override {text!r} is not STAGE.KEY=VALUE",
                                     "e.g. --set train.lr=0.05")
         parsed = parse(raw, "--set") if raw.strip() else None
+        for problem in parsed.problems if parsed is not None else ():
+            if problem.message.startswith(TOO_MANY_DIGITS):
+                raise InvalidInputError(f"config override {stage}.{key}: {problem.message}",
+                                        problem.hint)
         value = "" if parsed is None else raw if parsed.problems else parsed.data
         out.setdefault(stage, {})[key] = value
     return out
@@ -226,10 +231,31 @@ class Engine:
                              workspace=loaded.workspace, version=version.tag, reason=reason,
                              plan=[{"stage": s.stage, "action": s.action, "why": s.why}
                                    for s in plan.steps])
-            self._preflight(run_id, loaded, plan, reason)
+            try:
+                self._preflight(run_id, loaded, plan, reason)
+            except Exception as exc:
+                self._not_launched(run_id, exc)
+                raise
         finally:
             lease.release(project, f"run:{run_id}", holder)
         return run_id
+
+    def _not_launched(self, run_id: str, exc: Exception) -> None:
+        """A named error before launch (a damaged store, a full disk) ends the run ``failed``
+        with that message, not later as "the process preparing this run ended"."""
+        named = exc if isinstance(exc, GoldfishError) else faults.name(exc)
+        if named is None:
+            return
+        why = f"not launched: {named.message}"
+        try:  # the database itself may be what failed
+            with self.project.tx() as conn:
+                for row in conn.execute("SELECT stage FROM stage_runs WHERE run_id = ? AND "
+                                        "state = 'queued'", (run_id,)).fetchall():
+                    states.set_stage_state(conn, run_id, row[0], "skipped",
+                                           "run failed before launch", note=why)
+                states.set_run_state(conn, run_id, "failed", why, error=why)
+        except Exception:
+            pass  # the reconciler ends it later
 
     def _insert_stage(self, conn: Any, run_id: str, step: PlanStep, stage: Any,
                       now: float) -> None:

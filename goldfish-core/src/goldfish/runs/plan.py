@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError, did_you_mean
+from goldfish.yamlpos import decode
 
 if TYPE_CHECKING:
     from goldfish.project import Project
@@ -126,6 +127,10 @@ class Loaded:
 # --- loading ----------------------------------------------------------------------------------
 
 
+_RESTORE = ("save it as UTF-8 text, or restore it from an earlier version (`goldfish diff` "
+            "shows what changed, `goldfish rollback` restores)")
+
+
 def load(project: Project, workspaces: Any, version: Any,
          config_overrides: dict[str, dict[str, Any]] | None = None) -> Loaded:
     """Read ``pipeline.yaml`` and ``configs/<stage>.yaml`` from the snapshot and merge configs."""
@@ -139,7 +144,7 @@ def load(project: Project, workspaces: Any, version: Any,
         raise NotFoundError(f"version {tag} has no {PIPELINE_FILE}",
                             f"add {PIPELINE_FILE} to the workspace (see `goldfish demo` for an "
                             "example) and run again")
-    text = read_blob(project, files[PIPELINE_FILE]).decode("utf-8")
+    text = decode(read_blob(project, files[PIPELINE_FILE]), PIPELINE_FILE, _RESTORE)
     sources = {r[0] for r in project.db.query("SELECT name FROM sources")}
     profiles = set(project.config.profiles)
     pipeline = pl.load_pipeline(text, PIPELINE_FILE, files=set(files), sources=sources,
@@ -157,7 +162,7 @@ def load(project: Project, workspaces: Any, version: Any,
         file_config: dict[str, Any] = {}
         if file in files:
             file_config = pl.load_stage_config_text(
-                read_blob(project, files[file]).decode("utf-8"), file) or {}
+                decode(read_blob(project, files[file]), file, _RESTORE), file) or {}
         configs[stage.name] = pl.merge_config(stage, file_config,
                                               overrides.get(stage.name) or {}, file=file)
     results = getattr(pipeline, "results", None)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from goldfish.errors import ConflictError, InvalidInputError, NotFoundError
 from goldfish.runs import states
-from goldfish.runs.ids import RUN_ID
+from goldfish.runs.ids import RUN_ID, check_tag_name
 
 if TYPE_CHECKING:
     import sqlite3
@@ -372,15 +372,21 @@ def conclude(project: Project, ref: str, outcome: str, notes: str = "",
 
 
 def tag_run(project: Project, ref: str, name: str, note: str = "") -> str:
+    check_tag_name(name)
     run_id = resolve_run(project, ref)
-    if name.endswith(BEST):
-        raise InvalidInputError(f"tag {name!r} is maintained by Goldfish",
-                                "choose another name; @best follows the results spec")
     with project.tx() as conn:
         conn.execute("INSERT OR REPLACE INTO tags (name, kind, target, created_at, note) "
                      "VALUES (?, 'run', ?, ?, ?)", (name, run_id, time.time(), note))
         project.emit("run.tagged", run_id, f"{run_id} tagged {name}", tag=name)
     return run_id
+
+
+def run_tags(project: Project) -> list[dict[str, Any]]:
+    """Every tag of a run (``baseline``, ``exp@best``…), oldest first."""
+    return [{"name": r["name"], "kind": "run", "target": r["target"],
+             "created_at": r["created_at"], "note": r["note"] or ""}
+            for r in project.db.query("SELECT * FROM tags WHERE kind = 'run' "
+                                      "ORDER BY created_at, name")]
 
 
 def update_best(project: Project, conn: sqlite3.Connection, run_id: str) -> bool:

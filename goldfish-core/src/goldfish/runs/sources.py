@@ -57,6 +57,13 @@ def register_source(project: Project, name: str, path: str | Path, description: 
 
     _check_name(name)
     resolved = project.inside(path, what="source path", base=Path.cwd())
+    owned = project.goldfish_dir.resolve()
+    if resolved == owned or owned in resolved.parents:
+        raise InvalidInputError(
+            f"source path {str(path)!r} is inside {owned.name}/, which Goldfish owns (its "
+            "database, versions and stored outputs)",
+            "register a file of your own; to make a run's output a source, promote it "
+            "(`goldfish sources promote RUN/STAGE.OUTPUT NAME`, MCP `promote_output`)")
     if not resolved.exists():
         raise NotFoundError(f"source path {str(path)!r} does not exist",
                             "give a file or directory inside the project")
