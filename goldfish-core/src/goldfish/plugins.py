@@ -73,7 +73,7 @@ class BackendSpec:
     plugin: str = ""
 
     def load(self) -> Any:
-        return resolve(self.factory)
+        return load_registered(self.factory, f"compute backend {self.name!r}", self.plugin)
 
 
 @dataclass
@@ -81,9 +81,11 @@ class StorageSpec:
     scheme: str
     factory: Any
     plugin: str = ""
+    config_model: Any = None
 
     def load(self) -> Any:
-        return resolve(self.factory)
+        return load_registered(self.factory, f"storage backend for {self.scheme}://",
+                               self.plugin)
 
 
 @dataclass
@@ -103,6 +105,18 @@ def resolve(obj: Any) -> Any:
             target = getattr(target, part)
         return target
     return obj
+
+
+def load_registered(target: Any, what: str, plugin: str) -> Any:
+    """Resolve what a plugin registered; an import error or a typo in the ``"module:attr"``
+    string is the plugin's error, said as such."""
+    try:
+        return resolve(target)
+    except Exception as exc:
+        raise GoldfishError(f"{what} (plugin {plugin!r}) cannot be loaded: {target!r} raised "
+                            f"{type(exc).__name__}: {exc}",
+                            "fix the plugin's registration or reinstall it; `goldfish doctor` "
+                            "checks every registered name") from None
 
 
 def _allow_list() -> set[str] | None:
@@ -194,12 +208,13 @@ class Plugins:
                 reg.compute[name] = BackendSpec(name, factory, config_model, capabilities, _p)
             self._call_one(impl, "register_compute_backends", register=add_backend)
         for impl in self.pm.hook.register_storage_backends.get_hookimpls():
-            def add_storage(scheme: str, factory: Any, _p: str = impl.plugin_name) -> None:
+            def add_storage(scheme: str, factory: Any, config_model: Any = None,
+                            _p: str = impl.plugin_name) -> None:
                 if scheme in reg.storage:
                     reg.errors.append(LoadError(_p, f"storage scheme {scheme!r} is already "
                                                     f"registered by {reg.storage[scheme].plugin}"))
                     return
-                reg.storage[scheme] = StorageSpec(scheme, factory, _p)
+                reg.storage[scheme] = StorageSpec(scheme, factory, _p, config_model)
             self._call_one(impl, "register_storage_backends", register=add_storage)
         for impl in self.pm.hook.register_config_sections.get_hookimpls():
             def add_section(section: str, model: Any, _p: str = impl.plugin_name) -> None:
@@ -221,19 +236,86 @@ class Plugins:
     def compute_backend(self, name: str) -> BackendSpec:
         specs = self.registries.compute
         if name not in specs:
-            hint = did_you_mean(name, list(specs)) or (
-                f"installed backends: {', '.join(sorted(specs)) or 'none'}; install the plugin "
-                f"that provides {name!r} (e.g. pip install goldfish-backend-{name})")
-            raise GoldfishError(f"unknown compute backend {name!r}", hint)
+            raise GoldfishError(*self.missing_backend(name))
         return specs[name]
 
     def storage_backend(self, scheme: str) -> StorageSpec:
         specs = self.registries.storage
         if scheme not in specs:
-            hint = did_you_mean(scheme, list(specs)) or (
-                f"installed storage schemes: {', '.join(sorted(specs))}")
-            raise GoldfishError(f"no storage backend for {scheme}:// URIs", hint)
+            raise GoldfishError(*self.missing_storage(scheme))
         return specs[scheme]
+
+    def failed_plugins(self, name: str = "") -> list[LoadError]:
+        """Plugins that failed to load (the one called ``name`` alone, when it is among them):
+        whatever they would have registered is missing."""
+        named = [e for e in self.load_errors if e.name == name]
+        return named or list(self.load_errors)
+
+    def _missing(self, what: str, name: str, known: list[str],
+                 install: str) -> tuple[str, str]:
+        """(message, hint) for a backend nobody registered: a near name, else the plugins
+        that failed to load (one of them may be its provider), else what to install."""
+        close = did_you_mean(name, known)
+        failed = self.failed_plugins(name)
+        if close or not failed:
+            return f"unknown {what} {name!r}", close or install
+        shown = "; ".join(f"plugin {e.name!r} failed to load: {e.error}" for e in failed[:3])
+        return (f"{what} {name!r} is not available: {shown}",
+                "that plugin may be the one providing it: fix or reinstall it "
+                "(`goldfish plugins` lists load errors)")
+
+    def missing_backend(self, name: str) -> tuple[str, str]:
+        specs = self.registries.compute
+        return self._missing("compute backend", name, list(specs), (
+            f"installed backends: {', '.join(sorted(specs)) or 'none'}; install the plugin "
+            f"that provides {name!r} (e.g. pip install goldfish-backend-{name}) or change the "
+            "profile's backend"))
+
+    def missing_storage(self, scheme: str) -> tuple[str, str]:
+        specs = self.registries.storage
+        package = {"gs": "gce", "s3": "aws"}.get(scheme, scheme)
+        message, hint = self._missing("storage scheme", scheme, list(specs), (
+            f"installed schemes: {', '.join(sorted(specs)) or 'none'}; install the plugin for "
+            f"{scheme}:// (e.g. pip install goldfish-backend-{package})"))
+        if message.startswith("unknown"):
+            message = f"no storage backend for {scheme}:// URIs"
+        return message, hint
+
+    def verify(self) -> list[LoadError]:
+        """Import everything plugins registered by ``"module:attr"`` name — factories, config
+        models, config sections — and report each failure as its plugin's error. Doctor runs
+        this so a typo shows before any run needs the backend."""
+        reg = self.registries
+        targets: list[tuple[str, str, Any]] = []
+        for name, spec in reg.compute.items():
+            targets += [(spec.plugin, f"compute backend {name!r} factory", spec.factory),
+                        (spec.plugin, f"compute backend {name!r} config_model",
+                         spec.config_model)]
+        for scheme, sspec in reg.storage.items():
+            targets += [(sspec.plugin, f"storage backend {scheme}:// factory", sspec.factory),
+                        (sspec.plugin, f"storage backend {scheme}:// config_model",
+                         sspec.config_model)]
+        owners = self._section_owners()
+        for section, model in reg.config_sections.items():
+            targets.append((owners.get(section, "?"), f"config section {section!r}", model))
+        errors = []
+        for plugin, what, target in targets:
+            if target is None:
+                continue
+            try:
+                resolve(target)
+            except Exception as exc:
+                errors.append(LoadError(plugin, f"{what}: {target!r} cannot be imported "
+                                                f"({type(exc).__name__}: {exc})"))
+        return errors
+
+    def _section_owners(self) -> dict[str, str]:
+        owners: dict[str, str] = {}
+        for impl in self.pm.hook.register_config_sections.get_hookimpls():
+            def record(section: str, model: Any, _p: str = impl.plugin_name) -> None:
+                owners.setdefault(section, _p)
+            self._call_one(impl, "register_config_sections", register=record)
+        return owners
 
     def config_sections(self) -> dict[str, Any]:
         return {k: resolve(v) for k, v in self.registries.config_sections.items()}

@@ -112,6 +112,21 @@ def render_config(plugins: Any = None) -> str:
                 out.append(f"  | `{key}` | {_type_name(annotation)} | {_default(fld)} | "
                            f"{(fld.description if fld else '') or ''} |")
             out.append("")
+    if out[-1]:
+        out.append("")
+    out += ["### Storage backend settings", "",
+            "With the mapping form `storage: {uri: ..., <settings>}`, the keys beside `uri` are "
+            "checked against the settings model the URI scheme's backend registered.", ""]
+    for scheme, sspec in sorted(registries.storage.items()):
+        model = resolve(sspec.config_model) if sspec.config_model is not None else None
+        rows = list(config_module.iter_keys(model, "storage")) if model else []
+        out.append(f"- `{scheme}://` (from `{sspec.plugin}`)" + ("" if rows else ": no settings"))
+        if rows:
+            out += ["", "  | key | type | default | description |", "  |---|---|---|---|"]
+            for key, annotation, fld in rows:
+                out.append(f"  | `{key}` | {_type_name(annotation)} | {_default(fld)} | "
+                           f"{(fld.description if fld else '') or ''} |")
+            out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 
