@@ -475,13 +475,13 @@ class _Checker:
         if spec.config_model is None:
             for key in settings:
                 self.add(("storage", key), f"unknown key {key!r}",
-                         f"the {scheme}:// storage backend (plugin {spec.plugin}) takes no "
+                         f"the {scheme}:// storage backend (plugin {spec.plugin!r}) takes no "
                          "settings; only `uri`")
             return {}
         try:
             model = resolve(spec.config_model)
         except Exception as exc:
-            self.add(at, f"the {scheme}:// storage backend (plugin {spec.plugin}) is broken: "
+            self.add(at, f"the {scheme}:// storage backend (plugin {spec.plugin!r}) is broken: "
                          f"{exc!r}", "see `goldfish plugins`")
             return {}
         own = list(getattr(model, "model_fields", None) or {})

@@ -23,7 +23,7 @@ CONFIG_BEGIN = "<!-- BEGIN GENERATED CONFIG REFERENCE (python -m goldfish.refere
 CONFIG_END = "<!-- END GENERATED CONFIG REFERENCE -->"
 
 #: Plugins that exist only to test Goldfish; their sections are not documented.
-TEST_PLUGINS = frozenset({"example", "broken", "misspelt"})
+TEST_PLUGINS = frozenset({"example", "broken", "misspelt", "badargs", "typos"})
 
 
 def docs_dir() -> Path:

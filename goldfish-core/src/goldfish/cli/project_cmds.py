@@ -128,11 +128,13 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 def plugin_report(plugins: Plugins) -> dict[str, Any]:
     registries = plugins.registries  # collecting them surfaces registration errors too
+    registered = plugins.registrations()
     errors = [*plugins.load_errors, *registries.errors]
     return {
         "plugins": [
-            {"name": i.name, "module": i.module, "version": i.version, "builtin": i.builtin,
-             "hooks": list(i.hooks)} for i in plugins.infos()],
+            {"name": i.name, "module": i.module, "distribution": i.distribution,
+             "version": i.version, "builtin": i.builtin, "hooks": list(i.hooks),
+             "registers": registered.get(i.name, {})} for i in plugins.infos()],
         "errors": [{"name": e.name, "error": e.error} for e in errors],
         "compute_backends": {n: s.plugin for n, s in sorted(registries.compute.items())},
         "storage_schemes": {n: s.plugin for n, s in sorted(registries.storage.items())},
@@ -140,25 +142,36 @@ def plugin_report(plugins: Plugins) -> dict[str, Any]:
     }
 
 
+_KINDS = (("compute_backends", "backends"), ("storage_schemes", "storage"),
+          ("config_sections", "sections"), ("commands", "commands"))
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
+    """Exit 1 when any plugin failed to load (or registered something twice)."""
     from goldfish.plugins import get_plugins
 
     report = plugin_report(get_plugins())
+    failed = 1 if report["errors"] else 0
     if args.json:
         from goldfish.cli.common import emit_json
 
         emit_json(report)
-        return 0
+        return failed
     for info in report["plugins"]:
         kind = "builtin" if info["builtin"] else "plugin"
-        print(f"{info['name']:<16} {info['version'] or '-':<8} {kind:<8} "
-              f"{', '.join(info['hooks']) or '(no hooks)'}")
+        source = info["distribution"] or info["module"]
+        print(f"{info['name']:<16} {info['version'] or '-':<8} {kind:<8} {source}")
+        print(f"{'':<16} hooks: {', '.join(info['hooks']) or '(none)'}")
+        for key, label in _KINDS:
+            names = info["registers"].get(key)
+            if names:
+                print(f"{'':<16} {label}: {', '.join(names)}")
     for err in report["errors"]:
         print(f"{err['name']:<16} {'-':<8} {'ERROR':<8} {err['error']}")
     if report["errors"]:
         print("\nhint: a plugin that fails to load is skipped; fix or uninstall it, or limit "
               "plugins with GOLDFISH_LOAD_PLUGINS=name1,name2")
-    return 0
+    return failed
 
 
 # --- doctor -----------------------------------------------------------------------------------
@@ -199,13 +212,21 @@ def diagnose(explicit: str | None = None) -> list[Check]:
     checks.append(Check("ok", "plugins", f"{len(report['plugins'])} loaded"
                         + (f" (installed: {', '.join(external)})" if external else "")))
     for err in report["errors"]:
-        checks.append(Check("warn", f"plugin {err['name']}", f"{err['error']} (skipped)"))
+        skipped = "" if plugins.pm.has_plugin(err["name"]) else " (skipped)"
+        checks.append(Check("warn", f"plugin {err['name']}", f"{err['error']}{skipped}"))
+    checks += _registered_names(plugins)
     checks.append(Check("ok" if report["compute_backends"] else "fail", "compute backends",
                         ", ".join(report["compute_backends"]) or "none"))
     checks.append(Check("ok" if report["storage_schemes"] else "fail", "storage schemes",
                         ", ".join(f"{s}://" for s in report["storage_schemes"]) or "none"))
     checks += _project_checks(explicit, plugins)
     return checks
+
+
+def _registered_names(plugins: Plugins) -> list[Check]:
+    """Import every factory and config model plugins registered by name, so a typo in one is
+    reported as that plugin's error now, not when a run first needs the backend."""
+    return [Check("warn", f"plugin {e.name}", e.error) for e in plugins.verify()]
 
 
 def _project_checks(explicit: str | None, plugins: Plugins) -> list[Check]:
@@ -240,6 +261,7 @@ def _missing_backends(project: Project, plugins: Plugins,
     """Profiles naming a backend no installed plugin provides (read from the raw file, so this
     works even when the config does not load)."""
     from goldfish.config import DEFAULT_PROFILES, parse_yaml
+    from goldfish.errors import GoldfishError
 
     if config is not None:
         profiles = {n: p.backend for n, p in config.profiles.items()}
@@ -256,6 +278,12 @@ def _missing_backends(project: Project, plugins: Plugins,
     missing = [Check("fail", f"profile {name}", f"backend {backend!r} is not installed "
                      f"(installed: {', '.join(sorted(known)) or 'none'})")
                for name, backend in sorted(profiles.items()) if backend not in known]
+    for name, backend in sorted(profiles.items()):
+        if backend in known:
+            try:
+                known[backend].load()
+            except GoldfishError as exc:
+                missing.append(Check("fail", f"profile {name}", exc.message))
     return missing or [Check("ok", "profiles", ", ".join(f"{n} ({b})" for n, b in
                                                          sorted(profiles.items())))]
 
