@@ -32,6 +32,8 @@ TIMEOUT = 60.0
 
 
 class TestLocalBackend(ComputeBackendContract):
+    config_model = "goldfish.builtins.local_compute:LocalConfig"
+
     @pytest.fixture
     def backend_factory(self, tmp_path: Path) -> BackendFactory:
         return BackendFactory("goldfish.builtins.local_compute:LocalBackend", tmp_path,

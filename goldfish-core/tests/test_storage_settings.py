@@ -133,3 +133,15 @@ def test_a_typo_in_a_registered_storage_factory_is_the_plugins_error(
         info.value.message
     assert "FileStorag" in info.value.message
     assert [e.name for e in goldfish_plugins.verify()] == ["typo-plugin"]
+
+
+def test_a_real_pipeline_stores_its_outputs_through_the_configured_backend(
+        plugins: Plugins, goldfish_run_pipeline: Callable[..., Any]) -> None:
+    BucketStorage.built.clear()
+    run = goldfish_run_pipeline(backend="local", storage={"uri": "bkt://b/runs",
+                                                          "endpoint": "http://e"})
+    assert run.state == "done", (run.error, [(s.stage, s.error) for s in run.stages])
+    uris = [o["uri"] for s in run.stages for o in s.outputs.values()]
+    assert len(uris) == 3 and all(u.startswith("bkt://b/runs/objects/") for u in uris), uris
+    assert {"endpoint": "http://e", "region": "eu-west-1", "upload_concurrency": 4} in \
+        BucketStorage.built

@@ -398,6 +398,10 @@ class ComputeBackendContract:
     launch_timeout: float = 30.0
     #: Grace passed to ``cancel`` in the tests.
     cancel_grace: float = 1.0
+    #: The ``config_model`` you register with the backend (``"module:attr"``): the end-to-end
+    #: test puts ``backend_factory.config`` into the profile and validates it with this model.
+    #: None: the profile holds no backend keys (the backend is built with ``{}``).
+    config_model: str | None = None
 
     @pytest.fixture
     def backend_factory(self) -> BackendFactory:
@@ -741,6 +745,33 @@ class ComputeBackendContract:
         assert "caller-secret-value" not in json.dumps(env)
         assert env.get("JOB_SETTING") == "from-the-job"
         assert env.get("GOLDFISH_JOB_DIR"), "GOLDFISH_JOB_DIR must point at the job directory"
+
+    def test_runs_a_real_pipeline(self, compute_backend: ComputeBackend,
+                                  backend_factory: BackendFactory,
+                                  register_goldfish_plugin: Callable[..., str],
+                                  tmp_path: Path) -> None:
+        """The real engine runs a three-stage pipeline on the backend, registered as a plugin
+        registers it (see :mod:`goldfish.testing.harness`)."""
+        from goldfish.hookspecs import hookimpl
+        from goldfish.testing.harness import run_pipeline
+
+        name = f"contract-{compute_backend.name}"
+        model = self.config_model
+
+        class Registration:
+            @hookimpl
+            def register_compute_backends(self, register: Callable[..., None]) -> None:
+                register(name, backend_factory.factory, config_model=model)
+
+        register_goldfish_plugin(Registration(), name=f"{name}-plugin")
+        run = run_pipeline(tmp_path / "e2e", backend=name,
+                           profile=dict(backend_factory.config) if model else {},
+                           timeout=self.job_timeout * 4)
+        assert run.state == "done", (run.state, run.error,
+                                     [(s.stage, s.state, s.error) for s in run.stages])
+        assert [(s.stage, s.state) for s in run.stages] == [
+            ("prepare", "done"), ("train", "done"), ("evaluate", "done")]
+        assert run.metric("accuracy") is not None
 
     def test_poll_of_unknown_or_garbage_handle_is_lost(
             self, compute_backend: ComputeBackend, tmp_path: Path) -> None:
