@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from foundation_support import run_cli
 from goldfish import hookimpl
-from goldfish.compute import Job
 from goldfish.errors import GoldfishError
 from goldfish.plugins import Plugins, build, get_plugins
 
@@ -37,7 +36,7 @@ def test_installed_plugin_is_discovered_through_its_entry_point(cache: Path) -> 
     example = next(p for p in report["plugins"] if p["name"] == "example")  # type: ignore[attr-defined]
     assert example["builtin"] is False and example["version"] == "0.1.0"
     assert example["hooks"] == ["register_commands", "register_compute_backends",
-                                "register_config_sections"]
+                                "register_config_sections", "register_storage_backends"]
     assert report["compute_backends"]["example"] == "example"  # type: ignore[index]
     assert "example" in report["config_sections"]  # type: ignore[operator]
     builtins = [p["name"] for p in report["plugins"] if p["builtin"]]  # type: ignore[attr-defined]
@@ -47,27 +46,26 @@ def test_installed_plugin_is_discovered_through_its_entry_point(cache: Path) -> 
 
 
 def test_example_backend_and_section_work_in_process(tmp_path: Path) -> None:
+    from goldfish.testing.contracts import wait_final, write_job_dir
+
     plugins = build()
     assert any(i.name == "example" and not i.builtin for i in plugins.infos())
     backend_cls = plugins.compute_backend("example").load()
-    backend = backend_cls(tmp_path, {})
-    job_dir = tmp_path / "job"
-    (job_dir / "code").mkdir(parents=True)
-    job = Job(job_id="j1", run_id="r1", stage="train", job_dir=job_dir,
-              command=[sys.executable, "-c",
-                       "import os; print(os.environ['GOLDFISH_JOB_DIR']); raise SystemExit(3)"])
+    backend = backend_cls(tmp_path, {"niceness": 3})
+    job = write_job_dir(tmp_path / "job", "import os; print('nice', os.nice(0)); "
+                                          "raise SystemExit(3)")
     handle = backend.launch(job)
-    status = backend.poll(handle)
+    status = wait_final(backend, handle, 60)
     assert (status.state, status.exit_code) == ("exited", 3)
-    assert backend.logs(handle).text == f"{job_dir}\n"
+    assert "nice 3" in backend.logs(handle).text
     (tmp_path / "goldfish.yaml").write_text(
         "project: p\nexample: {greeting: hi, repeat: 2}\n"
-        "profiles:\n  ex: {backend: example, shell: /bin/bash}\n")
+        "profiles:\n  ex: {backend: example, niceness: 4}\n")
     from goldfish.config import load_config
 
     config = load_config(tmp_path / "goldfish.yaml", plugins)
     assert config.section("example").repeat == 2
-    assert config.profile("ex").backend_config == {"shell": "/bin/bash"}
+    assert config.profile("ex").backend_config == {"niceness": 4, "kill_grace_seconds": 10.0}
 
 
 def test_broken_plugins_are_reported_and_do_not_crash_the_cli(cache: Path) -> None:
@@ -212,7 +210,7 @@ def test_plugins_lists_distribution_and_what_each_plugin_registers(cache: Path) 
     report = plugins_json(cache)
     example = next(p for p in report["plugins"] if p["name"] == "example")  # type: ignore[attr-defined]
     assert example["distribution"] == "goldfish-example-plugin"
-    assert example["registers"] == {"compute_backends": ["example"],
+    assert example["registers"] == {"compute_backends": ["example"], "storage_schemes": ["dir://"],
                                     "config_sections": ["example"], "commands": ["hello"]}
     files = next(p for p in report["plugins"] if p["name"] == "file_storage")  # type: ignore[attr-defined]
     assert (files["distribution"], files["registers"]) == (
