@@ -289,6 +289,8 @@ def test_plugins_dir_loads_modules_without_packaging(tmp_path: Path, cache: Path
     (folder / "devbroken.py").write_text("raise ImportError('devbroken fails on purpose')\n")
     (folder / "_private.py").write_text("raise SystemExit('never imported')\n")
     env = {"GOLDFISH_PLUGINS_DIR": str(folder)}
+    assert "devhello" not in run_cli("--help", cache=cache).out  # caches the help text
+    assert "devhello" in run_cli("--help", env=env, cache=cache).out
     hello = run_cli("devhello", env=env, cache=cache)
     assert (hello.code, hello.out) == (0, "hello from the folder\n"), hello.err
     report = json.loads(run_cli("plugins", "--json", env=env, cache=cache).out)
