@@ -26,14 +26,15 @@ keeps replacing an object, readers never see a partial object and ``list`` never
 
 Compute::
 
-    from goldfish.testing.contracts import ComputeBackendContract
+    from goldfish.testing.contracts import BackendFactory, ComputeBackendContract
 
     class TestMyBackend(ComputeBackendContract):
         job_timeout = 300.0                       # seconds a small job may take end to end
+        config_model = "my_pkg.settings:MyProfile"   # what you register, for the pipeline test
 
         @pytest.fixture
-        def compute_backend(self, tmp_path):
-            return MyBackend(tmp_path, {"zone": "..."})
+        def backend_factory(self, tmp_path):      # how Goldfish builds it: factory(root, config)
+            return BackendFactory("my_pkg.backend:MyBackend", tmp_path, {"zone": "..."})
 
         @pytest.fixture
         def stage_command(self):                  # how the worker runs the stage entry point
@@ -44,14 +45,23 @@ contract in ``docs/architecture.md`` ("Job directory") holding ``job.json``, ``c
 with the test's stage source, and empty ``inputs/`` and ``outputs/``. Override ``make_job`` if your
 backend needs more (an image, a bucket for ``input_uris``).
 
-It checks: a stage that prints and saves an output exits 0 and ``fetch`` brings the output back
-into the local job directory; logs contain the printed text, read completely by following the
-cursor, with ``complete`` once the job has exited, and ``tail`` gives the last lines; a failing
-stage exits non-zero; ``cancel`` ends a sleeping stage (also one that ignores SIGTERM) within its
-grace with cause ``cancelled`` and may be repeated; ``resources.timeout_seconds`` ends a stage with
-cause ``timeout``; a second ``launch`` of the same job returns the same handle and never runs the
-stage twice; handles survive a JSON round trip; ``poll`` of an unknown or garbage handle is
-``lost`` and never raises; ``release`` is idempotent and ends a running job.
+It checks: a stage that prints and saves an output exits 0 and ``fetch`` brings the output back;
+logs follow the cursor to ``complete``, ``tail`` gives the last lines, and no chunk splits a UTF-8
+character; a failing stage exits non-zero; a stage SIGKILLed from outside is never exit 0 (no exit
+code, cause ``killed``/``oom``/``lost``); a vanished wrapper (the stage's parent: supervisor,
+worker) makes the job ``lost`` and ``release`` ends the orphan; heartbeats show in ``poll`` and
+move; a cooperative stop (:func:`request_stop`, as the engine asks) reaches ``io.should_stop()``;
+``cancel`` ends a sleeping stage, also one that ignores SIGTERM while ``cancel`` is repeated every
+tick; ``timeout_seconds`` gives cause ``timeout``; launch is idempotent; handles survive JSON and a
+fresh instance — and a fresh process — can poll, read logs of, cancel and release a job; the
+caller's environment never reaches the stage; garbage handles are ``lost``; ``release`` is
+idempotent and ends a running job; and the real engine runs a three-stage pipeline on the backend
+(:mod:`goldfish.testing.harness`).
+
+Launches are bounded (``launch_timeout`` for ``detached=True``): a backend that blocks in
+``launch`` fails instead of hanging the suite. With ``detached=False`` the tests that need a
+running job are skipped. Stages that sleep are bounded too, and whatever a test launched is
+released at teardown.
 
 The suites wait by polling with a deadline (``job_timeout``); they assert outcomes, never speed.
 """
