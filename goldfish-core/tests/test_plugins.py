@@ -302,3 +302,23 @@ def test_plugins_dir_loads_modules_without_packaging(tmp_path: Path, cache: Path
     only = json.loads(run_cli("plugins", "--json", env={**env, "GOLDFISH_LOAD_PLUGINS": ""},
                               cache=cache).out)
     assert "devhello" not in [p["name"] for p in only["plugins"]]
+
+
+def test_a_project_whose_storage_factory_has_a_typo_fails_doctor(tmp_path: Path,
+                                                                  cache: Path) -> None:
+    folder = tmp_path / "dev-plugins"
+    folder.mkdir()
+    (folder / "typostore.py").write_text(
+        "from goldfish import hookimpl\n\n\n@hookimpl\ndef register_storage_backends(register):\n"
+        "    register('tst', 'goldfish.builtins.file_storage:FileStorag')\n")
+    env = {"GOLDFISH_PLUGINS_DIR": str(folder)}
+    root = tmp_path / "lab"
+    assert run_cli("init", str(root), "--name", "lab", env=env, cache=cache).code == 0
+    (root / "goldfish.yaml").write_text("project: lab\nstorage: tst://store\n", encoding="utf-8")
+    result = run_cli("doctor", "--json", cwd=root, env=env, cache=cache)
+    assert result.code == 1, result.out
+    checks = {(c["status"], c["subject"]): c["detail"] for c in json.loads(result.out)}
+    assert checks[("fail", "storage")].startswith(
+        "storage backend for tst:// (plugin 'typostore') cannot be loaded: "
+        "'goldfish.builtins.file_storage:FileStorag' raised AttributeError")
+    assert "plugin typostore" in {subject for _, subject in checks}

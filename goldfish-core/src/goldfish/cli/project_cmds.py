@@ -251,6 +251,7 @@ def _project_checks(explicit: str | None, plugins: Plugins) -> list[Check]:
         config = None
         checks.append(Check("fail", "config", exc.message))
     checks += _missing_backends(project, plugins, config)
+    checks += _storage_backend(plugins, config)
     checks.append(_database_check(project))
     checks.append(_repository_check(project))
     return checks
@@ -286,6 +287,20 @@ def _missing_backends(project: Project, plugins: Plugins,
                 missing.append(Check("fail", f"profile {name}", exc.message))
     return missing or [Check("ok", "profiles", ", ".join(f"{n} ({b})" for n, b in
                                                          sorted(profiles.items())))]
+
+
+def _storage_backend(plugins: Plugins, config: ProjectConfig | None) -> list[Check]:
+    """The project's storage backend can be imported (its plugin's registration has no typo)."""
+    from goldfish.errors import GoldfishError
+
+    if config is None:
+        return []
+    scheme = config.storage.partition("://")[0]
+    try:
+        plugins.storage_backend(scheme).load()
+    except GoldfishError as exc:
+        return [Check("fail", "storage", exc.message)]
+    return []
 
 
 def _database_check(project: Project) -> Check:
