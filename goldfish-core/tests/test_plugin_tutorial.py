@@ -1,6 +1,7 @@
-"""docs/plugins.md's tutorial is followed literally: its code blocks are the example plugin, and
-installed alone with goldfish-core in a fresh virtual environment they pass their own tests (the
-conformance suites and a real pipeline)."""
+"""docs/plugins.md's tutorial is followed literally: its code blocks are the example plugin (which
+``goldfish plugin new example`` writes too), and installed alone with goldfish-core in a fresh
+virtual environment they pass their own tests (the conformance suites and a real pipeline) — as
+does a package scaffolded under another name."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from foundation_support import run_cli
+from goldfish.errors import GoldfishError
+from goldfish.scaffold import create, render
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "plugins.md"
@@ -38,6 +42,31 @@ def test_the_tutorial_is_the_example_plugin() -> None:
     for rel, body in files.items():
         assert (EXAMPLE / rel).read_text(encoding="utf-8") == body, rel
     assert "workspace" not in files["pyproject.toml"]  # it works outside this repository
+
+
+def test_the_scaffold_for_example_is_the_example_plugin() -> None:
+    assert render("example") == {rel: (EXAMPLE / rel).read_text(encoding="utf-8")
+                                 for rel in tutorial_files()}
+
+
+def test_plugin_new_writes_a_renamed_package(tmp_path: Path) -> None:
+    result = run_cli("plugin", "new", "my-gpu", "--dir", str(tmp_path))
+    assert result.code == 0, result.err
+    root = tmp_path / "goldfish-my-gpu-plugin"
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == [
+        "pyproject.toml", "src/goldfish_my_gpu/__init__.py", "src/goldfish_my_gpu/backend.py",
+        "src/goldfish_my_gpu/settings.py", "src/goldfish_my_gpu/storage.py",
+        "tests/test_my_gpu.py"]
+    init = (root / "src/goldfish_my_gpu/__init__.py").read_text()
+    assert 'register("my-gpu", "goldfish_my_gpu.backend:MyGpuBackend",' in init
+    assert "example" not in "".join(p.read_text() for p in root.rglob("*") if p.is_file())
+    again = run_cli("plugin", "new", "my-gpu", "--dir", str(tmp_path))
+    assert again.code != 0 and "already exists" in again.err and "Traceback" not in again.err
+    bad = run_cli("plugin", "new", "My_GPU", "--dir", str(tmp_path))
+    assert bad.code != 0 and "lower-case words" in bad.err
+    with pytest.raises(GoldfishError):
+        create("my-gpu", tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["goldfish-my-gpu-plugin"]  # nothing half-made
 
 
 @pytest.mark.slow
@@ -74,8 +103,19 @@ def test_the_tutorial_passes_its_tests_in_a_fresh_environment(tmp_path: Path) ->
     assert plugins.returncode == 0, plugins.stdout + plugins.stderr
     assert "backends: example" in plugins.stdout and "storage: dir://" in plugins.stdout
 
-    tests = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", package / "tests",
-                timeout=600)
-    assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
-    summary = tests.stdout.strip().splitlines()[-1]
-    assert re.match(r"\d+ passed", summary) and "failed" not in summary, summary
+    def passes(tests_dir: Path) -> None:
+        tests = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests_dir,
+                    timeout=600)
+        assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
+        summary = tests.stdout.strip().splitlines()[-1]
+        assert re.match(r"\d+ passed", summary) and "failed" not in summary, summary
+
+    passes(package / "tests")
+
+    # a package scaffolded under another name passes its tests too
+    scaffolded = create("my-gpu", tmp_path / "scaffold")
+    swapped = run(uv, "pip", "uninstall", "-q", "--python", python, "goldfish-example-plugin")
+    assert swapped.returncode == 0, swapped.stderr
+    installed = run(uv, "pip", "install", "-q", "--python", python, scaffolded)
+    assert installed.returncode == 0, installed.stderr
+    passes(scaffolded / "tests")

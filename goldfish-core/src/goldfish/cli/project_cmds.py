@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -42,6 +43,14 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
     plugins = cli.add_parser("plugins", help="list installed plugins, their hooks and load errors")
     plugins.add_argument("--json", action="store_true", help="print machine-readable JSON")
     plugins.set_defaults(handler=cmd_plugins)
+
+    plugin = cli.add_parser("plugin", help="create a plugin package (a backend with its tests)")
+    plugin_sub = plugin.add_subparsers(dest="plugin_command", metavar="ACTION", required=True)
+    new = plugin_sub.add_parser("new", help="write goldfish-NAME-plugin/: a compute and a storage "
+                                            "backend with the conformance suites wired in")
+    new.add_argument("name", metavar="NAME", help="backend name: lower-case words joined by '-'")
+    new.add_argument("--dir", default=".", metavar="DIR", help="where to create it (default: here)")
+    new.set_defaults(handler=cmd_plugin_new)
 
     doctor = cli.add_parser("doctor", help="check the installation and the project")
     doctor.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -172,6 +181,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print("\nhint: a plugin that fails to load is skipped; fix or uninstall it, or limit "
               "plugins with GOLDFISH_LOAD_PLUGINS=name1,name2")
     return failed
+
+
+def cmd_plugin_new(args: argparse.Namespace) -> int:
+    from goldfish.scaffold import create
+
+    target = create(args.name, Path(args.dir))
+    print(f"created {target}: a backend {args.name!r} (compute) and dir:// (storage) with "
+          "their tests")
+    print(f"next: cd {target} && pip install -e . pytest && pytest tests  "
+          "(then replace the backend's insides; docs/plugins.md explains the contract)")
+    return 0
 
 
 # --- doctor -----------------------------------------------------------------------------------

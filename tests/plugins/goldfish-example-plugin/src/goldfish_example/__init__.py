@@ -1,4 +1,4 @@
-"""An example Goldfish plugin: the one docs/plugins.md builds step by step.
+"""The example Goldfish plugin (``goldfish plugin new example``; docs/plugins.md walks through it).
 
 Hook implementations only, cheap to import: backends and models are named by ``"module:attr"``
 strings and imported when a project uses them.
