@@ -384,7 +384,7 @@ WRAPPER_KILLER = """
 """
 
 _TAKEOVER = """
-import json, sys
+import json, sys, time
 from pathlib import Path
 from goldfish.compute import Handle
 from goldfish.plugins import resolve
@@ -394,7 +394,15 @@ handle = Handle.from_json(spec["handle"])
 status = backend.poll(handle)
 text = backend.logs(handle).text
 backend.cancel(handle, grace_seconds=spec["grace"])
-print(json.dumps({"state": status.state, "message": status.message, "log": text}))
+deadline = time.monotonic() + spec["timeout"]
+final = backend.poll(handle)
+while not final.final and time.monotonic() < deadline:
+    time.sleep(0.1)
+    final = backend.poll(handle)
+backend.release(handle)
+backend.release(handle)
+print(json.dumps({"state": status.state, "message": status.message, "log": text,
+                  "final": final.state, "cause": final.cause}))
 """
 
 
@@ -720,19 +728,18 @@ class ComputeBackendContract:
                 "factory": backend_factory.factory,
                 "project_root": str(backend_factory.project_root),
                 "config": backend_factory.config, "handle": stored,
-                "grace": self.cancel_grace})],
-            capture_output=True, text=True, env=env, timeout=self.job_timeout)
+                "grace": self.cancel_grace, "timeout": self.job_timeout})],
+            capture_output=True, text=True, env=env, timeout=self.job_timeout * 2)
         assert proc.returncode == 0, f"a fresh process could not use the handle:\n{proc.stderr}"
         seen = json.loads(proc.stdout.strip().splitlines()[-1])
         assert seen["state"] in ("pending", "running"), seen
         assert "sleeping now" in seen["log"], seen
+        assert (seen["final"], seen["cause"]) == ("exited", "cancelled"), (
+            f"cancel from a fresh process did not end the job: {seen}")
 
-        status = wait_final(backend_factory.build(), Handle.from_json(stored), self.job_timeout)
-        assert status.state == "exited" and status.cause == "cancelled", (
-            f"cancel from a fresh process did not end the job: {status}")
-        last = backend_factory.build()
-        last.release(Handle.from_json(stored))
-        last.release(Handle.from_json(stored))
+        last = backend_factory.build()  # and the job's record outlives its release
+        status = last.poll(Handle.from_json(stored))
+        assert status.state == "exited" and status.cause == "cancelled", status
         assert "sleeping now" in last.logs(Handle.from_json(stored)).text
 
     def test_stage_env_is_the_jobs_not_the_callers(
