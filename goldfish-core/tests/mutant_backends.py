@@ -8,8 +8,11 @@ This file is not collected by the normal test run (its name does not start with 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
+import signal
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -114,6 +117,24 @@ class SplitsCharacters(LocalBackend):
                         complete=final)
 
 
+class CancelRestartsGrace(LocalBackend):
+    """Escalates from the caller's side and restarts the grace on every call: the engine's
+    cancel on every tick means SIGKILL never comes."""
+
+    def cancel(self, handle: Handle, grace_seconds: float = 10.0) -> None:
+        job_dir = self._job_dir(handle)
+        if job_dir is None or (job_dir / "exit.json").exists():
+            return
+        pid = json.loads((job_dir / "supervisor.json").read_text()).get("stage_pid")
+        deadline = job_dir / "cancel-deadline"
+        deadline.write_text(str(time.time() + grace_seconds))  # the bug: rewritten every call
+        (job_dir / "stop").touch()
+        with contextlib.suppress(ProcessLookupError, PermissionError, TypeError):
+            os.killpg(pid, signal.SIGTERM)
+            if time.time() >= float(deadline.read_text()):
+                os.killpg(pid, signal.SIGKILL)
+
+
 class BlocksInLaunch(LocalBackend):
     """Runs the job to completion inside ``launch`` yet declares ``detached=True``."""
 
@@ -150,4 +171,5 @@ TestInMemoryHandles = _suite("InMemoryHandles")
 TestPrivateJobDir = _suite("PrivateJobDir", job_timeout=5.0)
 TestLeaksCallerEnv = _suite("LeaksCallerEnv")
 TestSplitsCharacters = _suite("SplitsCharacters")
+TestCancelRestartsGrace = _suite("CancelRestartsGrace", job_timeout=6.0)
 TestBlocksInLaunch = _suite("BlocksInLaunch", launch_timeout=2.0)

@@ -32,6 +32,8 @@ CAUGHT_BY: dict[str, tuple[str, tuple[str, ...]]] = {
                            ("the caller's environment leaked into the job",)),
     "TestSplitsCharacters": ("test_log_chunks_never_split_a_character",
                              ("a character was split across log chunks",)),
+    "TestCancelRestartsGrace": ("test_cancel_escalates_even_when_repeated_every_tick",
+                                ("a stage ignoring SIGTERM outlived",)),
     "TestBlocksInLaunch": ("test_cancel_ends_a_sleeping_stage", ("did not return within",)),
 }
 
