@@ -99,6 +99,11 @@ def test_a_backend_without_a_model_takes_no_settings(tmp_path: Path, plugins: Pl
     missing = write(tmp_path / "goldfish.yaml", "storage: {region: x}")
     with pytest.raises(ProblemsError, match="missing required key 'uri'"):
         load_config(missing, plugins)
+    listed = write(tmp_path / "goldfish.yaml", "storage: [file://x]")
+    with pytest.raises(ProblemsError) as info:
+        load_config(listed, plugins)
+    assert [p.message for p in info.value.problems] == [
+        "expected a URI or a mapping with `uri`, got a list"]
 
 
 def test_the_factory_receives_the_settings(tmp_path: Path, plugins: Plugins) -> None:

@@ -370,6 +370,11 @@ class _Checker:
         """Validate one value; on failure record its problems and return ``_INVALID``."""
         if path == ("profiles",):
             return self._profiles_common(raw)
+        if path == ("storage",) and not isinstance(raw, str | dict):
+            self.add(path, f"expected a URI or a mapping with `uri`, got {_show(raw)}",
+                     f"e.g. storage: {DEFAULT_STORAGE}  or  storage: {{uri: s3://bucket/prefix, "
+                     "region: eu-west-1}")
+            return _INVALID
         try:
             if isinstance(tp, type) and issubclass(tp, BaseModel):
                 value = tp.model_validate(raw)
