@@ -8,7 +8,14 @@ Environment:
 
 * ``GOLDFISH_LOAD_PLUGINS=a,b`` loads only the named entry points (``""`` loads none). Built-ins
   always load.
+* ``GOLDFISH_PLUGINS_DIR=PATH`` also loads every module and package in ``PATH`` as a plugin named
+  after it (development without packaging; the allow-list applies to them too).
 * ``GOLDFISH_TRACE_PLUGINS=1`` prints every hook call, its arguments and results to stderr.
+
+A misspelt hook is dropped with an error and the plugin's other hooks stay; a hook taking an
+argument its spec lacks makes the plugin fail to load, reported in one line with the spec's
+argument names (:func:`explain_validation`). :meth:`Plugins.verify` imports everything registered
+by ``"module:attr"`` name (``goldfish doctor``).
 
 After a stevedore scan the entry points are recorded in :mod:`goldfish.envcache` (keyed by a
 fingerprint of the installed distributions); later processes import the same entry points from
