@@ -21,6 +21,7 @@ from goldfish.compute import Handle, Job
 from goldfish.errors import InvalidInputError, NotFoundError
 from goldfish.testing.contracts import (
     SLEEPER,
+    BackendFactory,
     ComputeBackendContract,
     wait_final,
     wait_for_log,
@@ -31,9 +32,12 @@ TIMEOUT = 60.0
 
 
 class TestLocalBackend(ComputeBackendContract):
+    config_model = "goldfish.builtins.local_compute:LocalConfig"
+
     @pytest.fixture
-    def compute_backend(self, tmp_path: Path) -> LocalBackend:
-        return LocalBackend(tmp_path, {"kill_grace_seconds": 2})
+    def backend_factory(self, tmp_path: Path) -> BackendFactory:
+        return BackendFactory("goldfish.builtins.local_compute:LocalBackend", tmp_path,
+                              {"kill_grace_seconds": 1})
 
 
 @pytest.fixture

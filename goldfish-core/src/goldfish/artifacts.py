@@ -108,7 +108,8 @@ class ArtifactStore:
             raise InvalidInputError(f"storage {uri!r} in goldfish.yaml is not a URI",
                                     f"e.g. storage: {DEFAULT_STORE}  or  gs://bucket/prefix")
         factory = project.plugins.storage_backend(scheme).load()
-        return cls(factory(project.root, {}), uri)
+        settings = dict(getattr(project.config, "storage_settings", None) or {})
+        return cls(factory(project.root, settings), uri)
 
     # --- addresses --------------------------------------------------------------------------
     def object_uri(self, digest: str) -> str:

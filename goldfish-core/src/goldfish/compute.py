@@ -1,10 +1,24 @@
-"""The compute backend contract: typed, backend-agnostic.
+"""The compute backend contract: typed, backend-agnostic (public API, see docs/plugins.md).
 
 The run engine prepares a *job directory* (see ``docs/architecture.md`` § "Job directory") and hands
 a :class:`Job` to a backend. The backend makes that directory exist where the stage runs, runs the
 stage command there detached from the caller, and brings back ``outputs/``, ``metrics.jsonl``,
 ``log.txt`` and the exit record. The engine branches on :class:`Capabilities`, never on a backend's
 name.
+
+Lifecycle: ``launch`` (idempotent per job id) → ``poll`` on every engine tick, from any process and
+any fresh backend instance (the :class:`Handle` is all there is: no job state in memory) → when
+final, ``fetch`` then ``release``. A run being cancelled gets ``cancel`` on every tick until
+``poll`` is final. How the engine classifies a :class:`JobStatus`:
+
+* ``exited`` with ``exit_code == 0`` → the outputs are checked (``done`` or ``failed``);
+* ``exited`` with another code → ``failed``;
+* ``exit_code is None`` or ``cause`` in ``killed``/``lost``/``preempted``, or ``lost`` → ``lost``;
+* a cancelled run with ``cause == "cancelled"`` or a non-zero code → ``cancelled``.
+
+A process ended by a signal has no exit code (``exit_code=None``, the signal in ``message``); 143
+is the stage's own exit after SIGTERM. Never report 0 for an exit you did not see. The conformance
+suite :class:`goldfish.testing.contracts.ComputeBackendContract` checks all of this.
 """
 
 from __future__ import annotations
@@ -20,6 +34,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 JobState = Literal["pending", "running", "exited", "lost"]
 
 #: Why a job ended other than by a normal exit: set with ``exited`` or ``lost``.
+#: ``cancelled``: after a stop/cancel request, however it then ended. ``timeout``: it overran
+#: ``Resources.timeout_seconds``. ``killed``: a signal the backend did not send. ``oom``: killed
+#: for memory. ``preempted``: spot capacity taken back. ``lost``: the wrapper (supervisor, worker,
+#: VM) vanished without an exit record. ``error``: the command could not be started.
 Cause = Literal["preempted", "oom", "timeout", "cancelled", "killed", "lost", "error"]
 
 
@@ -35,6 +53,19 @@ class Resources:
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What a backend can do; the engine branches on these, never on the backend's name.
+
+    ``detached``: launch returns at once and the job outlives its launcher (else launch blocks
+    until the job ended; the suite then skips tests that need a running job).
+    ``shares_filesystem``: the job runs in the engine's own job directory. The engine then runs
+    the stage with its own interpreter (``sys.executable``, else ``python`` on the worker's
+    ``PATH``), writes the ``stop`` file itself and escalates with ``cancel`` after the grace
+    (else it calls ``cancel(handle, grace)`` once and the backend delivers the stop and
+    escalates), and expects ``fetch`` to have nothing to copy.
+    ``live_logs``: ``logs`` has text while the job runs. ``gpu``, ``spot``: what the backend can
+    provide. These three are not consulted by the engine today.
+    """
+
     gpu: bool = False
     spot: bool = False
     live_logs: bool = True
@@ -48,8 +79,13 @@ class Job:
 
     ``job_dir`` is a local directory the engine prepared: ``job.json``, ``code/`` (the exported
     snapshot), ``inputs/`` (materialized inputs, or ``input_uris`` for the backend to fetch). The
-    backend runs ``command`` with ``cwd = job_dir/code`` and ``env`` (plus ``GOLDFISH_JOB_DIR``
-    pointing at wherever the job dir lives on the worker).
+    backend runs ``command`` with ``cwd = job_dir/code``.
+
+    ``env`` is the profile's ``env:`` mapping. The stage gets exactly that plus what the backend
+    adds: ``GOLDFISH_JOB_DIR`` (wherever the job dir lives on the worker), a ``PYTHONPATH`` that
+    makes ``python -m goldfish._stage`` importable (put in front of ``env``'s own), and the basics
+    (``PATH``, ``HOME``, ``LANG``, ``PYTHONUNBUFFERED=1``). Never the caller's environment: its
+    credentials must not reach stage code.
     """
 
     job_id: str
@@ -113,16 +149,23 @@ class ComputeBackend(Protocol):
     capabilities: Capabilities
 
     def launch(self, job: Job) -> Handle:
-        """Start the job detached and return at once. Idempotent per ``job.job_id``."""
+        """Start the job detached and return at once (``detached=False``: after it ended).
+        Idempotent per ``job.job_id``: a second launch returns the first handle and never runs
+        the stage twice."""
 
     def poll(self, handle: Handle) -> JobStatus:
-        """Current state. Never raises for a vanished job: that is ``lost`` with a message."""
+        """Current state, from the handle alone (a fresh instance or process must work). Never
+        raises for a vanished job or a garbage handle: that is ``lost`` with a message. A job
+        whose wrapper vanished without an exit record is ``lost``, never a normal exit."""
 
     def logs(self, handle: Handle, tail: int | None = None, cursor: int = 0) -> LogChunk:
-        """Log text from ``cursor`` (byte offset), or the last ``tail`` lines."""
+        """Log text from ``cursor`` (byte offset), or the last ``tail`` lines. A chunk never
+        splits a UTF-8 character: its cursor stops before an incomplete one."""
 
     def cancel(self, handle: Handle, grace_seconds: float = 10.0) -> None:
-        """Ask the job to stop (``stop`` file → SIGTERM → SIGKILL after the grace). Idempotent."""
+        """End the job: ``stop`` now, SIGTERM now, SIGKILL after the grace; cause
+        ``cancelled``. Called on every tick while a run is cancelled: a repeated call must not
+        restart the grace. A no-op once the job ended."""
 
     def fetch(self, handle: Handle, job_dir: Path) -> None:
         """Bring the job's results (outputs/, metrics.jsonl, log.txt, exit.json, error.json) into

@@ -127,9 +127,10 @@ Profiles = Annotated[dict[str, Profile], Field(default_factory=dict, description
     "exists unless you redefine it"))]
 DefaultProfile = Annotated[str, Field("local", description="profile used by stages that name "
                                                            "none; must be one of `profiles`")]
-Storage = Annotated[str, Field(DEFAULT_STORAGE, description=(
+Storage = Annotated[str | dict[str, Any], Field(DEFAULT_STORAGE, description=(
     "where outputs are stored: `file://PATH` (relative to the project), `gs://bucket/prefix`, "
-    "`s3://bucket/prefix`"))]
+    "`s3://bucket/prefix`; or a mapping `{uri: ..., <settings>}` whose other keys are the "
+    "storage backend's settings (listed under \"Storage backend settings\")"))]
 
 
 
@@ -143,6 +144,8 @@ class ProjectConfig:
     path: Path
     values: dict[str, Any]
     lines: dict[Path_, int] = field(default_factory=dict)
+    #: The storage backend's settings, validated (and defaulted) by its registered model.
+    storage_settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def project(self) -> str:
@@ -171,7 +174,9 @@ class ProjectConfig:
 
     @property
     def storage(self) -> str:
-        return str(self.values.get("storage", DEFAULT_STORAGE))
+        """The storage URI (``storage:`` itself, or its ``uri`` key in the mapping form)."""
+        raw = self.values.get("storage", DEFAULT_STORAGE)
+        return str(raw.get("uri", "")) if isinstance(raw, dict) else str(raw)
 
     @property
     def limits(self) -> Limits:
@@ -260,12 +265,13 @@ def validate_config(text: str, path: Path, plugins: Plugins) -> ProjectConfig:
     if "profiles" in values:
         checker.profiles(values, plugins)
         checker.default_profile(values, data.get("profiles"))
+    settings: dict[str, Any] = {}
     if "storage" in values:
-        checker.storage(values["storage"], plugins)
+        settings = checker.storage(values["storage"], plugins)
     if problems:
         problems.sort(key=lambda p: (p.line or 0))
         raise ProblemsError(problems=problems, title=f"{path} is not valid")
-    return ProjectConfig(path=path, values=values, lines=lines)
+    return ProjectConfig(path=path, values=values, lines=lines, storage_settings=settings)
 
 
 def _section_types(plugins: Plugins, problems: list[Problem], file: str) -> dict[str, Any]:
@@ -364,6 +370,11 @@ class _Checker:
         """Validate one value; on failure record its problems and return ``_INVALID``."""
         if path == ("profiles",):
             return self._profiles_common(raw)
+        if path == ("storage",) and not isinstance(raw, str | dict):
+            self.add(path, f"expected a URI or a mapping with `uri`, got {_show(raw)}",
+                     f"e.g. storage: {DEFAULT_STORAGE}  or  storage: {{uri: s3://bucket/prefix, "
+                     "region: eu-west-1}")
+            return _INVALID
         try:
             if isinstance(tp, type) and issubclass(tp, BaseModel):
                 value = tp.model_validate(raw)
@@ -403,9 +414,7 @@ class _Checker:
             path: Path_ = ("profiles", name)
             spec = backends.get(profile.backend)
             if spec is None:
-                self.add((*path, "backend"), f"unknown compute backend {profile.backend!r}",
-                         did_you_mean(profile.backend, list(backends)) or _install_hint(
-                             profile.backend, backends))
+                self.add((*path, "backend"), *plugins.missing_backend(profile.backend))
                 continue
             extras = dict(profile.model_extra or {})
             model = spec.config_model
@@ -439,20 +448,58 @@ class _Checker:
                      did_you_mean(name, list(profiles)) or
                      f"use one of: {', '.join(sorted(profiles))}, or add it under `profiles:`")
 
-    def storage(self, uri: str, plugins: Plugins) -> None:
+    def storage(self, raw: Any, plugins: Plugins) -> dict[str, Any]:
+        """Check the storage URI and validate the settings next to it against the model its
+        backend registered; returns the settings (defaults filled in)."""
+        from goldfish.plugins import resolve
+
+        settings: dict[str, Any] = {}
+        at: Path_ = ("storage",)
+        if isinstance(raw, dict):
+            settings = {k: v for k, v in raw.items() if k != "uri"}
+            at = ("storage", "uri")
+            if not isinstance(raw.get("uri"), str):
+                self.add(at, "missing required key 'uri'" if "uri" not in raw else
+                         f"expected a URI, got {_show(raw.get('uri'))}",
+                         f"write `storage: {{uri: {DEFAULT_STORAGE}, ...settings}}`")
+                return {}
+            uri = str(raw["uri"])
+        else:
+            uri = str(raw)
         if "://" not in uri:
-            self.add(("storage",), f"{uri!r} is not a storage URI",
+            self.add(at, f"{uri!r} is not a storage URI",
                      f"write a URI such as {DEFAULT_STORAGE}, gs://bucket/prefix or "
                      "s3://bucket/prefix")
-            return
+            return {}
         scheme = uri.split("://", 1)[0]
         schemes = plugins.registries.storage
         if scheme not in schemes:
-            self.add(("storage",), f"no storage backend for {scheme}:// URIs",
-                     did_you_mean(scheme, list(schemes)) or
-                     f"installed schemes: {', '.join(sorted(schemes)) or 'none'}; install the "
-                     f"plugin for {scheme}:// (e.g. pip install goldfish-backend-"
-                     f"{ {'gs': 'gce', 's3': 'aws'}.get(scheme, scheme) })")
+            self.add(at, *plugins.missing_storage(scheme))
+            return {}
+        spec = schemes[scheme]
+        if spec.config_model is None:
+            for key in settings:
+                self.add(("storage", key), f"unknown key {key!r}",
+                         f"the {scheme}:// storage backend (plugin {spec.plugin!r}) takes no "
+                         "settings; only `uri`")
+            return {}
+        try:
+            model = resolve(spec.config_model)
+        except Exception as exc:
+            self.add(at, f"the {scheme}:// storage backend (plugin {spec.plugin!r}) is broken: "
+                         f"{exc!r}", "see `goldfish plugins`")
+            return {}
+        own = list(getattr(model, "model_fields", None) or {})
+        self._unknown_keys(settings, ["uri", *own], ("storage",))
+        clean = {k: v for k, v in settings.items() if k in own}
+        adapter = _adapter(model)
+        try:
+            validated = adapter.validate_python(clean)
+        except ValidationError as exc:
+            self._record(exc, model, clean, ("storage",))
+            return {}
+        dumped: dict[str, Any] = adapter.dump_python(validated, mode="json")
+        return dumped
 
     def _unknown_keys(self, raw: dict[Any, Any], allowed: list[str], path: Path_) -> None:
         for key in raw:
@@ -574,12 +621,6 @@ def _dotted(path: Path_) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
-
-def _install_hint(name: str, backends: dict[str, Any]) -> str:
-    return (f"installed backends: {', '.join(sorted(backends)) or 'none'}; install the plugin "
-            f"that provides {name!r} (e.g. pip install goldfish-backend-{name}) or change the "
-            "profile's backend")
 
 
 def iter_keys(tp: Any, prefix: str = "") -> Iterator[tuple[str, Any, FieldInfo | None]]:

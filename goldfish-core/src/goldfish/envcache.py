@@ -28,6 +28,14 @@ def fingerprint() -> str:
         parts.append(str(os.get_terminal_size().columns))
     except OSError:
         parts.append("-")
+    plugins_dir = os.environ.get("GOLDFISH_PLUGINS_DIR")
+    if plugins_dir:  # development plugins: their files are the installation
+        parts.append(plugins_dir)
+        try:
+            for name in sorted(os.listdir(plugins_dir)):
+                parts.append(f"{name}:{os.stat(os.path.join(plugins_dir, name)).st_mtime_ns}")
+        except OSError:
+            pass
     for entry in sys.path:
         try:
             parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")

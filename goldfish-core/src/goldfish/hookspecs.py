@@ -59,9 +59,14 @@ def register_compute_backends(register: Callable[..., None]) -> None:
 def register_storage_backends(register: Callable[..., None]) -> None:
     """Declare storage backends by URI scheme.
 
-    Called once when the plugin manager is built. Call ``register(scheme, factory)`` where
-    ``scheme`` is ``"file"``, ``"gs"``, ``"s3"``… and ``factory`` is a class (or ``"module:attr"``)
-    satisfying :class:`goldfish.storage.StorageBackend`. Returns nothing.
+    Called once when the plugin manager is built. Call
+    ``register(scheme, factory, config_model=None)`` where ``scheme`` is ``"file"``, ``"gs"``,
+    ``"s3"``… and ``factory`` is a class (or ``"module:attr"``) satisfying
+    :class:`goldfish.storage.StorageBackend`. ``config_model`` (a class or ``"module:attr"``;
+    subclass :class:`goldfish.config.Section`) declares the settings the backend accepts next
+    to the URI in ``goldfish.yaml`` (``storage: {uri: s3://bucket/prefix, region: ...}``); they
+    are validated with located errors and reach the factory as its ``config`` dict. Returns
+    nothing.
     """
 
 

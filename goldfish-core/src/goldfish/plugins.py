@@ -8,7 +8,14 @@ Environment:
 
 * ``GOLDFISH_LOAD_PLUGINS=a,b`` loads only the named entry points (``""`` loads none). Built-ins
   always load.
+* ``GOLDFISH_PLUGINS_DIR=PATH`` also loads every module and package in ``PATH`` as a plugin named
+  after it (development without packaging; the allow-list applies to them too).
 * ``GOLDFISH_TRACE_PLUGINS=1`` prints every hook call, its arguments and results to stderr.
+
+A misspelt hook is dropped with an error and the plugin's other hooks stay; a hook taking an
+argument its spec lacks makes the plugin fail to load, reported in one line with the spec's
+argument names (:func:`explain_validation`). :meth:`Plugins.verify` imports everything registered
+by ``"module:attr"`` name (``goldfish doctor``).
 
 After a stevedore scan the entry points are recorded in :mod:`goldfish.envcache` (keyed by a
 fingerprint of the installed distributions); later processes import the same entry points from
@@ -60,6 +67,7 @@ class PluginInfo:
     version: str | None
     hooks: tuple[str, ...]
     builtin: bool
+    distribution: str | None = None
 
 
 @dataclass
@@ -73,7 +81,7 @@ class BackendSpec:
     plugin: str = ""
 
     def load(self) -> Any:
-        return resolve(self.factory)
+        return load_registered(self.factory, f"compute backend {self.name!r}", self.plugin)
 
 
 @dataclass
@@ -81,9 +89,11 @@ class StorageSpec:
     scheme: str
     factory: Any
     plugin: str = ""
+    config_model: Any = None
 
     def load(self) -> Any:
-        return resolve(self.factory)
+        return load_registered(self.factory, f"storage backend for {self.scheme}://",
+                               self.plugin)
 
 
 @dataclass
@@ -105,6 +115,18 @@ def resolve(obj: Any) -> Any:
     return obj
 
 
+def load_registered(target: Any, what: str, plugin: str) -> Any:
+    """Resolve what a plugin registered; an import error or a typo in the ``"module:attr"``
+    string is the plugin's error, said as such."""
+    try:
+        return resolve(target)
+    except Exception as exc:
+        raise GoldfishError(f"{what} (plugin {plugin!r}) cannot be loaded: {target!r} raised "
+                            f"{type(exc).__name__}: {exc}",
+                            "fix the plugin's registration or reinstall it; `goldfish doctor` "
+                            "checks every registered name") from None
+
+
 def _allow_list() -> set[str] | None:
     raw = os.environ.get("GOLDFISH_LOAD_PLUGINS")
     if raw is None:
@@ -112,27 +134,32 @@ def _allow_list() -> set[str] | None:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
-def _dist_version(module_name: str, plugin_name: str = "") -> str | None:
-    """The version of the distribution that ships a plugin (editable installs included)."""
+def _distribution(module_name: str, plugin_name: str = "") -> tuple[str | None, str | None]:
+    """(name, version) of the distribution that ships a plugin (editable installs included);
+    (None, None) for a plugin loaded from ``GOLDFISH_PLUGINS_DIR`` or registered in code."""
     from importlib import metadata
 
     if module_name == "goldfish" or module_name.startswith("goldfish."):
         from goldfish import __version__
 
-        return __version__
+        return "goldfish-core", __version__
     top = module_name.split(".")[0]
     try:
         dists = metadata.packages_distributions().get(top, [])
         if dists:
-            return metadata.version(dists[0])
+            return dists[0], metadata.version(dists[0])
         # Editable installs do not list their packages; find the entry point instead.
         for dist in metadata.distributions():
             for ep in dist.entry_points:
                 if ep.group == ENTRY_POINT_GROUP and ep.name == plugin_name:
-                    return str(dist.version)
+                    return str(dist.metadata["Name"]), str(dist.version)
     except Exception:
-        return None
-    return None
+        return None, None
+    return None, None
+
+
+def _dist_version(module_name: str, plugin_name: str = "") -> str | None:
+    return _distribution(module_name, plugin_name)[1]
 
 
 class Plugins:
@@ -151,7 +178,8 @@ class Plugins:
         try:
             registered = self.pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
-            raise GoldfishError(f"plugin {name or plugin!r} cannot be registered: {exc}",
+            raise GoldfishError(f"plugin {name or plugin!r} cannot be registered: "
+                                f"{explain_validation(self.pm, plugin, exc)}",
                                 "fix the hook implementation's arguments (see docs/plugins.md)")
         if registered is None:
             raise GoldfishError(f"plugin {name or plugin!r} is already registered")
@@ -171,8 +199,9 @@ class Plugins:
         for name, plugin in self.pm.list_name_plugin():
             module = getattr(plugin, "__name__", type(plugin).__module__)
             hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or []))
-            out.append(PluginInfo(name=name, module=module, version=_dist_version(module, name),
-                                  hooks=hooks, builtin=name in self._builtin_names))
+            dist, version = _distribution(module, name)
+            out.append(PluginInfo(name=name, module=module, version=version, hooks=hooks,
+                                  builtin=name in self._builtin_names, distribution=dist))
         return sorted(out, key=lambda i: (not i.builtin, i.name))
 
     # --- registries -----------------------------------------------------------------------
@@ -194,12 +223,13 @@ class Plugins:
                 reg.compute[name] = BackendSpec(name, factory, config_model, capabilities, _p)
             self._call_one(impl, "register_compute_backends", register=add_backend)
         for impl in self.pm.hook.register_storage_backends.get_hookimpls():
-            def add_storage(scheme: str, factory: Any, _p: str = impl.plugin_name) -> None:
+            def add_storage(scheme: str, factory: Any, config_model: Any = None,
+                            _p: str = impl.plugin_name) -> None:
                 if scheme in reg.storage:
                     reg.errors.append(LoadError(_p, f"storage scheme {scheme!r} is already "
                                                     f"registered by {reg.storage[scheme].plugin}"))
                     return
-                reg.storage[scheme] = StorageSpec(scheme, factory, _p)
+                reg.storage[scheme] = StorageSpec(scheme, factory, _p, config_model)
             self._call_one(impl, "register_storage_backends", register=add_storage)
         for impl in self.pm.hook.register_config_sections.get_hookimpls():
             def add_section(section: str, model: Any, _p: str = impl.plugin_name) -> None:
@@ -221,19 +251,112 @@ class Plugins:
     def compute_backend(self, name: str) -> BackendSpec:
         specs = self.registries.compute
         if name not in specs:
-            hint = did_you_mean(name, list(specs)) or (
-                f"installed backends: {', '.join(sorted(specs)) or 'none'}; install the plugin "
-                f"that provides {name!r} (e.g. pip install goldfish-backend-{name})")
-            raise GoldfishError(f"unknown compute backend {name!r}", hint)
+            raise GoldfishError(*self.missing_backend(name))
         return specs[name]
 
     def storage_backend(self, scheme: str) -> StorageSpec:
         specs = self.registries.storage
         if scheme not in specs:
-            hint = did_you_mean(scheme, list(specs)) or (
-                f"installed storage schemes: {', '.join(sorted(specs))}")
-            raise GoldfishError(f"no storage backend for {scheme}:// URIs", hint)
+            raise GoldfishError(*self.missing_storage(scheme))
         return specs[scheme]
+
+    def failed_plugins(self, name: str) -> list[LoadError]:
+        """Plugins that failed to load and are named like ``name`` (entry point ``gce`` or
+        ``gce-backend`` for backend ``gce``): the likely providers of what is missing."""
+        return [e for e in self.load_errors if e.name and (name in e.name or e.name in name)]
+
+    def _missing(self, what: str, name: str, known: list[str],
+                 install: str) -> tuple[str, str]:
+        """(message, hint) for a backend nobody registered: a near name, else the plugin named
+        like it that failed to load (with its error), else what to install."""
+        close = did_you_mean(name, known)
+        failed = self.failed_plugins(name)
+        if close or not failed:
+            others = sorted({e.name for e in self.load_errors})
+            note = (f" ({len(others)} plugin(s) failed to load: {', '.join(others[:5])}; see "
+                    "`goldfish plugins`)") if others and not close else ""
+            return f"unknown {what} {name!r}", (close or install) + note
+        shown = "; ".join(f"plugin {e.name!r} failed to load: {e.error}" for e in failed[:3])
+        return (f"{what} {name!r} is not available: {shown}",
+                "fix or reinstall that plugin (`goldfish plugins` lists load errors)")
+
+    def missing_backend(self, name: str) -> tuple[str, str]:
+        specs = self.registries.compute
+        return self._missing("compute backend", name, list(specs), (
+            f"installed backends: {', '.join(sorted(specs)) or 'none'}; install the plugin "
+            f"that provides {name!r} (e.g. pip install goldfish-backend-{name}) or change the "
+            "profile's backend"))
+
+    def missing_storage(self, scheme: str) -> tuple[str, str]:
+        specs = self.registries.storage
+        package = {"gs": "gce", "s3": "aws"}.get(scheme, scheme)
+        message, hint = self._missing("storage scheme", scheme, list(specs), (
+            f"installed schemes: {', '.join(sorted(specs)) or 'none'}; install the plugin for "
+            f"{scheme}:// (e.g. pip install goldfish-backend-{package})"))
+        if message.startswith("unknown"):
+            message = f"no storage backend for {scheme}:// URIs"
+        return message, hint
+
+    def verify(self) -> list[LoadError]:
+        """Import everything plugins registered by ``"module:attr"`` name — factories, config
+        models, config sections — and report each failure as its plugin's error. Doctor runs
+        this so a typo shows before any run needs the backend."""
+        reg = self.registries
+        targets: list[tuple[str, str, Any]] = []
+        for name, spec in reg.compute.items():
+            targets += [(spec.plugin, f"compute backend {name!r} factory", spec.factory),
+                        (spec.plugin, f"compute backend {name!r} config_model",
+                         spec.config_model)]
+        for scheme, sspec in reg.storage.items():
+            targets += [(sspec.plugin, f"storage backend {scheme}:// factory", sspec.factory),
+                        (sspec.plugin, f"storage backend {scheme}:// config_model",
+                         sspec.config_model)]
+        owners = self._section_owners()
+        for section, model in reg.config_sections.items():
+            targets.append((owners.get(section, "?"), f"config section {section!r}", model))
+        errors = []
+        for plugin, what, target in targets:
+            if target is None:
+                continue
+            try:
+                resolve(target)
+            except Exception as exc:
+                errors.append(LoadError(plugin, f"{what}: {target!r} cannot be imported "
+                                                f"({type(exc).__name__}: {exc})"))
+        return errors
+
+    def registrations(self) -> dict[str, dict[str, list[str]]]:
+        """What each plugin registers: ``{plugin: {"compute_backends": [...],
+        "storage_schemes": [...], "config_sections": [...], "commands": [...]}}``."""
+        import argparse
+
+        out: dict[str, dict[str, list[str]]] = {}
+
+        def add(plugin: str, kind: str, name: str) -> None:
+            out.setdefault(plugin, {}).setdefault(kind, []).append(name)
+
+        reg = self.registries
+        for name, spec in reg.compute.items():
+            add(spec.plugin, "compute_backends", name)
+        for scheme, sspec in reg.storage.items():
+            add(sspec.plugin, "storage_schemes", f"{scheme}://")
+        for section, owner in self._section_owners().items():
+            add(owner, "config_sections", section)
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            parser = argparse.ArgumentParser(add_help=False)
+            sub = parser.add_subparsers()
+            self._call_one(impl, "register_commands", cli=sub)
+            for command in sub.choices:
+                add(impl.plugin_name, "commands", command)
+        return out
+
+    def _section_owners(self) -> dict[str, str]:
+        owners: dict[str, str] = {}
+        for impl in self.pm.hook.register_config_sections.get_hookimpls():
+            def record(section: str, model: Any, _p: str = impl.plugin_name) -> None:
+                owners.setdefault(section, _p)
+            self._call_one(impl, "register_config_sections", register=record)
+        return owners
 
     def config_sections(self) -> dict[str, Any]:
         return {k: resolve(v) for k, v in self.registries.config_sections.items()}
@@ -358,6 +481,7 @@ def build(*, load_entry_points: bool = True, builtins: bool = True,
                 errors.append(LoadError(name, repr(exc)))
     if load_entry_points:
         errors.extend(_discover(pm))
+        errors.extend(_load_plugins_dir(pm))
     for name, obj in extra:
         pm.register(obj, name=name)
     errors.extend(_reject_unknown_hooks(pm))
@@ -372,8 +496,9 @@ def build(*, load_entry_points: bool = True, builtins: bool = True,
 
 
 def _reject_unknown_hooks(pm: pluggy.PluginManager) -> list[LoadError]:
-    """Unregister every plugin implementing a hook no spec declares (a typo, or a hook from a
-    newer Goldfish): pluggy's ``check_pending`` would reject the whole manager for it."""
+    """Drop every implementation of a hook no spec declares (a typo, or a hook from a newer
+    Goldfish): pluggy's ``check_pending`` would reject the whole manager for it. The plugin's
+    valid hooks stay registered; one without any is unregistered."""
     specs = [n for n, caller in vars(pm.hook).items()
              if not n.startswith("_") and caller.has_spec()]
     bad: dict[str, list[str]] = {}
@@ -385,11 +510,106 @@ def _reject_unknown_hooks(pm: pluggy.PluginManager) -> list[LoadError]:
                 bad.setdefault(impl.plugin_name, []).append(hook_name)
     errors = []
     for plugin_name, hooks in bad.items():
+        plugin = pm.get_plugin(plugin_name)
+        valid = [c.name for c in pm.get_hookcallers(plugin) or [] if c.has_spec()]
         pm.unregister(name=plugin_name)
+        for hook_name in hooks:  # no implementation left: drop the empty caller too
+            caller = getattr(pm.hook, hook_name, None)
+            if caller is not None and not caller.get_hookimpls():
+                delattr(pm.hook, hook_name)
         details = "; ".join(f"unknown hook {h!r}" + (f" ({did_you_mean(h, specs)})"
                                                      if did_you_mean(h, specs) else "")
                             for h in sorted(hooks))
-        errors.append(LoadError(plugin_name, f"plugin {plugin_name!r} not loaded: {details}"))
+        if valid:
+            pm.register(_only_hooks(plugin, valid), name=plugin_name)
+            kept = f"kept its other hooks: {', '.join(sorted(valid))}"
+            errors.append(LoadError(plugin_name, f"plugin {plugin_name!r}: {details}; {kept}"))
+        else:
+            errors.append(LoadError(plugin_name, f"plugin {plugin_name!r} not loaded: {details}"))
+    return errors
+
+
+def _only_hooks(plugin: object, names: list[str]) -> object:
+    """A stand-in for ``plugin`` exposing only the hook implementations called ``names``."""
+    import types
+
+    stand_in = types.SimpleNamespace(**{n: getattr(plugin, n) for n in names})
+    stand_in.__name__ = getattr(plugin, "__name__", type(plugin).__module__)
+    return stand_in
+
+
+def explain_validation(pm: pluggy.PluginManager, plugin: object, exc: Exception) -> str:
+    """One line for a hook implementation pluggy refused: which arguments the spec lacks and
+    the names it has."""
+    import inspect
+
+    for attr in dir(plugin):
+        fn = getattr(plugin, attr, None)
+        if not callable(fn) or pm.parse_hookimpl_opts(plugin, attr) is None:
+            continue
+        caller = getattr(pm.hook, attr, None)
+        spec = caller.spec if caller is not None else None
+        if spec is None:
+            continue
+        try:
+            params = [p for p in inspect.signature(fn).parameters if p != "self"]
+        except (TypeError, ValueError):
+            continue
+        unknown = [p for p in params if p not in spec.argnames]
+        if unknown:
+            near = [did_you_mean(p, list(spec.argnames)) for p in unknown]
+            extra = "".join(f" ({n})" for n in near if n)
+            return (f"hook {attr!r} takes argument(s) {', '.join(map(repr, unknown))} the "
+                    f"spec does not have{extra}; expected names: {', '.join(spec.argnames)}")
+    return " ".join(str(exc).split())
+
+
+def plugins_dir_modules(folder: str) -> list[tuple[str, str]]:
+    """(plugin name, module name) for every plugin module in a development folder: each
+    ``*.py`` file and each package directory not starting with ``_`` or ``.``."""
+    from pathlib import Path
+
+    root = Path(folder)
+    out = []
+    for entry in sorted(root.iterdir()) if root.is_dir() else []:
+        if entry.name.startswith(("_", ".")):
+            continue
+        if entry.suffix == ".py" and entry.is_file():
+            out.append((entry.stem, entry.stem))
+        elif (entry / "__init__.py").is_file():
+            out.append((entry.name, entry.name))
+    return out
+
+
+def _load_plugins_dir(pm: pluggy.PluginManager) -> list[LoadError]:
+    """Plugins from ``GOLDFISH_PLUGINS_DIR`` (development without packaging): the folder goes
+    on ``sys.path`` and each module in it is imported and registered under its own name."""
+    folder = os.environ.get("GOLDFISH_PLUGINS_DIR")
+    if not folder:
+        return []
+    if not os.path.isdir(folder):
+        return [LoadError("GOLDFISH_PLUGINS_DIR", f"{folder} is not a directory")]
+    allowed = _allow_list()
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    errors = []
+    for name, module in plugins_dir_modules(folder):
+        if allowed is not None and name not in allowed:
+            continue
+        if pm.has_plugin(name):
+            errors.append(LoadError(name, f"{folder}/{module}: a plugin with this name is "
+                                          "already registered"))
+            continue
+        try:
+            plugin = importlib.import_module(module)
+        except Exception as exc:
+            errors.append(LoadError(name, f"{type(exc).__name__}: {exc}"))
+            continue
+        try:
+            pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            errors.append(LoadError(name, f"plugin {name!r} not loaded: "
+                                          f"{explain_validation(pm, plugin, exc)}"))
     return errors
 
 
@@ -407,6 +627,9 @@ def _discover(pm: pluggy.PluginManager) -> list[LoadError]:
             continue
         try:
             pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            errors.append(LoadError(name, f"plugin {name!r} not loaded: "
+                                          f"{explain_validation(pm, plugin, exc)}"))
         except Exception as exc:
             errors.append(LoadError(name, f"{type(exc).__name__}: {exc}"))
     return errors

@@ -23,7 +23,7 @@ CONFIG_BEGIN = "<!-- BEGIN GENERATED CONFIG REFERENCE (python -m goldfish.refere
 CONFIG_END = "<!-- END GENERATED CONFIG REFERENCE -->"
 
 #: Plugins that exist only to test Goldfish; their sections are not documented.
-TEST_PLUGINS = frozenset({"example", "broken", "misspelt"})
+TEST_PLUGINS = frozenset({"example", "broken", "misspelt", "badargs", "typos"})
 
 
 def docs_dir() -> Path:
@@ -106,6 +106,21 @@ def render_config(plugins: Any = None) -> str:
         rows = list(config_module.iter_keys(model, "profiles.<name>")) if model else []
         out.append(f"- `backend: {name}` (from `{spec.plugin}`)"
                    + ("" if rows else ": no extra keys"))
+        if rows:
+            out += ["", "  | key | type | default | description |", "  |---|---|---|---|"]
+            for key, annotation, fld in rows:
+                out.append(f"  | `{key}` | {_type_name(annotation)} | {_default(fld)} | "
+                           f"{(fld.description if fld else '') or ''} |")
+            out.append("")
+    if out[-1]:
+        out.append("")
+    out += ["### Storage backend settings", "",
+            "With the mapping form `storage: {uri: ..., <settings>}`, the keys beside `uri` are "
+            "checked against the settings model the URI scheme's backend registered.", ""]
+    for scheme, sspec in sorted(registries.storage.items()):
+        model = resolve(sspec.config_model) if sspec.config_model is not None else None
+        rows = list(config_module.iter_keys(model, "storage")) if model else []
+        out.append(f"- `{scheme}://` (from `{sspec.plugin}`)" + ("" if rows else ": no settings"))
         if rows:
             out += ["", "  | key | type | default | description |", "  |---|---|---|---|"]
             for key, annotation, fld in rows:

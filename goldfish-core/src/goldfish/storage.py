@@ -1,8 +1,16 @@
-"""The storage backend contract: bytes addressed by URI.
+"""The storage backend contract: bytes addressed by URI (public API, see docs/plugins.md).
 
 Built-in: ``file://`` (paths relative to the project root are allowed: ``file://.goldfish/store``).
 Plugins add ``gs://``, ``s3://``. Content addressing lives above this layer
 (:mod:`goldfish.artifacts`), so a backend only moves bytes.
+
+Layout under the project's storage URI ``<base>``: ``<base>/objects/sha256/<2 hex>/<62 hex>``
+(output files), ``<base>/trees/sha256/<2>/<62>`` (directory manifests), ``<base>/jobs/<job_id>/``
+(reserved for staging jobs of backends that do not share the filesystem). Objects there are
+immutable once written, yet ``put`` over an existing URI must replace it. Settings written next to
+the URI (``storage: {uri: ..., region: ...}``) are validated by the backend's registered
+``config_model`` and passed to the factory as ``config``. The conformance suite is
+:class:`goldfish.testing.contracts.StorageBackendContract`.
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ class StorageBackend(Protocol):
     def exists(self, uri: str) -> bool: ...
 
     def list(self, prefix: str) -> list[str]:
-        """Every object URI under ``prefix`` (recursive), sorted."""
+        """Every object URI under ``prefix`` (recursive; ``prefix`` is a directory with or
+        without a trailing ``/``), sorted by URI, each usable as is; never a temporary name."""
 
     def delete(self, uri: str) -> None:
         """Remove ``uri``; absent is not an error."""

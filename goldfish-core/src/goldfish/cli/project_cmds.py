@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -42,6 +43,14 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
     plugins = cli.add_parser("plugins", help="list installed plugins, their hooks and load errors")
     plugins.add_argument("--json", action="store_true", help="print machine-readable JSON")
     plugins.set_defaults(handler=cmd_plugins)
+
+    plugin = cli.add_parser("plugin", help="create a plugin package (a backend with its tests)")
+    plugin_sub = plugin.add_subparsers(dest="plugin_command", metavar="ACTION", required=True)
+    new = plugin_sub.add_parser("new", help="write goldfish-NAME-plugin/: a compute and a storage "
+                                            "backend with the conformance suites wired in")
+    new.add_argument("name", metavar="NAME", help="backend name: lower-case words joined by '-'")
+    new.add_argument("--dir", default=".", metavar="DIR", help="where to create it (default: here)")
+    new.set_defaults(handler=cmd_plugin_new)
 
     doctor = cli.add_parser("doctor", help="check the installation and the project")
     doctor.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -128,11 +137,13 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 def plugin_report(plugins: Plugins) -> dict[str, Any]:
     registries = plugins.registries  # collecting them surfaces registration errors too
+    registered = plugins.registrations()
     errors = [*plugins.load_errors, *registries.errors]
     return {
         "plugins": [
-            {"name": i.name, "module": i.module, "version": i.version, "builtin": i.builtin,
-             "hooks": list(i.hooks)} for i in plugins.infos()],
+            {"name": i.name, "module": i.module, "distribution": i.distribution,
+             "version": i.version, "builtin": i.builtin, "hooks": list(i.hooks),
+             "registers": registered.get(i.name, {})} for i in plugins.infos()],
         "errors": [{"name": e.name, "error": e.error} for e in errors],
         "compute_backends": {n: s.plugin for n, s in sorted(registries.compute.items())},
         "storage_schemes": {n: s.plugin for n, s in sorted(registries.storage.items())},
@@ -140,24 +151,46 @@ def plugin_report(plugins: Plugins) -> dict[str, Any]:
     }
 
 
+_KINDS = (("compute_backends", "backends"), ("storage_schemes", "storage"),
+          ("config_sections", "sections"), ("commands", "commands"))
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
+    """Exit 1 when any plugin failed to load (or registered something twice)."""
     from goldfish.plugins import get_plugins
 
     report = plugin_report(get_plugins())
+    failed = 1 if report["errors"] else 0
     if args.json:
         from goldfish.cli.common import emit_json
 
         emit_json(report)
-        return 0
+        return failed
     for info in report["plugins"]:
         kind = "builtin" if info["builtin"] else "plugin"
-        print(f"{info['name']:<16} {info['version'] or '-':<8} {kind:<8} "
-              f"{', '.join(info['hooks']) or '(no hooks)'}")
+        source = info["distribution"] or info["module"]
+        print(f"{info['name']:<16} {info['version'] or '-':<8} {kind:<8} {source}")
+        print(f"{'':<16} hooks: {', '.join(info['hooks']) or '(none)'}")
+        for key, label in _KINDS:
+            names = info["registers"].get(key)
+            if names:
+                print(f"{'':<16} {label}: {', '.join(names)}")
     for err in report["errors"]:
         print(f"{err['name']:<16} {'-':<8} {'ERROR':<8} {err['error']}")
     if report["errors"]:
         print("\nhint: a plugin that fails to load is skipped; fix or uninstall it, or limit "
               "plugins with GOLDFISH_LOAD_PLUGINS=name1,name2")
+    return failed
+
+
+def cmd_plugin_new(args: argparse.Namespace) -> int:
+    from goldfish.scaffold import create
+
+    target = create(args.name, Path(args.dir))
+    print(f"created {target}: a backend {args.name!r} (compute) and dir:// (storage) with "
+          "their tests")
+    print(f"next: cd {target} && pip install -e . pytest && pytest tests  "
+          "(then replace the backend's insides; docs/plugins.md explains the contract)")
     return 0
 
 
@@ -199,13 +232,21 @@ def diagnose(explicit: str | None = None) -> list[Check]:
     checks.append(Check("ok", "plugins", f"{len(report['plugins'])} loaded"
                         + (f" (installed: {', '.join(external)})" if external else "")))
     for err in report["errors"]:
-        checks.append(Check("warn", f"plugin {err['name']}", f"{err['error']} (skipped)"))
+        skipped = "" if plugins.pm.has_plugin(err["name"]) else " (skipped)"
+        checks.append(Check("warn", f"plugin {err['name']}", f"{err['error']}{skipped}"))
+    checks += _registered_names(plugins)
     checks.append(Check("ok" if report["compute_backends"] else "fail", "compute backends",
                         ", ".join(report["compute_backends"]) or "none"))
     checks.append(Check("ok" if report["storage_schemes"] else "fail", "storage schemes",
                         ", ".join(f"{s}://" for s in report["storage_schemes"]) or "none"))
     checks += _project_checks(explicit, plugins)
     return checks
+
+
+def _registered_names(plugins: Plugins) -> list[Check]:
+    """Import every factory and config model plugins registered by name, so a typo in one is
+    reported as that plugin's error now, not when a run first needs the backend."""
+    return [Check("warn", f"plugin {e.name}", e.error) for e in plugins.verify()]
 
 
 def _project_checks(explicit: str | None, plugins: Plugins) -> list[Check]:
@@ -230,6 +271,7 @@ def _project_checks(explicit: str | None, plugins: Plugins) -> list[Check]:
         config = None
         checks.append(Check("fail", "config", exc.message))
     checks += _missing_backends(project, plugins, config)
+    checks += _storage_backend(plugins, config)
     checks.append(_database_check(project))
     checks.append(_repository_check(project))
     if checks[-1].status == "ok":
@@ -242,6 +284,7 @@ def _missing_backends(project: Project, plugins: Plugins,
     """Profiles naming a backend no installed plugin provides (read from the raw file, so this
     works even when the config does not load)."""
     from goldfish.config import DEFAULT_PROFILES, parse_yaml
+    from goldfish.errors import GoldfishError
 
     if config is not None:
         profiles = {n: p.backend for n, p in config.profiles.items()}
@@ -258,8 +301,28 @@ def _missing_backends(project: Project, plugins: Plugins,
     missing = [Check("fail", f"profile {name}", f"backend {backend!r} is not installed "
                      f"(installed: {', '.join(sorted(known)) or 'none'})")
                for name, backend in sorted(profiles.items()) if backend not in known]
+    for name, backend in sorted(profiles.items()):
+        if backend in known:
+            try:
+                known[backend].load()
+            except GoldfishError as exc:
+                missing.append(Check("fail", f"profile {name}", exc.message))
     return missing or [Check("ok", "profiles", ", ".join(f"{n} ({b})" for n, b in
                                                          sorted(profiles.items())))]
+
+
+def _storage_backend(plugins: Plugins, config: ProjectConfig | None) -> list[Check]:
+    """The project's storage backend can be imported (its plugin's registration has no typo)."""
+    from goldfish.errors import GoldfishError
+
+    if config is None:
+        return []
+    scheme = config.storage.partition("://")[0]
+    try:
+        plugins.storage_backend(scheme).load()
+    except GoldfishError as exc:
+        return [Check("fail", "storage", exc.message)]
+    return []
 
 
 def _database_check(project: Project) -> Check:

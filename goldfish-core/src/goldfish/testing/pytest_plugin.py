@@ -16,6 +16,12 @@
     (name ``test-project``, 3 slots) using the isolated plugins. Register plugins first if the
     project must see them while it is created.
 
+``goldfish_run_pipeline``
+    ``goldfish_run_pipeline(backend=..., profile=None, storage=None, files=None) -> RunInfo``
+    runs a small real pipeline through the real engine on a profile using ``backend`` (and
+    outputs in ``storage``) and returns the run record: see :mod:`goldfish.testing.harness`.
+    Uses the isolated plugins, so register your plugin first.
+
 Example::
 
     from goldfish import hookimpl
@@ -46,6 +52,7 @@ import pytest
 if TYPE_CHECKING:
     from goldfish.plugins import Plugins
     from goldfish.project import Project
+    from goldfish.runs.records import RunInfo
 
 
 @pytest.fixture
@@ -85,3 +92,16 @@ def goldfish_project(tmp_path: Path, goldfish_plugins: Plugins) -> Iterator[Proj
     finally:
         if "db" in project.__dict__:
             project.db.close()
+
+
+@pytest.fixture
+def goldfish_run_pipeline(tmp_path: Path, goldfish_plugins: Plugins) -> Callable[..., RunInfo]:
+    from goldfish.testing.harness import run_pipeline
+
+    counter = iter(range(1_000_000))
+
+    def run(**kwargs: object) -> RunInfo:
+        return run_pipeline(tmp_path / f"pipeline{next(counter)}", plugins=goldfish_plugins,
+                            **kwargs)  # type: ignore[arg-type]
+
+    return run

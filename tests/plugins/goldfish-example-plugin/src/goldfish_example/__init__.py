@@ -1,13 +1,11 @@
-"""An example Goldfish plugin, installed through its entry point to test discovery end to end.
+"""The example Goldfish plugin (``goldfish plugin new example``; docs/plugins.md walks through it).
 
-It adds a ``goldfish hello`` command, a compute backend ``example`` (named by a ``"module:attr"``
-string, so the backend module is imported only when a profile uses it) and a ``example:`` section
-of ``goldfish.yaml``.
+Hook implementations only, cheap to import: backends and models are named by ``"module:attr"``
+strings and imported when a project uses them.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from typing import Any
 
@@ -15,17 +13,23 @@ from goldfish import hookimpl
 
 
 @hookimpl
-def register_commands(cli: argparse._SubParsersAction[Any]) -> None:
-    parser = cli.add_parser("hello", help="say hello (from the example plugin)")
-    parser.set_defaults(handler=lambda args: print("hello from goldfish-example-plugin"))
+def register_compute_backends(register: Callable[..., None]) -> None:
+    register("example", "goldfish_example.backend:ExampleBackend",
+             config_model="goldfish_example.settings:ExampleProfile")
 
 
 @hookimpl
-def register_compute_backends(register: Callable[..., None]) -> None:
-    register("example", "goldfish_example.backend:ExampleBackend",
-             "goldfish_example.settings:ExampleProfile")
+def register_storage_backends(register: Callable[..., None]) -> None:
+    register("dir", "goldfish_example.storage:DirStorage",
+             config_model="goldfish_example.settings:DirSettings")
 
 
 @hookimpl
 def register_config_sections(register: Callable[..., None]) -> None:
     register("example", "goldfish_example.settings:ExampleSettings")
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    parser = cli.add_parser("hello", help="say hello (from the example plugin)")
+    parser.set_defaults(handler=lambda args: print("hello from goldfish-example-plugin"))

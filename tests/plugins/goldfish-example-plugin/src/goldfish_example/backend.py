@@ -1,60 +1,49 @@
-"""A tiny but working compute backend: runs the stage command to completion in ``launch``.
+"""The ``example`` compute backend: stages run on this machine at a lower CPU priority.
 
-Real backends run detached; this one is synchronous so it stays a dozen lines, and declares so in
-its capabilities.
+It composes Goldfish's local backend, which already keeps the contract (a detached supervisor,
+exit records, heartbeats, stop/cancel/timeout escalation, a clean environment), and changes one
+thing: the stage command runs under ``nice``. A backend for Docker or a cloud replaces the
+delegation with its own launch/poll/logs/cancel/release and keeps everything else.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from goldfish.builtins.local_compute import LocalBackend
 from goldfish.compute import Capabilities, Handle, Job, JobStatus, LogChunk
+
+from goldfish_example.settings import ExampleProfile
 
 
 class ExampleBackend:
     name = "example"
-    capabilities = Capabilities(detached=False, shares_filesystem=True)
+    capabilities = Capabilities(detached=True, shares_filesystem=True, live_logs=True)
 
     def __init__(self, project_root: Path, config: dict[str, Any]) -> None:
-        self.project_root = Path(project_root)
-        self.config = dict(config)
+        settings = ExampleProfile.model_validate(config)
+        self.niceness = settings.niceness
+        self.local = LocalBackend(project_root,
+                                  {"kill_grace_seconds": settings.kill_grace_seconds})
 
     def launch(self, job: Job) -> Handle:
-        started = time.time()
-        with open(job.job_dir / "log.txt", "wb") as log:
-            env = {**os.environ, **job.env, "GOLDFISH_JOB_DIR": str(job.job_dir)}
-            proc = subprocess.run(job.command, cwd=job.job_dir / "code", stdout=log,
-                                  stderr=subprocess.STDOUT, env=env)
-        record = {"exit_code": proc.returncode, "signal": None, "cause": None,
-                  "started_at": started, "finished_at": time.time()}
-        (job.job_dir / "exit.json").write_text(json.dumps(record), encoding="utf-8")
-        return Handle(self.name, job.job_id, {"job_dir": str(job.job_dir)})
+        niced = replace(job, command=["nice", "-n", str(self.niceness), *job.command])
+        handle = self.local.launch(niced)
+        return Handle(self.name, handle.job_id, handle.data)
 
     def poll(self, handle: Handle) -> JobStatus:
-        exit_file = Path(handle.data["job_dir"]) / "exit.json"
-        if not exit_file.is_file():
-            return JobStatus("lost", message=f"{exit_file} is missing")
-        record = json.loads(exit_file.read_text(encoding="utf-8"))
-        return JobStatus("exited", exit_code=record["exit_code"],
-                         started_at=record["started_at"], finished_at=record["finished_at"])
+        return self.local.poll(handle)
 
     def logs(self, handle: Handle, tail: int | None = None, cursor: int = 0) -> LogChunk:
-        data = (Path(handle.data["job_dir"]) / "log.txt").read_bytes()
-        if tail is not None:
-            text = "\n".join(data.decode(errors="replace").splitlines()[-tail:])
-            return LogChunk(text, len(data), complete=True)
-        return LogChunk(data[cursor:].decode(errors="replace"), len(data), complete=True)
+        return self.local.logs(handle, tail=tail, cursor=cursor)
 
     def cancel(self, handle: Handle, grace_seconds: float = 10.0) -> None:
-        """Nothing to cancel: the job finished inside ``launch``."""
+        self.local.cancel(handle, grace_seconds=grace_seconds)
 
     def fetch(self, handle: Handle, job_dir: Path) -> None:
-        """The job ran in ``job_dir`` itself."""
+        self.local.fetch(handle, job_dir)
 
     def release(self, handle: Handle) -> None:
-        """Nothing is held."""
+        self.local.release(handle)
