@@ -450,12 +450,17 @@ class GoldfishTools:
                  notes: Annotated[str, Field(max_length=4000, description=(
                      "what was learned"))] = "",
                  metric: Annotated[str | None, Field(max_length=100, description=(
-                     "the metric judged (default: the results spec)"))] = None) -> Answer:
-        """Record the authoritative verdict on a finished run (refused while it is active)."""
+                     "the metric judged (default: the results spec)"))] = None,
+                 force: Annotated[bool, Field(description=(
+                     "allow `success` on a run that ended failed, lost or cancelled"))] = False
+                 ) -> Answer:
+        """Record the authoritative verdict on a finished run (refused while it is active;
+        `success` on a run that did not end `done` needs `force`)."""
         from goldfish.runs.records import conclude
 
-        result = conclude(self.project, run, outcome, notes, metric)
-        return answer(result, f"run {result['run_id']} concluded {outcome}")
+        result = conclude(self.project, run, outcome, notes, metric, force=force)
+        forced = f" (forced: the run ended {result['state']})" if result["forced"] else ""
+        return answer(result, f"run {result['run_id']} concluded {outcome}{forced}")
 
     def tag(self, target: Annotated[str, Field(min_length=1, max_length=200, description=(
                 "a run (id, prefix, `latest`) or a version (`ws-v3`)"))],

@@ -84,6 +84,8 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
     conclude.add_argument("--outcome", required=True, choices=("success", "partial", "miss"))
     conclude.add_argument("--notes", default="", help="what was learned")
     conclude.add_argument("--metric", default=None, help="the metric judged (default: results spec)")
+    conclude.add_argument("--force", action="store_true",
+                          help="allow `success` on a run that ended failed, lost or cancelled")
     conclude.set_defaults(handler=cmd_conclude)
 
     sources = cli.add_parser("sources", help="named data sources (add, list, show, promote)")
@@ -376,9 +378,10 @@ def cmd_conclude(args: argparse.Namespace) -> int:
     from goldfish.runs.records import conclude
 
     project = open_project(args)
-    result = conclude(project, args.run, args.outcome, args.notes, args.metric)
+    result = conclude(project, args.run, args.outcome, args.notes, args.metric, force=args.force)
     value = f" ({result['metric']}={_fmt(result['value'])})" if result["metric"] else ""
-    print(f"run {result['run_id']} concluded: {result['outcome']}{value}")
+    forced = f" (forced: the run ended {result['state']})" if result["forced"] else ""
+    print(f"run {result['run_id']} concluded: {result['outcome']}{value}{forced}")
     return 0
 
 
