@@ -1,9 +1,17 @@
 """Metric health, host side, from the metric stream of a running stage.
 
-Called on every watch tick with the points logged since the last tick and the whole history.
-A condition is reported when it *becomes* true (the new points made it so), so a long run does
-not repeat itself; stalls are reported from ``seconds_since_heartbeat`` (the engine keeps only
-the first report per stage).
+Called on every watch tick with the points logged since the last tick and the history (every
+point so far, or a bounded window of recent points per metric; the running best then comes from
+``MetricContext.best`` when the engine gives it, else from the minimum of the history). A
+condition is reported when it *becomes* true (the new points made it so), so a long run does not
+repeat itself; stalls are reported from ``seconds_since_heartbeat`` (the engine keeps only the
+first report per stage).
+
+* ``nonfinite_metric`` — a NaN or Inf in any metric (blocking);
+* ``divergence`` — a loss whose last value is ``ratio``× its trailing-window minimum (blocking);
+* ``loss_rise`` — a loss whose last ``window`` points all stay above ``ratio``× its best so far:
+  the plain "it got worse and did not recover" (a warning, with the numbers);
+* ``grad_norm``, ``stall``, ``no_progress``.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from typing import Any
 
 from goldfish.findings import Finding, MetricContext, MetricPoint
 
-from goldfish_svs.settings import severity
+from goldfish_svs.settings import severity, switch_off
 
 SOURCE = "svs"
 LOSS = re.compile(r"(^|[._/-])(loss|nll|perplexity|ppl)([._/-]|$)", re.IGNORECASE)
@@ -28,7 +36,30 @@ def _matches(name: str, settings: dict[str, Any], default: re.Pattern[str]) -> b
 
 def _finding(check: str, sev: str, message: str, stage: str, signal: str | None,
              data: dict[str, Any]) -> Finding:
+    if sev != "info":
+        hint = switch_off(check)
+        message, data = f"{message} ({hint})", {**data, "switch_off": hint}
     return Finding(SOURCE, check, sev, message, stage=stage, signal=signal, data=data)  # type: ignore[arg-type]
+
+
+def _best(context: MetricContext, name: str, history: list[MetricPoint]) -> float | None:
+    """The lowest finite value of ``name`` so far: the engine's running best when the context
+    carries one (``history`` may then be only a recent window), else the history's minimum."""
+    best = (getattr(context, "best", None) or {}).get(name)
+    if isinstance(best, (int, float)) and math.isfinite(best):
+        return float(best)
+    finite = [p.value for p in history if math.isfinite(p.value)]
+    return min(finite) if finite else None
+
+
+def _risen(values: list[float], best: float | None, settings: dict[str, Any]) -> bool:
+    """The last ``window`` values are finite and all above ``ratio``× a positive best."""
+    window = max(1, int(settings.get("window", 10)))
+    ratio = float(settings.get("ratio", 2.0))
+    recent = values[-window:]
+    if best is None or best <= 0 or len(recent) < window:
+        return False  # a loss at or below zero has no meaningful ratio to its best
+    return all(math.isfinite(v) and v > ratio * best for v in recent)
 
 
 def _diverged(values: list[float], settings: dict[str, Any]) -> tuple[bool, float, float]:
@@ -83,6 +114,25 @@ def check(context: MetricContext, checks: dict[str, dict[str, Any]], enforcement
                      "max_ratio": settings.get("ratio", 10.0),
                      "window": settings.get("window", 50), "step": history[-1].step,
                      "grace_seconds": settings.get("grace_seconds", 30)}))
+        settings = checks.get("loss_rise")
+        diverged = any(f.check == "divergence" and f.signal == name for f in out)
+        if settings is not None and not diverged and _matches(name, settings, LOSS):
+            values = [p.value for p in history]
+            best = _best(context, name, history)
+            if _risen(values, best, settings) and not (
+                    len(values) > len(new) and _risen(values[:-len(new)], best, settings)):
+                assert best is not None
+                window = max(1, int(settings.get("window", 10)))
+                ratio = float(settings.get("ratio", 2.0))
+                low, last = min(values[-window:]), values[-1]
+                out.append(_finding(
+                    "loss_rise", severity(settings, enforcement),
+                    f"metric {name!r} rose above its best and stays there: its last {window} "
+                    f"points are all ≥ {low:.4g} ({low / best:.3g}× its best {best:.4g}; "
+                    f"warns above {ratio:g}×), last {last:.4g} at step {history[-1].step}",
+                    stage, name,
+                    {"best": best, "window_min": low, "last": last, "ratio": low / best,
+                     "max_ratio": ratio, "window": window, "step": history[-1].step}))
         settings = checks.get("grad_norm")
         if settings is not None and _matches(name, settings, GRAD):
             limit = float(settings.get("max", 100.0))

@@ -39,6 +39,8 @@ def _register_checks() -> None:
     register_check("stall", "no heartbeat for {seconds}", ("seconds", "grace_seconds"))
     register_check("no_progress", "no metric logged for {seconds}", ("seconds", "grace_seconds"))
     register_check("nonfinite_metric", "a metric logged NaN or Inf", ("metrics", "grace_seconds"))
+    register_check("loss_rise", "a loss whose last {window} points stay above {ratio}× its best",
+                   ("ratio", "window", "metrics", "grace_seconds"))
     for name in ("divergence", "grad_norm"):
         CHECK_SETTINGS[name] = (*CHECK_SETTINGS.get(name, ()), "grace_seconds")
     _registered.append(True)

@@ -34,6 +34,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # metric health
     "nonfinite_metric": {"severity": "blocking"},
     "divergence": {"ratio": 10.0, "window": 50, "severity": "blocking"},
+    "loss_rise": {"ratio": 2.0, "window": 10, "severity": "warning"},
     "grad_norm": {"max": 100.0, "severity": "blocking"},
     "stall": {"seconds": 1800.0, "severity": "blocking"},
     "no_progress": {"on": False, "seconds": 3600.0, "severity": "warning"},
@@ -42,7 +43,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 MAIN_SETTING = {"nan_ratio": "max", "inf_ratio": "max", "null_ratio": "max",
                 "collapsed": "min_unique_ratio", "top_k_concentration": "max", "entropy": "min",
                 "class_balance": "min_share", "leakage": "max", "drift": "max_psi",
-                "divergence": "ratio", "grad_norm": "max", "stall": "seconds",
+                "divergence": "ratio", "loss_rise": "ratio", "grad_norm": "max",
+                "stall": "seconds",
                 "no_progress": "seconds", "unique_ratio": "min", "vocab_utilization": "min",
                 "row_count": "min"}
 
@@ -92,6 +94,13 @@ def resolve(config: Any, stage_checks: dict[str, Any] | None, contract: dict[str
             name = str(spec["check"])
             out[name] = merge(out.get(name), name, spec)
     return {k: v for k, v in out.items() if v is not None}
+
+
+def switch_off(check: str) -> str:
+    """How to turn ``check`` off, said in every warning and blocking finding it raises."""
+    return (f"to switch this check off: `checks: {{{check}: false}}` on the stage or the "
+            f"output's contract in pipeline.yaml, or `svs: {{checks: {{{check}: false}}}}` in "
+            "goldfish.yaml")
 
 
 def severity(settings: dict[str, Any], enforcement: str) -> str:
