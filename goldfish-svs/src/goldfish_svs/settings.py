@@ -4,6 +4,10 @@ Layers, later wins: the built-in :data:`DEFAULTS` < ``svs.checks`` in ``goldfish
 ``checks:`` (all its signals, or those named by ``signal``/``signals``) < the signal contract's
 ``checks:`` < checks stated by approved failure patterns. A layer may say ``false`` (off), ``true``
 (on with the current settings), a number (the check's main threshold) or a mapping.
+
+A check some layer configured carries ``asked: True``; the others run *automatically* on their
+defaults, and an automatic check never judges data where its statistic has no meaning (see
+:mod:`goldfish_svs.stats` and the leakage pairing in :mod:`goldfish_svs.plugin`).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ def merge(base: dict[str, Any] | None, name: str, layer: Any) -> dict[str, Any] 
     if layer is False:
         return None
     out: dict[str, Any] = dict(base) if base is not None else {"severity": "blocking"}
+    out["asked"] = True
     if layer is True:
         out["on"] = True
     elif isinstance(layer, (int, float)):
@@ -113,3 +118,8 @@ def severity(settings: dict[str, Any], enforcement: str) -> str:
 
 def is_on(settings: dict[str, Any] | None) -> bool:
     return settings is not None and settings.get("on", True) is not False
+
+
+def asked(settings: dict[str, Any] | None) -> bool:
+    """The user (or an approved pattern) configured this check: it is judged wherever it runs."""
+    return bool(settings and settings.get("asked"))
