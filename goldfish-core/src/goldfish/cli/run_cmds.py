@@ -59,6 +59,8 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
     show = cli.add_parser("show", help="a run: reason, stages, metrics, outputs, findings")
     show.add_argument("run", metavar="RUN", help="run id, unique prefix, @best or latest")
     show.add_argument("--history", action="store_true", help="every state transition")
+    show.add_argument("--all", action="store_true",
+                      help="list passing checks (info) one by one, not one line per output")
     add_json_flag(show)
     show.set_defaults(handler=cmd_show)
 
@@ -142,7 +144,8 @@ def _metric_line(name: str, m: dict[str, Any]) -> str:
             f"n={m['count']}, {m.get('trend', '-')})")
 
 
-def print_run(info: RunInfo, *, history: list[dict[str, Any]] | None = None) -> None:
+def print_run(info: RunInfo, *, history: list[dict[str, Any]] | None = None,
+              all_findings: bool = False) -> None:
     print(f"run {info.id}  {info.state}  {info.workspace} at {info.version}")
     for key in ("description", "hypothesis", "goal", "approach", "min_result"):
         if info.reason.get(key):
@@ -161,9 +164,15 @@ def print_run(info: RunInfo, *, history: list[dict[str, Any]] | None = None) -> 
         if s.error and s.state in ("failed", "lost"):
             for err_line in s.error.splitlines()[-12:]:
                 print(f"      | {err_line}")
-    for f in info.findings:
-        where = f"[{f['stage']}] " if f.get("stage") else ""
+    from goldfish.findings import by_severity, info_summary, is_passed_check
+
+    for f in by_severity([f for f in info.findings if all_findings or not is_passed_check(f)]):
+        where = "/".join(p for p in (f.get("stage"), f.get("signal")) if p)
+        where = f"[{where}] " if where else ""
         print(f"  finding {f['severity']}: {where}{f['source']}.{f['check']}: {f['message']}")
+    if not all_findings:
+        for p in info_summary(info.findings):
+            print(f"  passed: {p['text']}")
     for r in info.reviews:
         print(f"  review ({r['phase']}) {r['reviewer']}: {r['decision']} {r['summary']}".rstrip())
     if info.conclusion:
@@ -283,7 +292,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             data["transitions"] = history
         emit_json(data)
     else:
-        print_run(info, history=history)
+        print_run(info, history=history, all_findings=args.all)
     return 0
 
 
