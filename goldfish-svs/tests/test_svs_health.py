@@ -76,16 +76,24 @@ def test_a_loss_that_rises_above_its_best_and_stays_is_a_warning_with_its_number
 
 
 @dataclass(frozen=True)
-class WindowedContext(MetricContext):
-    """A bounded history (recent points only) plus the running best per metric."""
+class Earlier:
+    """What the engine keeps about the points before a bounded history (MetricStats)."""
 
-    best: dict[str, float] = field(default_factory=dict)
+    count: int
+    min: float | None
+
+
+@dataclass(frozen=True)
+class WindowedContext(MetricContext):
+    """A bounded history (recent points only) plus stats of every earlier point per metric."""
+
+    earlier: dict[str, Any] = field(default_factory=dict)
 
 
 def test_loss_rise_works_from_a_recent_window_and_the_running_best() -> None:
     window = [MetricPoint("loss", 0.6, step=1000 + i, at=1.0) for i in range(10)]
     ctx = WindowedContext(run_id="r", stage="train", new=window[-1:],
-                          history={"loss": window}, best={"loss": 0.2})
+                          history={"loss": window}, earlier={"loss": Earlier(1009, 0.2)})
     [rise] = health.check(ctx, active(), "blocking")
     assert rise.data["best"] == 0.2 and rise.data["ratio"] == pytest.approx(3.0)
     # without a running best, the minimum of the window is all there is: nothing to compare

@@ -1,8 +1,9 @@
 """Metric health, host side, from the metric stream of a running stage.
 
 Called on every watch tick with the points logged since the last tick and the history (every
-point so far, or a bounded window of recent points per metric; the running best then comes from
-``MetricContext.best`` when the engine gives it, else from the minimum of the history). A
+point so far, or a bounded window of recent points per metric; the best of the whole series then
+comes from ``MetricContext.earlier[name].min`` when the engine gives it, together with the
+history's own minimum). A
 condition is reported when it *becomes* true (the new points made it so), so a long run does not
 repeat itself; stalls are reported from ``seconds_since_heartbeat`` (the engine keeps only the
 first report per stage).
@@ -43,13 +44,36 @@ def _finding(check: str, sev: str, message: str, stage: str, signal: str | None,
 
 
 def _best(context: MetricContext, name: str, history: list[MetricPoint]) -> float | None:
-    """The lowest finite value of ``name`` so far: the engine's running best when the context
-    carries one (``history`` may then be only a recent window), else the history's minimum."""
-    best = (getattr(context, "best", None) or {}).get(name)
-    if isinstance(best, (int, float)) and math.isfinite(best):
-        return float(best)
+    """The lowest finite value of ``name`` so far: the minimum of ``history`` and, when the engine
+    bounds the history, of the stats it keeps for the points before it
+    (``context.earlier[name].min``)."""
     finite = [p.value for p in history if math.isfinite(p.value)]
+    earlier = (getattr(context, "earlier", None) or {}).get(name)
+    low = getattr(earlier, "min", None)
+    if isinstance(low, (int, float)) and math.isfinite(low):
+        finite.append(float(low))
     return min(finite) if finite else None
+
+
+def _loss_rise(context: MetricContext, name: str, new: list[MetricPoint],
+               history: list[MetricPoint], settings: dict[str, Any], enforcement: str
+               ) -> Finding | None:
+    """``loss_rise`` when the new points made it true (reported once per rise)."""
+    values = [p.value for p in history]
+    best = _best(context, name, history)
+    if best is None or not _risen(values, best, settings) or (
+            len(values) > len(new) and _risen(values[:-len(new)], best, settings)):
+        return None
+    window = max(1, int(settings.get("window", 10)))
+    ratio = float(settings.get("ratio", 2.0))
+    low, last = min(values[-window:]), values[-1]
+    return _finding(
+        "loss_rise", severity(settings, enforcement),
+        f"metric {name!r} rose above its best and stays there: its last {window} points are "
+        f"all ≥ {low:.4g} ({low / best:.3g}× its best {best:.4g}; warns above {ratio:g}×), "
+        f"last {last:.4g} at step {history[-1].step}", context.stage, name,
+        {"best": best, "window_min": low, "last": last, "ratio": low / best, "max_ratio": ratio,
+         "window": window, "step": history[-1].step})
 
 
 def _risen(values: list[float], best: float | None, settings: dict[str, Any]) -> bool:
@@ -117,22 +141,8 @@ def check(context: MetricContext, checks: dict[str, dict[str, Any]], enforcement
         settings = checks.get("loss_rise")
         diverged = any(f.check == "divergence" and f.signal == name for f in out)
         if settings is not None and not diverged and _matches(name, settings, LOSS):
-            values = [p.value for p in history]
-            best = _best(context, name, history)
-            if _risen(values, best, settings) and not (
-                    len(values) > len(new) and _risen(values[:-len(new)], best, settings)):
-                assert best is not None
-                window = max(1, int(settings.get("window", 10)))
-                ratio = float(settings.get("ratio", 2.0))
-                low, last = min(values[-window:]), values[-1]
-                out.append(_finding(
-                    "loss_rise", severity(settings, enforcement),
-                    f"metric {name!r} rose above its best and stays there: its last {window} "
-                    f"points are all ≥ {low:.4g} ({low / best:.3g}× its best {best:.4g}; "
-                    f"warns above {ratio:g}×), last {last:.4g} at step {history[-1].step}",
-                    stage, name,
-                    {"best": best, "window_min": low, "last": last, "ratio": low / best,
-                     "max_ratio": ratio, "window": window, "step": history[-1].step}))
+            rise = _loss_rise(context, name, new, history, settings, enforcement)
+            out += [rise] if rise is not None else []
         settings = checks.get("grad_norm")
         if settings is not None and _matches(name, settings, GRAD):
             limit = float(settings.get("max", 100.0))
