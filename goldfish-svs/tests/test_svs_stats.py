@@ -146,3 +146,11 @@ def test_automatic_checks_skip_data_where_their_statistic_means_nothing(tmp_path
     assert not images["collapsed"].passed  # 256 values ** 784 wide: a collapse means something
     categories = rng.integers(0, 3, size=(1000, 8))  # 3 ** 8 = 6561 possible rows: judged
     assert _run(tmp_path, "categories", categories)["collapsed"].passed
+
+
+def test_a_handful_of_label_rows_is_not_judged_unless_asked(tmp_path: Path) -> None:
+    path = tmp_path / "few.csv"
+    path.write_text("id,label\n1,a\n2,a\n3,a\n")
+    assert "class_balance" not in by_check(tables.check_table(path, checks(), sample_size=1000))
+    asked = by_check(tables.check_table(path, checks(class_balance=True), sample_size=1000))
+    assert not asked["class_balance"].passed
