@@ -13,7 +13,9 @@ The budget is 3 µs per call (MLflow's file store costs ~370 µs).
 
 log_metric, paced: the same calls in bursts of ``--burst`` per simulated training step of
 ``--step-ms`` (a sleep, which lets the flusher thread run), for ``--seconds``: the points reach
-``metrics.jsonl`` through the periodic flush every ``FLUSH_SECONDS`` (and no buffer ever fills).
+``metrics.jsonl`` through the periodic flush every ``FLUSH_SECONDS``: at the default 2,500 points
+a second no buffer reaches the ``FLUSH_EVERY`` inline write first (checked), so every write is the
+flusher thread's.
 Measured as process CPU time (every thread, so the flusher's work counts) per call, against the
 same paced loop appending to a list (best of R runs each, as above); the difference is what
 ``log_metric`` with periodic flushing costs per call, budget 3 µs.
@@ -82,6 +84,10 @@ def bench_paced(seconds: float, burst: int, step_ms: float, repeat: int) -> bool
         from goldfish import io
 
         io._reset_for_tests()
+        per_interval = burst / (step_ms / 1e3) * io.FLUSH_SECONDS
+        if per_interval >= io.FLUSH_EVERY:
+            print(f"  (note: {per_interval:,.0f} points per flush interval reach the inline "
+                  f"write of {io.FLUSH_EVERY:,} first)")
         steps = max(1, int(seconds / (step_ms / 1e3)))
         calls = steps * burst
         points: list[Any] = []
@@ -195,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--stages", type=int, default=500)
-    parser.add_argument("--seconds", type=float, default=2.0, help="paced: length of each run")
+    parser.add_argument("--seconds", type=float, default=3.0, help="paced: length of each run")
     parser.add_argument("--burst", type=int, default=20, help="paced: calls per step")
-    parser.add_argument("--step-ms", type=float, default=2.0, help="paced: sleep per step")
+    parser.add_argument("--step-ms", type=float, default=8.0, help="paced: sleep per step")
     args = parser.parse_args(argv)
     ok = bench_log_metric(args.calls, args.repeat)
     ok = bench_paced(args.seconds, args.burst, args.step_ms, args.repeat) and ok
