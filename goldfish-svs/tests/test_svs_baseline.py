@@ -105,6 +105,14 @@ def test_a_correct_baseline_passes_and_copied_test_rows_are_blocked(tmp_path: Pa
     assert leak["data"]["value"] == pytest.approx(0.1)
     assert "`checks: {leakage: false}`" in leak["message"]  # says how to switch it off
 
+    # ... and saying so works: the same leaky data with the check switched off on the stage
+    slot = project.slot_path("w1") / "pipeline.yaml"
+    slot.write_text(slot.read_text().replace("config: {leak: 0.0}",
+                                             "config: {leak: 0.0}\n    checks: {leakage: false}"))
+    off = engine.run("w1", wait=True, set_=parse_set(["prepare.leak=0.1"]))
+    assert state(project, off) == "done"
+    assert findings(project, off, "leakage") == []
+
 
 def test_labels_pairs_are_explained_not_judged(tmp_path: Path, plugins: Any) -> None:
     from goldfish_svs import plugin, stats

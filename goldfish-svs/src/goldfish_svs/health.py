@@ -38,7 +38,7 @@ def _matches(name: str, settings: dict[str, Any], default: re.Pattern[str]) -> b
 def _finding(check: str, sev: str, message: str, stage: str, signal: str | None,
              data: dict[str, Any]) -> Finding:
     if sev != "info":
-        hint = switch_off(check)
+        hint = switch_off(check, metric=True)
         message, data = f"{message} ({hint})", {**data, "switch_off": hint}
     return Finding(SOURCE, check, sev, message, stage=stage, signal=signal, data=data)  # type: ignore[arg-type]
 

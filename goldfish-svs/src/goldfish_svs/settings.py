@@ -101,11 +101,11 @@ def resolve(config: Any, stage_checks: dict[str, Any] | None, contract: dict[str
     return {k: v for k, v in out.items() if v is not None}
 
 
-def switch_off(check: str) -> str:
+def switch_off(check: str, *, metric: bool = False) -> str:
     """How to turn ``check`` off, said in every warning and blocking finding it raises."""
-    return (f"to switch this check off: `checks: {{{check}: false}}` on the stage or the "
-            f"output's contract in pipeline.yaml, or `svs: {{checks: {{{check}: false}}}}` in "
-            "goldfish.yaml")
+    where = "on the stage" if metric else "on the stage or the output's contract"
+    return (f"to switch this check off: `checks: {{{check}: false}}` {where} in pipeline.yaml, "
+            f"or `svs: {{checks: {{{check}: false}}}}` in goldfish.yaml")
 
 
 def severity(settings: dict[str, Any], enforcement: str) -> str:
