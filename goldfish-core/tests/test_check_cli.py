@@ -44,11 +44,11 @@ def test_a_failure_becomes_a_pattern_that_the_cli_can_approve(failed) -> None:
 
 
 def test_findings_lists_the_failure_and_filters_by_run(failed) -> None:
-    everything = json.loads(cli(failed, "findings", "--json").out)
+    everything = json.loads(cli(failed, "findings", "--json").out)["findings"]
     assert any(f["stage"] == "train" for f in everything)
     run_id = everything[0]["run"]
     assert all(f["run"] == run_id for f in json.loads(
-        cli(failed, "findings", run_id, "--json").out))
+        cli(failed, "findings", run_id, "--json").out)["findings"])
     unknown = cli(failed, "findings", "r-nope")
     assert unknown.code == 2 and "Traceback" not in unknown.err
 

@@ -45,7 +45,7 @@ def test_findings_are_shown_once_most_severe_first(project: Project) -> None:
     assert [f["severity"] for f in first.findings] == ["blocking", "warning"]
     assert "read the blocking finding" in " ".join(first.next)
     assert orient(project).findings == []
-    assert {f["message"]: f["seen"] for f in list_findings(project)} == {
+    assert {f["message"]: f["seen"] for f in list_findings(project, include_info=True)} == {
         "labels leak": True, "drift": True, "fine": False}
 
 

@@ -99,13 +99,26 @@ def test_timeout_with_a_stage_that_obeys_sigterm(tmp_path: Path) -> None:
 
 
 def test_a_bare_stop_file_is_escalated_after_its_grace(tmp_path: Path) -> None:
-    job_dir = _job(tmp_path, "import time; print('up', flush=True); time.sleep(600)",
+    # the stage polls for stops (io.should_stop() leaves stop_polled), then ignores the request
+    job_dir = _job(tmp_path, "import pathlib, time; pathlib.Path('stop_polled').touch(); "
+                             "print('up', flush=True); time.sleep(600)",
                    stop_grace_seconds=0.5, kill_grace_seconds=0.5)
     proc = _start(job_dir)
     _wait_for(lambda: _log_has(job_dir, "up"), "the stage")
     (job_dir / sup.STOP_FILE).touch()
     record = _exit_record(job_dir, proc)
     assert record["cause"] == "cancelled" and "did not stop within 0.5s" in record["message"]
+
+
+def test_a_stop_for_a_stage_that_never_polls_terminates_it_at_once(tmp_path: Path) -> None:
+    job_dir = _job(tmp_path, "import time; print('up', flush=True); time.sleep(600)",
+                   stop_grace_seconds=600, kill_grace_seconds=0.5)
+    proc = _start(job_dir)
+    _wait_for(lambda: _log_has(job_dir, "up"), "the stage")
+    (job_dir / sup.STOP_FILE).touch()
+    record = _exit_record(job_dir, proc)  # not after the 600 s grace
+    assert record["cause"] == "cancelled" and record["signal"] == signal.SIGTERM
+    assert "never calls goldfish.io.should_stop()" in record["message"]
 
 
 def test_sighup_does_not_stop_the_supervisor(tmp_path: Path) -> None:

@@ -206,6 +206,8 @@ def test_a_loss_diverging_to_inf_stops_the_run(tmp_path: Path, plugins: Any) -> 
 
 HANG = """
 import time
+from goldfish import io
+io.should_stop()  # it listens for stops, then hangs where it cannot see one
 print("working", flush=True)
 time.sleep(300)
 """

@@ -4,8 +4,10 @@ condition is reported when it becomes true, not on every tick after."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from goldfish.findings import MetricContext, MetricPoint
 from goldfish_svs import health, settings
 from goldfish_svs.config import SvsConfig
@@ -49,3 +51,51 @@ def test_stalls_are_measured_from_the_last_heartbeat() -> None:
     assert stall.check == "stall" and stall.data["seconds_since_heartbeat"] == 61.0
     assert health.check(context("loss", [1.0], new=0, since=61.0), active(stall=False),
                         "blocking") == []
+
+
+def test_a_loss_that_rises_above_its_best_and_stays_is_a_warning_with_its_numbers() -> None:
+    falling = [1.0, 0.5, 0.3, 0.25, 0.26]
+    risen = [*falling, *[0.6] * 10]
+    [rise] = health.check(context("loss", risen), active(), "blocking")
+    assert rise.check == "loss_rise" and rise.severity == "warning"
+    assert rise.data["best"] == 0.25 and rise.data["window_min"] == 0.6
+    assert rise.data["ratio"] == pytest.approx(2.4) and rise.data["max_ratio"] == 2.0
+    assert rise.data["step"] == 14 and "2.4× its best 0.25" in rise.message
+    assert "`checks: {loss_rise: false}`" in rise.message  # how to switch it off
+    # not yet: only 9 points above; not again: it was already true before the new point
+    assert health.check(context("loss", risen[:-1]), active(), "blocking") == []
+    assert health.check(context("loss", [*risen, 0.7]), active(), "blocking") == []
+    # a spike that recovers, noise within 2x of the best, and a metric that is not a loss
+    assert health.check(context("loss", [*falling, *[0.6] * 9, 0.3]), active(), "blocking") == []
+    assert health.check(context("loss", [*falling, *[0.45] * 10]), active(), "blocking") == []
+    assert health.check(context("accuracy", risen), active(), "blocking") == []
+    assert health.check(context("loss", risen), active(loss_rise=False), "blocking") == []
+    [custom] = health.check(context("loss", [*falling, *[0.4] * 3]),
+                            active(loss_rise={"ratio": 1.5, "window": 3}), "blocking")
+    assert custom.data["window"] == 3
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """What the engine keeps about the points before a bounded history (MetricStats)."""
+
+    count: int
+    min: float | None
+
+
+@dataclass(frozen=True)
+class WindowedContext(MetricContext):
+    """A bounded history (recent points only) plus stats of every earlier point per metric."""
+
+    earlier: dict[str, Any] = field(default_factory=dict)
+
+
+def test_loss_rise_works_from_a_recent_window_and_the_running_best() -> None:
+    window = [MetricPoint("loss", 0.6, step=1000 + i, at=1.0) for i in range(10)]
+    ctx = WindowedContext(run_id="r", stage="train", new=window[-1:],
+                          history={"loss": window}, earlier={"loss": Earlier(1009, 0.2)})
+    [rise] = health.check(ctx, active(), "blocking")
+    assert rise.data["best"] == 0.2 and rise.data["ratio"] == pytest.approx(3.0)
+    # without a running best, the minimum of the window is all there is: nothing to compare
+    plain = MetricContext(run_id="r", stage="train", new=window[-1:], history={"loss": window})
+    assert health.check(plain, active(), "blocking") == []

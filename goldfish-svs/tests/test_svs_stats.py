@@ -103,7 +103,8 @@ def test_layers_override_in_order() -> None:
     assert "entropy" not in resolved
     assert resolved["inf_ratio"]["max"] == 0.3 and resolved["range"]["min"] == 0
     assert resolved["row_count"] == {"on": True, "severity": "blocking", "min": 5,
-                                     "pattern": "p-1"}
+                                     "pattern": "p-1", "asked": True}
+    assert "asked" not in resolved["collapsed"]  # on by default, configured by nobody
     assert settings.severity({"severity": "blocking"}, "warning") == "warning"
 
 
@@ -118,3 +119,38 @@ def test_table_checks_count_nulls_nans_and_label_classes(tmp_path: Path) -> None
     assert not found["class_balance"].passed and found["class_balance"].data["classes"] == 1
     hashes = tables.line_hashes(path, 1000)
     assert hashes.size == 100 and len(np.unique(hashes)) == 100
+
+
+def _run(tmp_path: Path, name: str, arr: Any, **layer: Any) -> dict[str, stats.Result]:
+    np.save(tmp_path / f"{name}.npy", arr)
+    return by_check(stats.check_array(tmp_path / f"{name}.npy", checks(**layer),
+                                      sample_size=1_000_000, full_scan_mb=64))
+
+
+def test_automatic_checks_skip_data_where_their_statistic_means_nothing(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    one_hot = np.eye(3, dtype=np.float32)[rng.integers(0, 3, size=1000)]
+    found = _run(tmp_path, "one_hot", one_hot)
+    assert {"collapsed", "top_k_concentration", "entropy"}.isdisjoint(found)  # 8 rows possible
+    assert found["nan_ratio"].passed and found["constant"].passed
+    asked = _run(tmp_path, "one_hot", one_hot, collapsed=True)  # configured: judged anyway
+    assert not asked["collapsed"].passed and asked["collapsed"].data["distinct"] == 3
+
+    small = _run(tmp_path, "best_epoch", np.array([5]))
+    assert "class_balance" not in small and "constant" not in small
+    assert "class_balance" not in _run(tmp_path, "shape", np.array([7, 7, 7]))
+    assert not _run(tmp_path, "labels", np.zeros(1000, dtype=np.int64))["class_balance"].passed
+
+    image = rng.integers(0, 256, size=784).astype(np.uint8)  # the same image 500 times
+    images = _run(tmp_path, "images", np.tile(image, (500, 1)))
+    assert not images["collapsed"].passed  # 256 values ** 784 wide: a collapse means something
+    categories = rng.integers(0, 3, size=(1000, 8))  # 3 ** 8 = 6561 possible rows: judged
+    assert _run(tmp_path, "categories", categories)["collapsed"].passed
+
+
+def test_a_handful_of_label_rows_is_not_judged_unless_asked(tmp_path: Path) -> None:
+    path = tmp_path / "few.csv"
+    path.write_text("id,label\n1,a\n2,a\n3,a\n")
+    assert "class_balance" not in by_check(tables.check_table(path, checks(), sample_size=1000))
+    asked = by_check(tables.check_table(path, checks(class_balance=True), sample_size=1000))
+    assert not asked["class_balance"].passed

@@ -133,6 +133,55 @@ class ReviewContext:
     project: Any = None
 
 
+#: Listing order: what stops things first, then what needs a look, then the records of passes.
+SEVERITY_ORDER: dict[str, int] = {"blocking": 0, "warning": 1, "info": 2}
+#: Phases whose findings are check results: their ``info`` findings are checks that passed (or
+#: were not judged), summarized per output; other ``info`` findings (a failure pattern proposed,
+#: a reviewer's note) are listed one by one.
+CHECK_PHASES: tuple[str, ...] = ("preflight", "outputs", "metrics")
+
+
+def is_passed_check(f: dict[str, Any]) -> bool:
+    return f.get("severity") == "info" and f.get("phase") in CHECK_PHASES
+
+
+def by_severity(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Finding rows (dicts with ``severity``) blocking first, then warnings, then info; the
+    order within a severity is kept (stable)."""
+    return sorted(items, key=lambda f: SEVERITY_ORDER.get(str(f.get("severity")), 3))
+
+
+def info_summary(items: list[dict[str, Any]], *, with_run: bool = False) -> list[dict[str, Any]]:
+    """The passing checks of ``items`` (:func:`is_passed_check`) as one line per output: run,
+    stage, signal, the checks that passed and those that were not judged (``data.judged``
+    false)."""
+    groups: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+    for f in items:
+        if not is_passed_check(f):
+            continue
+        key = (f.get("run") if with_run else None, f.get("stage"), f.get("signal"))
+        g = groups.setdefault(key, {"run": key[0], "stage": key[1], "signal": key[2],
+                                    "passed": [], "not_judged": []})
+        data = f.get("data")
+        judged = not (isinstance(data, dict) and data.get("judged") is False)
+        names = g["passed"] if judged else g["not_judged"]
+        if f.get("check") not in names:
+            names.append(f.get("check"))
+    out = []
+    for g in groups.values():
+        where = "/".join(str(p) for p in (g["stage"], g["signal"]) if p) or "run"
+        if g["run"]:
+            where = f"{g['run']} {where}"
+        text = f"{where}: {len(g['passed'])} passed ({', '.join(map(str, g['passed']))})" \
+            if g["passed"] else f"{where}:"
+        if g["not_judged"]:
+            text += f"; not judged: {', '.join(map(str, g['not_judged']))}"
+        if not g["run"]:
+            g.pop("run")
+        out.append({**g, "text": text})
+    return out
+
+
 def coerce_finding(raw: Any, *, source: str = "plugin") -> Finding:
     """Accept a Finding or a plain dict from a plugin; anything else is a plugin bug."""
     if isinstance(raw, Finding):

@@ -10,8 +10,10 @@ Everything is located through the *job directory* named by ``GOLDFISH_JOB_DIR`` 
 
 ``log_metric`` is on the hot path of training loops, so it validates a name once, appends a tuple
 to a buffer and returns; JSON encoding, the file append and the heartbeat happen when the buffer
-is flushed: every ``FLUSH_EVERY`` points, every ``FLUSH_SECONDS`` from a daemon thread (so a point
-logged just before a long silent step still reaches the host), and at exit.
+is flushed: every ``FLUSH_EVERY`` points, every ``FLUSH_SECONDS`` from a daemon thread (so the
+host's metric health sees a running stage's points within about a second, and a point logged just
+before a long silent step still reaches it), at once after a NaN or Inf (the one value a health
+check acts on immediately), and at exit.
 """
 
 from __future__ import annotations
@@ -74,8 +76,11 @@ METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]{0,127}$")
 DEFAULT_MAX_METRIC_NAMES = 200
 FLUSH_EVERY = 4096
 MAX_BUFFERED = 16 * FLUSH_EVERY
-FLUSH_SECONDS = 1.0
-_STOP_POLL_SECONDS = 0.5
+FLUSH_SECONDS = 0.5
+_STOP_POLL_SECONDS = 0.2
+#: Created by the first ``should_stop()`` call: the stage listens for cooperative stops, so the
+#: supervisor gives it the stop grace; a stage that never asked is terminated at once.
+STOP_POLLED_FILE = "stop_polled"
 _HEARTBEAT_MIN_SECONDS = 0.5
 
 
@@ -745,6 +750,8 @@ def log_metric(name: str, value: float, step: int | None = None) -> None:
     _extend((name, value, step, _time()))
     if len(_buf) >= _FLUSH_ITEMS:
         _buffer_full()
+    elif value - value:  # NaN or Inf (x - x is 0 for every finite number): to the host now
+        _urgent()
 
 
 def log_metrics(values: Mapping[str, float], step: int | None = None) -> None:
@@ -807,6 +814,12 @@ def _buffer_full() -> None:
     the buffer has grown too large to wait (bounded memory).
     """
     _flush(blocking=len(_buf) >= 4 * MAX_BUFFERED)
+
+
+def _urgent() -> None:
+    """Wake the flusher now (once per wait): a non-finite point must not wait for the interval."""
+    if not _wake.is_set():
+        _wake.set()
 
 
 def _flusher_loop() -> None:
@@ -872,9 +885,18 @@ def should_stop() -> bool:
         return True
     now = time.monotonic()
     if now - _stop_checked_at >= _STOP_POLL_SECONDS:
+        if not _stop_checked_at:
+            _mark_stop_polled()
         _stop_checked_at = now
         _stop_seen = os.path.exists(job_dir() / "stop")
     return _stop_seen
+
+
+def _mark_stop_polled() -> None:
+    try:
+        (job_dir() / STOP_POLLED_FILE).touch()
+    except OSError:  # the stage still stops cooperatively; only the grace depends on the mark
+        pass
 
 
 def _request_stop() -> None:

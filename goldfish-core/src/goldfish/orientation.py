@@ -416,9 +416,8 @@ def _num(value: Any) -> str:
     return "-" if value is None else f"{float(value):.4g}"
 
 
-def list_findings(project: Project, *, run: str | None = None, severity: str | None = None,
-                  unseen: bool = False, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
-    """Findings newest first, filtered; known failures carry their pattern and prevention."""
+def _findings_where(project: Project, run: str | None, severity: str | None,
+                    unseen: bool) -> tuple[list[str], list[Any]]:
     from goldfish.errors import InvalidInputError
     from goldfish.findings import SEVERITIES
 
@@ -436,10 +435,50 @@ def list_findings(project: Project, *, run: str | None = None, severity: str | N
         params.append(severity)
     if unseen:
         where.append("seen_at IS NULL")
-    rows = project.db.query(f"SELECT * FROM findings WHERE {' AND '.join(where)} ORDER BY id DESC "
-                            "LIMIT ? OFFSET ?", (*params, limit, offset))
+    return where, params
+
+
+def list_findings(project: Project, *, run: str | None = None, severity: str | None = None,
+                  unseen: bool = False, limit: int = 20, offset: int = 0,
+                  include_info: bool = False) -> list[dict[str, Any]]:
+    """Findings blocking first, then warnings (newest first within each), filtered; known
+    failures carry their pattern and prevention. ``info`` findings (the records of passing
+    checks) only with ``include_info`` or ``severity="info"``: see :func:`passed_findings`."""
+    from goldfish.findings import CHECK_PHASES
+
+    where, params = _findings_where(project, run, severity, unseen)
+    if not (include_info or severity):
+        where.append(f"NOT (severity = 'info' AND phase IN ({', '.join('?' * len(CHECK_PHASES))}))")
+        params += CHECK_PHASES
+    rows = project.db.query(
+        f"SELECT * FROM findings WHERE {' AND '.join(where)} ORDER BY CASE severity WHEN "
+        "'blocking' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, id DESC LIMIT ? OFFSET ?",
+        (*params, limit, offset))
     return [{**_finding_item(f, 400), "signal": f["signal"], "seen": f["seen_at"] is not None}
             for f in rows]
+
+
+def passed_findings(project: Project, *, run: str | None = None, unseen: bool = False,
+                    limit: int = 20) -> tuple[list[dict[str, Any]], int]:
+    """The ``info`` findings (passing checks) as one line per run output, newest first, at
+    most ``limit`` lines; and how many lines there are in all."""
+    from goldfish.findings import info_summary
+
+    where, params = _findings_where(project, run, "info", unseen)
+    rows = project.db.query(
+        f"SELECT run_id, stage, signal, check_name, severity, phase, data FROM findings WHERE "
+        f"{' AND '.join(where)} ORDER BY id DESC LIMIT 20000", tuple(params))
+    items = []
+    for f in rows:
+        try:
+            data = json.loads(f["data"] or "{}")
+        except ValueError:
+            data = {}
+        items.append({"run": f["run_id"], "stage": f["stage"], "signal": f["signal"],
+                      "check": f["check_name"], "severity": f["severity"], "phase": f["phase"],
+                      "data": data})
+    lines = info_summary(items, with_run=not run)
+    return lines[:limit], len(lines)
 
 
 def _finding_item(f: Any, text_limit: int) -> dict[str, Any]:

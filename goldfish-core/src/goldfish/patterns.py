@@ -164,6 +164,24 @@ def failure_from_job(run_id: str, stage: str, job_dir: Path | None, error: str |
     return Failure(run_id, stage, exception, first, "", log_tail, cause)
 
 
+_CONTRACT_OUTPUT = re.compile(r"output '([^']+)' of stage '[^']*' breaks its contract")
+
+
+def contract_findings(failure: Failure) -> list[Finding]:
+    """A stage that failed on a contract (``ContractError`` from ``io.save_output`` or from an
+    output written through ``io.output_path``) is a blocking finding of the run, one per broken
+    output, not only a line in the error text."""
+    if failure.exception != "ContractError":
+        return []
+    lines = [ln.strip() for ln in failure.message.splitlines() if ln.strip()]
+    broken = [(m.group(1), ln) for ln in lines if (m := _CONTRACT_OUTPUT.search(ln))]
+    if not broken:
+        broken = [(None, lines[0] if lines else "an output breaks its contract")]
+    return [Finding("engine", "contract", "blocking", text[:1000], stage=failure.stage,
+                    signal=name, data={"exception": "ContractError", "output": name})
+            for name, text in broken]
+
+
 # --- rows -----------------------------------------------------------------------------------------
 
 

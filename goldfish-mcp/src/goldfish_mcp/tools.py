@@ -334,7 +334,9 @@ class GoldfishTools:
         data = self._run_summary(run_id)
         return answer(data, _run_text(data))
 
-    def _run_summary(self, ref: str, *, history: bool = False) -> dict[str, Any]:
+    def _run_summary(self, ref: str, *, history: bool = False,
+                     all_findings: bool = False) -> dict[str, Any]:
+        from goldfish.findings import by_severity, info_summary, is_passed_check
         from goldfish.runs.records import get_run, transitions
 
         info = get_run(self.project, ref)
@@ -358,7 +360,10 @@ class GoldfishTools:
             "version": info.version, "reason": info.reason, "error": clip(info.error, 2000),
             "stages": stages,
             "findings": [{**f, "message": clip(f["message"], 300), "data": None}
-                         for f in info.findings[:20]],
+                         for f in by_severity([f for f in info.findings[::-1] if all_findings
+                                               or not is_passed_check(f)])[:20]],
+            "passed": [] if all_findings else [
+                p["text"] for p in info_summary(info.findings)][:20],
             "reviews": [{**r, "summary": clip(r["summary"], 500)} for r in info.reviews[:10]],
             "conclusion": info.conclusion, "tags": info.tags, "results": info.results,
             "created_at": info.created_at, "finished_at": info.finished_at}
@@ -373,10 +378,14 @@ class GoldfishTools:
                     history: Annotated[bool, Field(description=(
                         "include state transitions"))] = False,
                     wait_seconds: Annotated[float, Field(ge=0, le=600, description=(
-                        "wait up to this long for an active run to end first"))] = 0.0
+                        "wait up to this long for an active run to end first"))] = 0.0,
+                    all: Annotated[bool, Field(description=(
+                        "list passing checks (info) one by one in `findings`, instead of one "
+                        "summary line per output in `passed`"))] = False
                     ) -> Answer:
         """A run: reason and hypothesis, state, stages with metrics (last/min/max/trend),
-        outputs, errors, findings, reviews, conclusion and tags."""
+        outputs, errors, findings (blocking, then warnings; passing checks summarized in
+        `passed`), reviews, conclusion and tags."""
         from goldfish.runs import states
         from goldfish.runs.engine import Engine
         from goldfish.runs.records import resolve_run
@@ -386,7 +395,7 @@ class GoldfishTools:
             row = self.project.db.one("SELECT state FROM runs WHERE id = ?", (run_id,))
             if row is not None and row[0] in states.ACTIVE:
                 Engine(self.project).wait(run_id, timeout=wait_seconds)
-        data = self._run_summary(run_id, history=history)
+        data = self._run_summary(run_id, history=history, all_findings=all)
         return answer(data, _run_text(data))
 
     def logs(self, run: Annotated[str, Field(min_length=1, max_length=300, description=(
@@ -457,12 +466,17 @@ class GoldfishTools:
                  notes: Annotated[str, Field(max_length=4000, description=(
                      "what was learned"))] = "",
                  metric: Annotated[str | None, Field(max_length=100, description=(
-                     "the metric judged (default: the results spec)"))] = None) -> Answer:
-        """Record the authoritative verdict on a finished run (refused while it is active)."""
+                     "the metric judged (default: the results spec)"))] = None,
+                 force: Annotated[bool, Field(description=(
+                     "allow `success` on a run that ended failed, lost or cancelled"))] = False
+                 ) -> Answer:
+        """Record the authoritative verdict on a finished run (refused while it is active;
+        `success` on a run that did not end `done` needs `force`)."""
         from goldfish.runs.records import conclude
 
-        result = conclude(self.project, run, outcome, notes, metric)
-        return answer(result, f"run {result['run_id']} concluded {outcome}")
+        result = conclude(self.project, run, outcome, notes, metric, force=force)
+        forced = f" (forced: the run ended {result['state']})" if result["forced"] else ""
+        return answer(result, f"run {result['run_id']} concluded {outcome}{forced}")
 
     def tag(self, target: Annotated[str, Field(min_length=1, max_length=200, description=(
                 "a run (id, prefix, `latest`) or a version (`ws-v3`)"))],
@@ -591,19 +605,32 @@ class GoldfishTools:
                  severity: Literal["info", "warning", "blocking"] | None = None,
                  unseen: Annotated[bool, Field(description=(
                      "only findings `status` has not shown yet"))] = False,
+                 all: Annotated[bool, Field(description=(
+                     "list passing checks (info) one by one too, instead of one summary line "
+                     "per output"))] = False,
                  limit: Limit = 20, cursor: Cursor = None) -> Answer:
-        """Findings of checks and reviewers (newest first), including known failures with
-        their prevention advice."""
-        from goldfish.orientation import list_findings
+        """Findings of checks and reviewers: blocking first, then warnings (newest first within
+        each), including known failures with their prevention advice; passing checks are
+        summarized in `passed`, one line per output (all=true lists them)."""
+        from goldfish.orientation import list_findings, passed_findings
 
         offset = _offset(cursor)
         items = list_findings(self.project, run=run, severity=severity, unseen=unseen,
-                              limit=limit + 1, offset=offset)
+                              limit=limit + 1, offset=offset, include_info=all)
         more = len(items) > limit
         items = items[:limit]
-        return answer({"findings": items, "next_cursor": str(offset + limit) if more else None},
-                      "\n".join(f"{f['run']} {f['severity']} {f['check']}: {f['message']}"
-                                for f in items) or "no findings")
+        passed: list[dict[str, Any]] = []
+        total = 0
+        if not (all or severity) and offset == 0:
+            passed, total = passed_findings(self.project, run=run, unseen=unseen, limit=limit)
+        lines = [_finding_line(f) for f in items]
+        lines += [f"passed {p['text']}" for p in passed]
+        if total > len(passed):
+            lines.append(f"passed … {total - len(passed)} more outputs (all=true lists them)")
+        return answer({"findings": items, "passed": [p["text"] for p in passed],
+                       "passed_total": total,
+                       "next_cursor": str(offset + limit) if more else None},
+                      "\n".join(lines) or "no findings")
 
     def patterns(self, action: Annotated[Literal["list", "approve", "reject"], Field(
                      description="list, or decide on a pending pattern")] = "list",
@@ -651,6 +678,12 @@ class GoldfishTools:
                       "\n".join(f"{n}: {p}" for n, p in profiles.items()))
 
 
+def _finding_line(f: dict[str, Any], run: bool = True) -> str:
+    where = "/".join(str(p) for p in (f.get("stage"), f.get("signal")) if p)
+    where = f" [{where}]" if where else ""
+    return f"{f['run'] + ' ' if run else ''}{f['severity']} {f['check']}{where}: {f['message']}"
+
+
 def _run_text(data: dict[str, Any]) -> str:
     lines = [f"run {data['id']} {data['state']} ({data['workspace']} {data['version']})"]
     if data.get("error"):
@@ -664,6 +697,8 @@ def _run_text(data: dict[str, Any]) -> str:
     if data.get("result"):
         r = data["result"]
         lines.append(f"result {r['metric']}={r['value']}")
+    lines += [_finding_line(f, run=False) for f in data.get("findings") or []]
+    lines += [f"passed {p}" for p in data.get("passed") or []]
     return "\n".join(lines)
 
 

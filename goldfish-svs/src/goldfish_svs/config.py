@@ -8,9 +8,10 @@ Example::
       full_scan_mb: 2048           # NaN/Inf are counted over arrays up to this size, sampled above
       checks:
         nan_ratio: {max: 0.001}
-        stall: {seconds: 600}
+        stall: {seconds: 600}      # default 1800
 
 A stage's ``checks:`` and a contract's ``checks:`` in ``pipeline.yaml`` override these per signal.
+Every check and its default thresholds: the generated table in ``docs/pipelines.md``.
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ class SvsConfig(Section):
                                      "sampled)")
     stop_grace_seconds: float = Field(
         30.0, ge=0, description="after a blocking metric finding asks a stage to stop, seconds "
-                                "before it is cancelled (SIGTERM, then SIGKILL)")
+                                "before it is cancelled (SIGTERM, then SIGKILL); a stage that "
+                                "never calls io.should_stop() is cancelled at once")
     checks: dict[str, Any] = Field(
-        default_factory=dict, description="per-check default settings, e.g. "
-                                          "`{nan_ratio: {max: 0.01}, stall: {seconds: 600}}`; "
-                                          "`false` turns a check off")
+        default_factory=dict, description="per-check settings over the built-in defaults "
+                                          "(table in docs/pipelines.md), e.g. `{nan_ratio: "
+                                          "{max: 0.01}, stall: false}`; `false` turns a check "
+                                          "off")
 
     @field_validator("checks")
     @classmethod

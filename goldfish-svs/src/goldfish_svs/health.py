@@ -1,9 +1,18 @@
 """Metric health, host side, from the metric stream of a running stage.
 
-Called on every watch tick with the points logged since the last tick and the whole history.
-A condition is reported when it *becomes* true (the new points made it so), so a long run does
-not repeat itself; stalls are reported from ``seconds_since_heartbeat`` (the engine keeps only
-the first report per stage).
+Called on every watch tick with the points logged since the last tick and the history (every
+point so far, or a bounded window of recent points per metric; the best of the whole series then
+comes from ``MetricContext.earlier[name].min`` when the engine gives it, together with the
+history's own minimum). A
+condition is reported when it *becomes* true (the new points made it so), so a long run does not
+repeat itself; stalls are reported from ``seconds_since_heartbeat`` (the engine keeps only the
+first report per stage).
+
+* ``nonfinite_metric`` — a NaN or Inf in any metric (blocking);
+* ``divergence`` — a loss whose last value is ``ratio``× its trailing-window minimum (blocking);
+* ``loss_rise`` — a loss whose last ``window`` points all stay above ``ratio``× its best so far:
+  the plain "it got worse and did not recover" (a warning, with the numbers);
+* ``grad_norm``, ``stall``, ``no_progress``.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from typing import Any
 
 from goldfish.findings import Finding, MetricContext, MetricPoint
 
-from goldfish_svs.settings import severity
+from goldfish_svs.settings import severity, switch_off
 
 SOURCE = "svs"
 LOSS = re.compile(r"(^|[._/-])(loss|nll|perplexity|ppl)([._/-]|$)", re.IGNORECASE)
@@ -28,7 +37,53 @@ def _matches(name: str, settings: dict[str, Any], default: re.Pattern[str]) -> b
 
 def _finding(check: str, sev: str, message: str, stage: str, signal: str | None,
              data: dict[str, Any]) -> Finding:
+    if sev != "info":
+        hint = switch_off(check, metric=True)
+        message, data = f"{message} ({hint})", {**data, "switch_off": hint}
     return Finding(SOURCE, check, sev, message, stage=stage, signal=signal, data=data)  # type: ignore[arg-type]
+
+
+def _best(context: MetricContext, name: str, history: list[MetricPoint]) -> float | None:
+    """The lowest finite value of ``name`` so far: the minimum of ``history`` and, when the engine
+    bounds the history, of the stats it keeps for the points before it
+    (``context.earlier[name].min``)."""
+    finite = [p.value for p in history if math.isfinite(p.value)]
+    earlier = (getattr(context, "earlier", None) or {}).get(name)
+    low = getattr(earlier, "min", None)
+    if isinstance(low, (int, float)) and math.isfinite(low):
+        finite.append(float(low))
+    return min(finite) if finite else None
+
+
+def _loss_rise(context: MetricContext, name: str, new: list[MetricPoint],
+               history: list[MetricPoint], settings: dict[str, Any], enforcement: str
+               ) -> Finding | None:
+    """``loss_rise`` when the new points made it true (reported once per rise)."""
+    values = [p.value for p in history]
+    best = _best(context, name, history)
+    if best is None or not _risen(values, best, settings) or (
+            len(values) > len(new) and _risen(values[:-len(new)], best, settings)):
+        return None
+    window = max(1, int(settings.get("window", 10)))
+    ratio = float(settings.get("ratio", 2.0))
+    low, last = min(values[-window:]), values[-1]
+    return _finding(
+        "loss_rise", severity(settings, enforcement),
+        f"metric {name!r} rose above its best and stays there: its last {window} points are "
+        f"all ≥ {low:.4g} ({low / best:.3g}× its best {best:.4g}; warns above {ratio:g}×), "
+        f"last {last:.4g} at step {history[-1].step}", context.stage, name,
+        {"best": best, "window_min": low, "last": last, "ratio": low / best, "max_ratio": ratio,
+         "window": window, "step": history[-1].step})
+
+
+def _risen(values: list[float], best: float | None, settings: dict[str, Any]) -> bool:
+    """The last ``window`` values are finite and all above ``ratio``× a positive best."""
+    window = max(1, int(settings.get("window", 10)))
+    ratio = float(settings.get("ratio", 2.0))
+    recent = values[-window:]
+    if best is None or best <= 0 or len(recent) < window:
+        return False  # a loss at or below zero has no meaningful ratio to its best
+    return all(math.isfinite(v) and v > ratio * best for v in recent)
 
 
 def _diverged(values: list[float], settings: dict[str, Any]) -> tuple[bool, float, float]:
@@ -83,6 +138,11 @@ def check(context: MetricContext, checks: dict[str, dict[str, Any]], enforcement
                      "max_ratio": settings.get("ratio", 10.0),
                      "window": settings.get("window", 50), "step": history[-1].step,
                      "grace_seconds": settings.get("grace_seconds", 30)}))
+        settings = checks.get("loss_rise")
+        diverged = any(f.check == "divergence" and f.signal == name for f in out)
+        if settings is not None and not diverged and _matches(name, settings, LOSS):
+            rise = _loss_rise(context, name, new, history, settings, enforcement)
+            out += [rise] if rise is not None else []
         settings = checks.get("grad_norm")
         if settings is not None and _matches(name, settings, GRAD):
             limit = float(settings.get("max", 100.0))

@@ -21,7 +21,7 @@ from typing import Any
 from goldfish import hookimpl
 from goldfish.findings import Finding, MetricContext, OutputContext
 
-from goldfish_svs.settings import is_on, resolve, severity
+from goldfish_svs.settings import asked, is_on, resolve, severity, switch_off
 
 SOURCE = "svs"
 _registered: list[bool] = []
@@ -39,6 +39,8 @@ def _register_checks() -> None:
     register_check("stall", "no heartbeat for {seconds}", ("seconds", "grace_seconds"))
     register_check("no_progress", "no metric logged for {seconds}", ("seconds", "grace_seconds"))
     register_check("nonfinite_metric", "a metric logged NaN or Inf", ("metrics", "grace_seconds"))
+    register_check("loss_rise", "a loss whose last {window} points stay above {ratio}× its best",
+                   ("ratio", "window", "metrics", "grace_seconds"))
     for name in ("divergence", "grad_norm"):
         CHECK_SETTINGS[name] = (*CHECK_SETTINGS.get(name, ()), "grace_seconds")
     _registered.append(True)
@@ -75,6 +77,9 @@ def _pattern_checks(project: Any, stage: str) -> list[dict[str, Any]]:
 
 def _finding(check: str, sev: str, message: str, stage: str, signal: str | None,
              data: dict[str, Any]) -> Finding:
+    if sev != "info" and check not in ("contract", "readable", "check_reference"):
+        hint = switch_off(check)  # a contract is the user's own statement: fix it, not off
+        message, data = f"{message} ({hint})", {**data, "switch_off": hint}
     return Finding(SOURCE, check, sev, message, stage=stage, signal=signal, data=data)  # type: ignore[arg-type]
 
 
@@ -287,17 +292,39 @@ def _json_findings(context: OutputContext, cfg: Any, name: str, path: Path, valu
 
 _TRAIN = ("train",)
 _HELD_OUT = ("test", "val", "valid", "validation", "eval", "holdout")
+#: An automatic leakage pair is judged only when the train side's rows are this distinct among
+#: themselves; rows that repeat within one split (labels, categories) repeat across splits by
+#: chance, so a shared row says nothing about leakage.
+AUTO_LEAKAGE_MIN_DISTINCT = 0.99
+
+
+def _role(name: str, words: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``name`` without its split word (``train_x`` → ``("x",)``), or None if it has none."""
+    parts = name.lower().replace("-", "_").split("_")
+    if not any(w in parts for w in words):
+        return None
+    return tuple(p for p in parts if p not in words)
 
 
 def _auto_pairs(names: list[str]) -> list[tuple[str, str]]:
-    """(train-like, held-out-like) output pairs of the same type: checked for leakage always."""
-    def has(name: str, words: tuple[str, ...]) -> bool:
-        parts = name.lower().replace("-", "_").split("_")
-        return any(w in parts for w in words)
+    """(train-like, held-out-like) outputs of the same role: ``train``/``test``,
+    ``train_x``/``test_x``, ``x_train``/``x_val`` — never ``train_x`` with ``test_y``."""
+    train = [(n, _role(n, _TRAIN)) for n in names]
+    held = [(n, _role(n, _HELD_OUT)) for n in names]
+    return [(a, b) for a, ra in train if ra is not None
+            for b, rb in held if rb is not None and ra == rb and a != b]
 
-    train = [n for n in names if has(n, _TRAIN)]
-    held = [n for n in names if has(n, _HELD_OUT)]
-    return [(a, b) for a in train for b in held]
+
+def _same_layout(kind: str, a: Path, b: Path) -> bool:
+    """Rows of ``a`` and ``b`` could be equal: same npy row shape and dtype, or CSV header."""
+    if kind == "npy":
+        from goldfish_svs import stats
+
+        x, y = stats.open_array(a), stats.open_array(b)
+        return bool(x.ndim and y.ndim and x.shape[1:] == y.shape[1:] and x.dtype == y.dtype)
+    with open(a, encoding="utf-8", errors="replace") as fa, \
+            open(b, encoding="utf-8", errors="replace") as fb:
+        return fa.readline() == fb.readline()
 
 
 def _leakage(context: OutputContext, cfg: Any,
@@ -326,23 +353,41 @@ def _leakage(context: OutputContext, cfg: Any,
         pairs[(str(stage_leak["between"][0]), str(stage_leak["between"][1]))] = \
             base.get("leakage", {})
     outputs = [n for n in context.signals if n in paths]
+    auto: set[tuple[str, str]] = set()
     for a, b in _auto_pairs(outputs):
         settings = resolved.get(b, {}).get("leakage")
         if settings is not None and (a, b) not in pairs and stage_leak is not False:
             pairs[(a, b)] = settings
+            if not asked(settings):
+                auto.add((a, b))
     out: list[Finding] = []
     for (a, b), settings in pairs.items():
         if a not in paths or b not in paths or paths[a][0] != paths[b][0]:
             continue
         kind = paths[a][0]
         try:
+            if (a, b) in auto and not _same_layout(kind, paths[a][1], paths[b][1]):
+                continue  # rows of different shapes or columns can never be shared
             if kind == "npy":
                 ha, _ = stats.array_hashes(paths[a][1], cfg.leakage_max_rows)
                 hb, _ = stats.array_hashes(paths[b][1], cfg.leakage_max_rows)
             else:
                 ha = tables.line_hashes(paths[a][1], cfg.leakage_max_rows)
                 hb = tables.line_hashes(paths[b][1], cfg.leakage_max_rows)
+            distinct = stats.distinct_share(ha)
+            if (a, b) in auto and distinct < AUTO_LEAKAGE_MIN_DISTINCT:
+                out.append(_finding(
+                    "leakage", "info",
+                    f"leakage between {a!r} and {b!r} not judged: only {100 * distinct:.3g}% of "
+                    f"{a!r}'s {len(ha):,} rows are distinct, so rows repeat by nature and shared "
+                    f"rows are expected by chance (to check it anyway: `checks: {{leakage: "
+                    f"{{between: [{a}, {b}]}}}}` on the stage)", context.stage, b,
+                    {"between": [a, b], "distinct_share": distinct, "judged": False,
+                     "min_distinct_share": AUTO_LEAKAGE_MIN_DISTINCT}))
+                continue
             result = stats.leakage(ha, hb, (a, b), float(settings.get("max", 0.0)))
+            result.data["distinct_share"] = distinct
+            result.data["automatic"] = (a, b) in auto
         except Exception as exc:
             out.append(_finding("leakage", "warning", f"leakage between {a!r} and {b!r} not "
                                 f"checked: {exc}", context.stage, b, {"between": [a, b]}))

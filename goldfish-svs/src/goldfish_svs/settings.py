@@ -4,6 +4,10 @@ Layers, later wins: the built-in :data:`DEFAULTS` < ``svs.checks`` in ``goldfish
 ``checks:`` (all its signals, or those named by ``signal``/``signals``) < the signal contract's
 ``checks:`` < checks stated by approved failure patterns. A layer may say ``false`` (off), ``true``
 (on with the current settings), a number (the check's main threshold) or a mapping.
+
+A check some layer configured carries ``asked: True``; the others run *automatically* on their
+defaults, and an automatic check never judges data where its statistic has no meaning (see
+:mod:`goldfish_svs.stats` and the leakage pairing in :mod:`goldfish_svs.plugin`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # metric health
     "nonfinite_metric": {"severity": "blocking"},
     "divergence": {"ratio": 10.0, "window": 50, "severity": "blocking"},
+    "loss_rise": {"ratio": 2.0, "window": 10, "severity": "warning"},
     "grad_norm": {"max": 100.0, "severity": "blocking"},
     "stall": {"seconds": 1800.0, "severity": "blocking"},
     "no_progress": {"on": False, "seconds": 3600.0, "severity": "warning"},
@@ -42,7 +47,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 MAIN_SETTING = {"nan_ratio": "max", "inf_ratio": "max", "null_ratio": "max",
                 "collapsed": "min_unique_ratio", "top_k_concentration": "max", "entropy": "min",
                 "class_balance": "min_share", "leakage": "max", "drift": "max_psi",
-                "divergence": "ratio", "grad_norm": "max", "stall": "seconds",
+                "divergence": "ratio", "loss_rise": "ratio", "grad_norm": "max",
+                "stall": "seconds",
                 "no_progress": "seconds", "unique_ratio": "min", "vocab_utilization": "min",
                 "row_count": "min"}
 
@@ -54,6 +60,7 @@ def merge(base: dict[str, Any] | None, name: str, layer: Any) -> dict[str, Any] 
     if layer is False:
         return None
     out: dict[str, Any] = dict(base) if base is not None else {"severity": "blocking"}
+    out["asked"] = True
     if layer is True:
         out["on"] = True
     elif isinstance(layer, (int, float)):
@@ -94,6 +101,13 @@ def resolve(config: Any, stage_checks: dict[str, Any] | None, contract: dict[str
     return {k: v for k, v in out.items() if v is not None}
 
 
+def switch_off(check: str, *, metric: bool = False) -> str:
+    """How to turn ``check`` off, said in every warning and blocking finding it raises."""
+    where = "on the stage" if metric else "on the stage or the output's contract"
+    return (f"to switch this check off: `checks: {{{check}: false}}` {where} in pipeline.yaml, "
+            f"or `svs: {{checks: {{{check}: false}}}}` in goldfish.yaml")
+
+
 def severity(settings: dict[str, Any], enforcement: str) -> str:
     """A check's severity when breached, capped by the project's enforcement."""
     sev = str(settings.get("severity", "blocking"))
@@ -104,3 +118,8 @@ def severity(settings: dict[str, Any], enforcement: str) -> str:
 
 def is_on(settings: dict[str, Any] | None) -> bool:
     return settings is not None and settings.get("on", True) is not False
+
+
+def asked(settings: dict[str, Any] | None) -> bool:
+    """The user (or an approved pattern) configured this check: it is judged wherever it runs."""
+    return bool(settings and settings.get("asked"))

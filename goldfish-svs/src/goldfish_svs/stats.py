@@ -5,6 +5,14 @@ An array is opened with ``mmap_mode="r"``: nothing is read until a check touches
 else looks at a *sample* of at most ``sample_size`` values taken as 64 contiguous row blocks at
 seeded random offsets (contiguous so a memory map reads few pages; seeded so a rerun gives the
 same numbers). Each check returns a :class:`Result` with its numbers, breached or not.
+
+Checks that run *automatically* (on their defaults, configured by nobody) only judge data where
+their statistic means something: distribution checks (``constant``, ``collapsed``,
+``top_k_concentration``, ``entropy``, ``class_balance``) skip arrays of fewer than
+:data:`MIN_ROWS` rows, and ``collapsed``/``top_k_concentration``/``entropy`` skip low-cardinality
+data — rows that could not all differ because they hold few distinct values (labels, one-hot
+codes, categories, masks: ``distinct values ** row width < rows``), where few distinct rows are
+the nature of the data, not a collapse. A check the user configured runs regardless.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ if TYPE_CHECKING:
     pass
 
 BLOCKS = 64
+#: Automatic distribution checks need at least this many rows to say anything.
+MIN_ROWS = 20
 CHUNK_VALUES = 1 << 22  # values per chunk of the exact NaN/Inf pass (16 MB of float32)
 SEED = 20240917
 _M1 = 0x9E3779B97F4A7C15
@@ -356,6 +366,13 @@ def leakage(a: Any, b: Any, names: tuple[str, str], limit: float) -> Result:
                    "between": list(names), "max": limit})
 
 
+def distinct_share(hashes: Any) -> float:
+    """Share of distinct rows among row hashes (1.0 when every row differs)."""
+    import numpy as np
+
+    return float(np.unique(hashes).size / hashes.size) if hashes.size else 1.0
+
+
 def array_hashes(path: Path, max_rows: int) -> tuple[Any, bool]:
     """Row hashes of an .npy (chunked over the map; sampled beyond ``max_rows``)."""
     import numpy as np
@@ -370,6 +387,21 @@ def array_hashes(path: Path, max_rows: int) -> tuple[Any, bool]:
     step = max(1, CHUNK_VALUES // max(1, arr.size // max(rows, 1)))
     parts = [row_hashes(np.asarray(arr[s:s + step])) for s in range(0, rows, step)]
     return (np.concatenate(parts) if parts else np.zeros(0, np.uint64)), True
+
+
+def low_cardinality(sample: Sample) -> bool:
+    """Rows that could not all differ: ``distinct values ** row width < rows`` (on a subsample of
+    the values, so a large array costs one small sort)."""
+    import numpy as np
+
+    vals = sample.values
+    n = sample.sampled_rows
+    if vals.size == 0 or n < 2:
+        return False
+    width = max(1, int(vals.size // max(1, vals.shape[0] if vals.ndim else 1)))
+    flat = vals.reshape(-1)
+    distinct = int(np.unique(flat[::max(1, flat.size // 65536)]).size)
+    return width * math.log(max(distinct, 1)) < math.log(n)
 
 
 def check_array(path: Path, checks: dict[str, dict[str, Any]], *, sample_size: int,
@@ -398,22 +430,41 @@ def check_array(path: Path, checks: dict[str, dict[str, Any]], *, sample_size: i
         out.append(row_count(int(arr.shape[0]) if arr.ndim else 1, checks["row_count"]))
     if sample.values.size == 0:
         return out
+    small = (int(arr.shape[0]) if arr.ndim else 1) < MIN_ROWS
+    lowcard: list[bool] = []
+
+    def judged(name: str, *, by_cardinality: bool = False) -> bool:
+        """Run ``name``: asked for, or automatic on data where its statistic means something."""
+        settings = checks.get(name)
+        if settings is None:
+            return False
+        if settings.get("asked"):
+            return True
+        if small:
+            return False
+        if by_cardinality:
+            if not lowcard:
+                lowcard.append(low_cardinality(sample))
+            return not lowcard[0]
+        return True
+
     handled = False
-    if labels and "class_balance" in checks:
+    if labels and judged("class_balance"):
         balance = class_balance(sample, checks["class_balance"])
         if balance is not None:
             out.append(balance)
             handled = True
     if not handled:
-        if "constant" in checks and sample.values.size > 1:
+        if judged("constant") and sample.values.size > 1:
             out.append(constant(sample))
-        if arr.ndim >= 2 and "collapsed" in checks:
+        if arr.ndim >= 2 and judged("collapsed", by_cardinality=True):
             out.append(collapsed(sample, checks["collapsed"], cache))
-        if "top_k_concentration" in checks and (arr.ndim >= 2 or kind in "fc"):
+        if (arr.ndim >= 2 or kind in "fc") and judged("top_k_concentration",
+                                                      by_cardinality=True):
             out.append(top_k(sample, checks["top_k_concentration"], cache))
     if "unique_ratio" in checks and checks["unique_ratio"].get("on", True):
         out.append(unique_ratio(sample, checks["unique_ratio"], cache))
-    if "entropy" in checks and numeric:
+    if numeric and judged("entropy", by_cardinality=True):
         out.append(entropy(sample, checks["entropy"]))
     if "range" in checks and checks["range"].get("on", True) and numeric and kind != "c":
         out.append(value_range(arr, full, sample, checks["range"]))

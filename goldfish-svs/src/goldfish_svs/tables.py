@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from goldfish_svs.stats import Result, ratio_check
+from goldfish_svs.stats import MIN_ROWS, Result, ratio_check
 
 NULLS = frozenset({"", "na", "n/a", "null", "none"})
 LABEL_COLUMNS = frozenset({"label", "labels", "target", "y", "class"})
@@ -85,8 +85,8 @@ def check_table(path: Path, checks: dict[str, dict[str, Any]], *, sample_size: i
 
         out.append(row_count(counted, checks["row_count"]))
     settings = checks.get("class_balance")
-    if settings is not None:
-        for col, counts in labels.items():
+    if settings is not None and (settings.get("asked") or counted >= MIN_ROWS):
+        for col, counts in labels.items():  # automatic: not on a handful of rows
             n = sum(counts.values())
             min_classes = int(settings.get("min_classes", 2))
             rarest = min(counts.values()) / n if n else 0.0

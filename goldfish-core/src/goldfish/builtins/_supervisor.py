@@ -10,7 +10,9 @@ to reap it, and it outlives whoever started it (the CLI, the MCP server, a test)
   ``env`` given there, ``cwd``, stdin from /dev/null and stdout+stderr appended to ``log.txt``;
 * ends the stage when asked or when it overruns: ``cancel`` (written by ``LocalBackend.cancel``)
   → SIGTERM to the group at once, SIGKILL after its grace; a bare ``stop`` file (a cooperative stop
-  for ``io.should_stop()``) → the same escalation after ``stop_grace_seconds``; ``timeout_seconds``
+  for ``io.should_stop()``) → the same escalation after ``stop_grace_seconds``, or at once when the
+  stage never called ``io.should_stop()`` (no ``stop_polled`` file: nobody would see the stop, and
+  a training loop must not run to its end after a blocking finding); ``timeout_seconds``
   → SIGTERM, SIGKILL after ``kill_grace_seconds``. SIGTERM to the supervisor itself does the same
   (recorded as ``killed``); SIGHUP is ignored;
 * when the stage's main process ends, kills whatever is left in its process group and writes
@@ -65,6 +67,7 @@ SUPERVISOR_LOG = "supervisor.log"
 EXIT_FILE = "exit.json"
 CANCEL_FILE = "cancel"
 STOP_FILE = "stop"
+STOP_POLLED_FILE = "stop_polled"  # goldfish.io.STOP_POLLED_FILE
 LOG_FILE = "log.txt"
 
 TICK_SECONDS = 0.1
@@ -260,7 +263,11 @@ class Supervisor:
                 stop_seen_at = stop_seen_at or now
                 if self.cause is None:
                     self.cause, self.message = "cancelled", "stopped on request"
-                if now - stop_seen_at >= self.stop_grace:
+                if not (self.job_dir / STOP_POLLED_FILE).exists():
+                    self._terminate(pgid, "cancelled", self.kill_grace,
+                                    "stop requested; the stage never calls "
+                                    "goldfish.io.should_stop(), so it was terminated at once")
+                elif now - stop_seen_at >= self.stop_grace:
                     self._terminate(pgid, "cancelled", self.kill_grace,
                                     f"stop requested; the stage did not stop within "
                                     f"{self.stop_grace:g}s, so it was terminated")

@@ -10,12 +10,17 @@ from goldfish.cli.common import add_json_flag, emit_json, open_project
 
 
 def register(cli: argparse._SubParsersAction[Any]) -> None:
-    findings = cli.add_parser("findings", help="findings of checks and reviewers, newest first")
+    findings = cli.add_parser(
+        "findings", help="findings of checks and reviewers: blocking, then warnings",
+        description="Blocking findings first, then warnings (newest first within each); the "
+                    "checks that passed (info) are summarized in one line per output.")
     findings.add_argument("run", nargs="?", default=None, help="only this run (id, tag, @best)")
     findings.add_argument("--severity", choices=("info", "warning", "blocking"))
     findings.add_argument("--unseen", action="store_true",
                           help="only findings `goldfish status` has not shown yet")
     findings.add_argument("--limit", type=int, default=20)
+    findings.add_argument("--all", action="store_true",
+                          help="list passing checks (info) one by one too")
     add_json_flag(findings)
     findings.set_defaults(handler=cmd_findings)
 
@@ -36,16 +41,28 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
 
 
 def cmd_findings(args: argparse.Namespace) -> int:
-    from goldfish.orientation import list_findings
+    from goldfish.orientation import list_findings, passed_findings
 
-    items = list_findings(open_project(args), run=args.run, severity=args.severity,
-                          unseen=args.unseen, limit=args.limit)
+    project = open_project(args)
+    items = list_findings(project, run=args.run, severity=args.severity, unseen=args.unseen,
+                          limit=args.limit, include_info=args.all)
+    passed: list[dict[str, Any]] = []
+    total = 0
+    if not (args.all or args.severity):
+        passed, total = passed_findings(project, run=args.run, unseen=args.unseen,
+                                        limit=args.limit)
     if args.json:
-        emit_json(items)
+        emit_json({"findings": items, "passed": passed, "passed_total": total})
         return 0
     for f in items:
-        print(f"{f['run']}  {f['severity']:<8} {f['check']}: {f['message']}")
-    if not items:
+        where = "/".join(p for p in (f.get("stage"), f.get("signal")) if p)
+        where = f" [{where}]" if where else ""
+        print(f"{f['run']}  {f['severity']:<8} {f['check']}{where}: {f['message']}")
+    for line in passed:
+        print(f"passed   {line['text']}")
+    if total > len(passed):
+        print(f"passed   … {total - len(passed)} more outputs (--all lists every check)")
+    if not items and not passed:
         print("no findings")
     return 0
 

@@ -59,6 +59,8 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
     show = cli.add_parser("show", help="a run: reason, stages, metrics, outputs, findings")
     show.add_argument("run", metavar="RUN", help="run id, unique prefix, @best or latest")
     show.add_argument("--history", action="store_true", help="every state transition")
+    show.add_argument("--all", action="store_true",
+                      help="list passing checks (info) one by one, not one line per output")
     add_json_flag(show)
     show.set_defaults(handler=cmd_show)
 
@@ -84,6 +86,8 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
     conclude.add_argument("--outcome", required=True, choices=("success", "partial", "miss"))
     conclude.add_argument("--notes", default="", help="what was learned")
     conclude.add_argument("--metric", default=None, help="the metric judged (default: results spec)")
+    conclude.add_argument("--force", action="store_true",
+                          help="allow `success` on a run that ended failed, lost or cancelled")
     conclude.set_defaults(handler=cmd_conclude)
 
     sources = cli.add_parser("sources", help="named data sources (add, list, show, promote)")
@@ -140,7 +144,8 @@ def _metric_line(name: str, m: dict[str, Any]) -> str:
             f"n={m['count']}, {m.get('trend', '-')})")
 
 
-def print_run(info: RunInfo, *, history: list[dict[str, Any]] | None = None) -> None:
+def print_run(info: RunInfo, *, history: list[dict[str, Any]] | None = None,
+              all_findings: bool = False) -> None:
     print(f"run {info.id}  {info.state}  {info.workspace} at {info.version}")
     for key in ("description", "hypothesis", "goal", "approach", "min_result"):
         if info.reason.get(key):
@@ -159,9 +164,15 @@ def print_run(info: RunInfo, *, history: list[dict[str, Any]] | None = None) -> 
         if s.error and s.state in ("failed", "lost"):
             for err_line in s.error.splitlines()[-12:]:
                 print(f"      | {err_line}")
-    for f in info.findings:
-        where = f"[{f['stage']}] " if f.get("stage") else ""
+    from goldfish.findings import by_severity, info_summary, is_passed_check
+
+    for f in by_severity([f for f in info.findings if all_findings or not is_passed_check(f)]):
+        where = "/".join(p for p in (f.get("stage"), f.get("signal")) if p)
+        where = f"[{where}] " if where else ""
         print(f"  finding {f['severity']}: {where}{f['source']}.{f['check']}: {f['message']}")
+    if not all_findings:
+        for p in info_summary(info.findings):
+            print(f"  passed: {p['text']}")
     for r in info.reviews:
         print(f"  review ({r['phase']}) {r['reviewer']}: {r['decision']} {r['summary']}".rstrip())
     if info.conclusion:
@@ -281,7 +292,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             data["transitions"] = history
         emit_json(data)
     else:
-        print_run(info, history=history)
+        print_run(info, history=history, all_findings=args.all)
     return 0
 
 
@@ -376,9 +387,10 @@ def cmd_conclude(args: argparse.Namespace) -> int:
     from goldfish.runs.records import conclude
 
     project = open_project(args)
-    result = conclude(project, args.run, args.outcome, args.notes, args.metric)
+    result = conclude(project, args.run, args.outcome, args.notes, args.metric, force=args.force)
     value = f" ({result['metric']}={_fmt(result['value'])})" if result["metric"] else ""
-    print(f"run {result['run_id']} concluded: {result['outcome']}{value}")
+    forced = f" (forced: the run ended {result['state']})" if result["forced"] else ""
+    print(f"run {result['run_id']} concluded: {result['outcome']}{value}{forced}")
     return 0
 
 

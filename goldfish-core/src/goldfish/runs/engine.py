@@ -573,7 +573,8 @@ class Engine:
         try:
             failure = patterns.failure_from_job(run_id, stage, self.job_dir(run_id, stage),
                                                 error, cause)
-            found = [patterns.record_failure(self.project, failure)]
+            found = [*patterns.contract_findings(failure),
+                     patterns.record_failure(self.project, failure)]
         except Exception as exc:  # never lose the failure itself to the pattern store
             found = [_plugin_error("failure patterns", exc, stage)]
         with self.project.tx() as conn:

@@ -347,8 +347,9 @@ def _metric_values(project: Project, run_ids: list[str], name: str) -> dict[str,
 
 
 def conclude(project: Project, ref: str, outcome: str, notes: str = "",
-             metric: str | None = None) -> dict[str, Any]:
-    """Record the authoritative verdict on a finished run. Refused while it is active."""
+             metric: str | None = None, *, force: bool = False) -> dict[str, Any]:
+    """Record the authoritative verdict on a finished run. Refused while it is active, and
+    ``success`` on a run that did not finish ``done`` is refused unless ``force``."""
     if outcome not in OUTCOMES:
         raise InvalidInputError(f"unknown outcome {outcome!r}", f"one of: {', '.join(OUTCOMES)}")
     info = get_run(project, ref)
@@ -356,19 +357,29 @@ def conclude(project: Project, ref: str, outcome: str, notes: str = "",
         raise ConflictError(f"run {info.id} is still {info.state}; a conclusion needs its results",
                             f"wait for it (`goldfish run --wait` / `goldfish show {info.id}`) "
                             "or cancel it, then conclude")
+    if outcome == "success" and info.state != "done" and not force:
+        why = f": {info.error.splitlines()[0][:200]}" if info.error else ""
+        raise ConflictError(
+            f"run {info.id} ended {info.state}{why}; concluding it a success would record "
+            "results it did not produce",
+            f"conclude it `partial` or `miss` (`goldfish conclude {info.id} --outcome miss "
+            "--notes ...`), or, if its results stand despite the failure, confirm with "
+            "`--force` (MCP: force=true)")
     name = metric or (info.results or {}).get("metric")
     value = info.metric(name) if name else None
     now = time.time()
     with project.tx() as conn:
         conn.execute("INSERT OR REPLACE INTO conclusions (run_id, outcome, metric, value, notes, "
                      "at) VALUES (?, ?, ?, ?, ?, ?)", (info.id, outcome, name, value, notes, now))
-        project.emit("run.concluded", info.id, f"{info.id} concluded {outcome}"
+        forced = f" (forced: the run ended {info.state})" if info.state != "done" and \
+            outcome == "success" else ""
+        project.emit("run.concluded", info.id, f"{info.id} concluded {outcome}{forced}"
                      + (f" ({name}={value:.4g})" if value is not None else "")
                      + (f": {notes}" if notes else ""),
                      outcome=outcome, metric=name, value=value, notes=notes,
-                     workspace=info.workspace)
+                     workspace=info.workspace, forced=bool(forced), state=info.state)
     return {"run_id": info.id, "outcome": outcome, "metric": name, "value": value,
-            "notes": notes}
+            "notes": notes, "state": info.state, "forced": bool(forced)}
 
 
 def tag_run(project: Project, ref: str, name: str, note: str = "") -> str:
