@@ -144,14 +144,21 @@ class Engine:
     # --- plan -----------------------------------------------------------------------------
     def prepare(self, target: str | None = None, *, set_: dict[str, dict[str, Any]] | None = None,
                 inputs: Iterable[str] = (), force: bool = False,
-                rerun: Iterable[str] = ()) -> tuple[Loaded, Plan]:
-        """Snapshot ``target`` (workspace or slot), load its pipeline, plan. Starts nothing."""
+                rerun: Iterable[str] = (), preview: bool = False) -> tuple[Loaded, Plan]:
+        """Snapshot ``target`` (workspace or slot), load its pipeline, plan. Starts nothing.
+
+        ``preview`` (a dry run) writes nothing at all: the slot is walked without recording a
+        version, and the pipeline is read from the slot's files."""
         from goldfish.runs.plan import parse_input_override
         from goldfish.runs.records import resolve_run
 
         target = target or self._default_target()
-        version = self.workspaces.snapshot_for_run(target)
-        loaded = load_pipeline(self.project, self.workspaces, version, set_)
+        unsaved = None
+        if preview:
+            version, unsaved = self.workspaces.preview_for_run(target)
+        else:
+            version = self.workspaces.snapshot_for_run(target)
+        loaded = load_pipeline(self.project, self.workspaces, version, set_, unsaved=unsaved)
         pinned: dict[tuple[str, str], Pinned] = {}
         for text in inputs:
             stage, name, pin = parse_input_override(
@@ -183,7 +190,8 @@ class Engine:
         the run ends (``on_progress`` sees every state change) and returns its id as well.
         """
         why = parse_reason(reason, hypothesis=hypothesis, goal=goal)
-        loaded, plan = self.prepare(target, set_=set_, inputs=inputs, force=force, rerun=rerun)
+        loaded, plan = self.prepare(target, set_=set_, inputs=inputs, force=force, rerun=rerun,
+                                    preview=dry_run)
         if dry_run:
             return plan
         run_id = self._create(loaded, plan, why, set_ or {}, list(inputs), force, tuple(rerun),

@@ -104,7 +104,8 @@ class Plan:
                 "steps": [s.to_json() for s in self.steps]}
 
     def render(self) -> str:
-        lines = [f"plan for {self.workspace} at {self.version} ({self.pipeline}):"]
+        unsaved = "" if self.commit else ", not saved: a run would record it"
+        lines = [f"plan for {self.workspace} at {self.version} ({self.pipeline}{unsaved}):"]
         for step in self.steps:
             lines.append(f"  {step.stage:<16} {step.action:<6} {step.why}")
         return "\n".join(lines)
@@ -127,14 +128,31 @@ class Loaded:
 
 
 def load(project: Project, workspaces: Any, version: Any,
-         config_overrides: dict[str, dict[str, Any]] | None = None) -> Loaded:
-    """Read ``pipeline.yaml`` and ``configs/<stage>.yaml`` from the snapshot and merge configs."""
+         config_overrides: dict[str, dict[str, Any]] | None = None, *,
+         unsaved: dict[str, tuple[int, str]] | None = None) -> Loaded:
+    """Read ``pipeline.yaml`` and ``configs/<stage>.yaml`` from the snapshot and merge configs.
+
+    ``unsaved`` is the listing of a snapshot that was not recorded (a dry run, see
+    ``Workspaces.preview_for_run``): files are then read from the slot, not the store."""
     from goldfish import pipeline as pl
 
     tag = version.tag
-    from goldfish.runs.codecache import listing, read_blob
+    from goldfish.runs.codecache import listing
 
-    files = {path: sha for path, (_mode, sha) in listing(project, version.tree).items()}
+    if unsaved is None:
+        files = {path: sha for path, (_mode, sha) in listing(project, version.tree).items()}
+        by_sha = {}
+    else:
+        files = {path: sha for path, (_mode, sha) in unsaved.items()}
+        by_sha = {sha: path for path, sha in files.items()}
+
+    def read_blob(_project: Project, sha: str) -> bytes:
+        if sha in by_sha:
+            return bytes(workspaces.read_slot_file(version.workspace, by_sha[sha]))
+        from goldfish.runs.codecache import read_blob as from_store
+
+        return from_store(project, sha)
+
     if PIPELINE_FILE not in files:
         raise NotFoundError(f"version {tag} has no {PIPELINE_FILE}",
                             f"add {PIPELINE_FILE} to the workspace (see `goldfish demo` for an "
