@@ -31,7 +31,15 @@ from goldfish.findings import (
 )
 from goldfish.runs import lease, states
 from goldfish.runs.ids import job_id, new_run_id
-from goldfish.runs.plan import Loaded, Pinned, Plan, PlanStep, build_plan, cache_key, find_cached
+from goldfish.runs.plan import (
+    Loaded,
+    Pinned,
+    Plan,
+    PlanStep,
+    build_plan,
+    cache_key,
+    find_reusable,
+)
 from goldfish.runs.plan import load as load_pipeline
 
 if TYPE_CHECKING:
@@ -399,18 +407,21 @@ class Engine:
             if not all(u["state"] in states.SUCCEEDED for u in ups):
                 continue
             row = self._pin_inputs(run_id, row)
+            gone = None
             if row["cacheable"] and row["cache_key"]:
-                hit = find_cached(self.project, row["cache_key"], exclude_run=run_id)
-                if hit:
-                    self._reuse(run_id, row, hit)
+                found = find_reusable(self.project, row["cache_key"], exclude_run=run_id,
+                                      store=self.artifacts)
+                if found.hit:
+                    self._reuse(run_id, row, found.hit)
                     by_name[row["stage"]] = self.project.db.one(
                         "SELECT * FROM stage_runs WHERE run_id = ? AND stage = ?",
                         (run_id, row["stage"]))
                     continue
+                gone = found.gone
             if active >= limit:
                 continue
             active += 1
-            self._launch(run, row)
+            self._launch(run, row, note=gone)
 
     def _limit(self, run: Any) -> int:
         options = json.loads(run["options"] or "{}")
@@ -472,14 +483,17 @@ class Engine:
     def job_dir(self, run_id: str, stage: str) -> Path:
         return self.project.runs_dir / run_id / stage
 
-    def _launch(self, run: Any, row: Any) -> None:
+    def _launch(self, run: Any, row: Any, note: str | None = None) -> None:
+        """Prepare the job directory and launch; ``note`` (why it runs) replaces the plan's."""
         from goldfish.compute import Job, Resources
 
         run_id, stage = run["id"], row["stage"]
         self._renew()
         with self.project.tx() as conn:
-            states.set_stage_state(conn, run_id, stage, "preparing", "exporting code and inputs",
-                                   job_id=job_id(run_id, stage))
+            extra = {"note": note} if note else {}
+            states.set_stage_state(conn, run_id, stage, "preparing",
+                                   note or "exporting code and inputs",
+                                   job_id=job_id(run_id, stage), **extra)
         job_dir = self.job_dir(run_id, stage)
         try:
             if not (job_dir / "launch.lock").exists():
