@@ -60,6 +60,7 @@ from typing import Any  # noqa: E402
 
 LAUNCH_FILE = "launch.json"
 RECORD_FILE = "supervisor.json"
+CLAIM_FILE = "supervisor.claim"
 HEARTBEAT_FILE = "supervisor.heartbeat"
 SUPERVISOR_LOG = "supervisor.log"
 EXIT_FILE = "exit.json"
@@ -192,7 +193,22 @@ class Supervisor:
             return self.kill_grace
 
     # --- main -------------------------------------------------------------------------------
+    def claim(self) -> bool:
+        """Exclusive-create ``supervisor.claim``: at most one supervisor ever runs a job, even
+        when a launcher died after starting one and the next launcher started another."""
+        try:
+            fd = os.open(self.job_dir / CLAIM_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return True
+
     def run(self) -> int:
+        if not self.claim():
+            sys.stderr.write(f"supervisor {os.getpid()}: another supervisor already runs "
+                             f"{self.job_dir}; exiting without touching it\n")
+            return 0
         write_json_atomic(self.job_dir / RECORD_FILE, self.record)
         self._beat()
         oom_before = oom_kills()

@@ -6,8 +6,12 @@ the job outlives the process that launched it. Everything after that goes throug
 directory, which is why any other Goldfish process can poll, read logs, cancel or release the job
 from the handle alone:
 
-``launch.lock``         exclusive-create lock: one launch per job, ever
+``launch.lock``         exclusive-create lock: one launch per job at a time; it names the launcher
+                        (pid, start time, boot id), so a launch whose launcher died before it
+                        started the supervisor is taken over and launched again, never recorded
+                        as launched and later found "vanished"
 ``handle.json``         the handle the first launch returned (later launches return it too)
+``supervisor.claim``    exclusive-create by the supervisor itself: at most one supervisor runs a job
 ``launch.json``         command, env, cwd, timeout and grace periods for the supervisor
 ``supervisor.json``     supervisor pid, start time and boot id; the stage pid once started
 ``supervisor.heartbeat`` touched every second by the supervisor
@@ -41,6 +45,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -200,8 +205,10 @@ class LocalBackend:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return self._existing_handle(job, job_dir)
+        me = os.getpid()
         with os.fdopen(fd, "w") as fh:
-            fh.write(f"{os.getpid()} {job.job_id}\n")
+            json.dump({"pid": me, "start_time": sup.proc_start_time(me), "boot_id": sup.boot_id(),
+                       "host": socket.gethostname(), "job_id": job.job_id}, fh)
         try:
             return self._start(job, job_dir, cwd)
         except BaseException:
@@ -246,19 +253,49 @@ class LocalBackend:
         return handle
 
     def _existing_handle(self, job: Job, job_dir: Path) -> Handle:
-        """The handle of the launch that won the lock (waiting briefly while it writes it)."""
+        """The handle of the launch that holds the lock (waiting while it writes it).
+
+        The launch window: a launcher that died after taking the lock may have started no
+        supervisor (then nobody ever will: the lock is taken over and the job launched now) or
+        one that has not written its record yet (then the record, or its claim, shows up)."""
         deadline = time.monotonic() + 10.0
         while True:
             raw = _read_json(job_dir / HANDLE_FILE)
             if raw is not None:
                 return Handle.from_json(raw)
+            record = _read_json(job_dir / sup.RECORD_FILE)
+            if record is not None:  # the supervisor runs; its launcher died before the handle
+                handle = Handle(backend=self.name, job_id=job.job_id, data={
+                    "job_dir": str(job_dir), "pid": record.get("pid"),
+                    "start_time": record.get("start_time"), "boot_id": record.get("boot_id"),
+                    "launched_at": _mtime(job_dir / LOCK_FILE) or time.time()})
+                sup.write_json_atomic(job_dir / HANDLE_FILE, handle.to_json())
+                return handle
+            if self._launcher_dead(job_dir) and not (job_dir / sup.CLAIM_FILE).exists():
+                stale = job_dir / f".{LOCK_FILE}.stale-{os.getpid()}-{time.monotonic_ns()}"
+                try:
+                    os.rename(job_dir / LOCK_FILE, stale)  # one taker wins the rename
+                except FileNotFoundError:
+                    continue  # another process took it over first; it launches
+                stale.unlink(missing_ok=True)
+                return self.launch(job)
             if time.monotonic() >= deadline:
-                # The winner died between taking the lock and starting the supervisor; polls will
-                # find no supervisor and report the job lost.
+                # A launcher still alive (or on another machine) that has not started the
+                # supervisor in 10 s; polls report the job lost after the startup grace.
                 return Handle(backend=self.name, job_id=job.job_id, data={
                     "job_dir": str(job_dir),
                     "launched_at": _mtime(job_dir / LOCK_FILE) or time.time()})
-            time.sleep(0.05)
+            time.sleep(0.02)
+
+    def _launcher_dead(self, job_dir: Path) -> bool:
+        """Is the process that took ``launch.lock`` provably gone (same host, pid not it)?"""
+        raw = _read_json(job_dir / LOCK_FILE)
+        if raw is None or raw.get("host") != socket.gethostname():
+            return False  # an older lock format, or another machine: cannot tell
+        if raw.get("pid") == os.getpid() and raw.get("start_time") == sup.proc_start_time(
+                os.getpid()):
+            return False  # our own launch (another thread) is under way
+        return not _is_alive(raw.get("pid"), raw.get("start_time"), raw.get("boot_id"))
 
     # --- observe ----------------------------------------------------------------------------
     def _job_dir(self, handle: Handle) -> Path | None:
