@@ -51,6 +51,7 @@ if __name__ == "__main__" and len(sys.argv) == 2 and sys.argv[1] != "--foregroun
     _daemonize()
 
 import json  # noqa: E402
+import select  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
@@ -109,13 +110,21 @@ def oom_kills() -> int | None:
     return None
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+def write_json_atomic(path: Path, data: dict[str, Any], *, durable: bool = True) -> None:
+    """Temp file + rename: readers see the old or the new file, never half of one.
+
+    ``durable`` also fsyncs the file and its directory, so it survives a machine crash: needed
+    for the exit record, wasted (milliseconds per file) on what only lives as long as the
+    processes it describes (the supervisor record, launch.json, the handle)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
+    if not durable:
+        return
     try:
         fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -209,7 +218,7 @@ class Supervisor:
             sys.stderr.write(f"supervisor {os.getpid()}: another supervisor already runs "
                              f"{self.job_dir}; exiting without touching it\n")
             return 0
-        write_json_atomic(self.job_dir / RECORD_FILE, self.record)
+        write_json_atomic(self.job_dir / RECORD_FILE, self.record, durable=False)
         self._beat()
         oom_before = oom_kills()
         if self._requested_grace() is not None:  # cancelled before it ever started
@@ -232,7 +241,7 @@ class Supervisor:
         started = time.time()
         self.record.update(stage_pid=proc.pid, stage_start_time=proc_start_time(proc.pid),
                            stage_started_at=started)
-        write_json_atomic(self.job_dir / RECORD_FILE, self.record)
+        write_json_atomic(self.job_dir / RECORD_FILE, self.record, durable=False)
         try:
             status = self._watch(proc, started)
         except BaseException:  # a supervisor bug must still leave an exit record and no stage
@@ -248,6 +257,20 @@ class Supervisor:
 
     def _watch(self, proc: subprocess.Popen[bytes], started: float) -> tuple[int | None, int | None]:
         pgid = proc.pid
+        # Sleep on the stage's pidfd (Linux ≥ 5.3): its exit wakes the loop at once instead of
+        # at the next tick, so the exit record follows the stage's end by milliseconds.
+        try:
+            exited_fd: int | None = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            exited_fd = None
+        try:
+            return self._watch_loop(proc, started, pgid, exited_fd)
+        finally:
+            if exited_fd is not None:
+                os.close(exited_fd)
+
+    def _watch_loop(self, proc: subprocess.Popen[bytes], started: float, pgid: int,
+                    exited_fd: int | None) -> tuple[int | None, int | None]:
         last_beat = 0.0
         stop_seen_at: float | None = None
         deadline = started + self.timeout if self.timeout else None
@@ -280,7 +303,10 @@ class Supervisor:
                                 "the supervisor received SIGTERM (machine shutting down?)")
             if self.kill_at is not None and not self.sent_kill and time.monotonic() >= self.kill_at:
                 self._signal_group(pgid, signal.SIGKILL)
-            time.sleep(TICK_SECONDS)
+            if exited_fd is not None:
+                select.select([exited_fd], [], [], TICK_SECONDS)
+            else:
+                time.sleep(TICK_SECONDS)
         # The main process is gone: nothing of the stage may outlive its exit record.
         try:
             os.killpg(pgid, signal.SIGKILL)

@@ -47,7 +47,9 @@ if TYPE_CHECKING:
     from goldfish.project import Project
 
 DEFAULT_MAX_PARALLEL = 4
-POLL_SECONDS = 0.1
+#: The slow fallback poll of :meth:`Engine.wait`: it wakes on events before that (see
+#: ``runs/waiting.py``); a backend that cannot signal them is looked at this often.
+POLL_SECONDS = 0.5
 METRICS_EVERY = 2.0  # seconds between live metric lines in wait()
 ERROR_TAIL_LINES = 30
 REASON_KEYS = ("description", "hypothesis", "goal", "approach", "min_result")
@@ -191,11 +193,13 @@ class Engine:
             set_: dict[str, dict[str, Any]] | None = None, inputs: Iterable[str] = (),
             force: bool = False, rerun: Iterable[str] = (), dry_run: bool = False,
             wait: bool = False, on_progress: Callable[[Progress], None] | None = None,
-            results: dict[str, Any] | None = None) -> Any:
+            results: dict[str, Any] | None = None, detach: bool = True) -> Any:
         """Start a run of ``target``'s pipeline from a fresh snapshot; returns its id.
 
         ``dry_run`` returns the :class:`~goldfish.runs.plan.Plan` instead; ``wait`` blocks until
         the run ends (``on_progress`` sees every state change) and returns its id as well.
+        Without ``wait``, a detached driver process (:mod:`goldfish.runs.driver`) takes the run
+        to its end unless ``detach`` is False; the first stages are launched here either way.
         """
         why = parse_reason(reason, hypothesis=hypothesis, goal=goal)
         loaded, plan = self.prepare(target, set_=set_, inputs=inputs, force=force, rerun=rerun,
@@ -207,6 +211,10 @@ class Engine:
         if wait:
             self.wait(run_id, on_progress=on_progress)
         else:
+            if detach:
+                from goldfish.runs import driver
+
+                driver.start(self.project, run_id)  # it needs a moment to start: launch here
             self.advance(run_id)
         return run_id
 
@@ -330,6 +338,8 @@ class Engine:
     # --- advance --------------------------------------------------------------------------
     def advance(self, run_id: str) -> bool:
         """Act once on ``run_id`` if no other process is; True when this call acted."""
+        if lease.busy(self.project, f"run:{run_id}"):
+            return False  # known from a read: no write transaction queued behind the holder
         with lease.held(self.project, f"run:{run_id}") as holder:
             if holder is None:
                 return False
@@ -852,15 +862,28 @@ class Engine:
 
     # --- wait / cancel --------------------------------------------------------------------
     def wait(self, run_id: str, *, on_progress: Callable[[Progress], None] | None = None,
-             timeout: float | None = None, poll: float = POLL_SECONDS) -> str:
-        """Advance ``run_id`` until it ends; returns its final state."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+             timeout: float | None = None, poll: float = POLL_SECONDS,
+             on_tick: Callable[[], None] | None = None,
+             detach_after: float | None = None) -> str:
+        """Advance ``run_id`` until it ends (or ``timeout``); returns its state.
+
+        Between two looks it blocks on events (a stage's exit, a metrics flush, another
+        process's commit; :mod:`goldfish.runs.waiting`), at most ``poll`` seconds. ``on_tick``
+        runs after every look (the driver renews its lease there); after ``detach_after``
+        seconds a driver is started, so the run goes on if this waiter is killed.
+        """
+        from goldfish.runs.waiting import data_version, wait_for_change
+
+        began = time.monotonic()
+        deadline = None if timeout is None else began + timeout
         seen = 0
-        delay = 0.02
         shown_metrics: dict[tuple[str, str], float] = {}
-        next_metrics = time.monotonic() + METRICS_EVERY
+        next_metrics = began + METRICS_EVERY
         while True:
-            self.advance(run_id)
+            since = data_version(self.project)
+            acted = self.advance(run_id)
+            if on_tick is not None:
+                on_tick()
             if on_progress is not None and time.monotonic() >= next_metrics:
                 next_metrics = time.monotonic() + METRICS_EVERY
                 for p in self._live_metrics(run_id, shown_metrics):
@@ -875,10 +898,16 @@ class Engine:
             state = self._state(run_id)
             if state in states.FINAL_RUN:
                 return str(state)
-            if deadline is not None and time.monotonic() > deadline:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
                 return str(state)
-            time.sleep(delay)
-            delay = min(delay * 1.5, poll)
+            if detach_after is not None and now - began >= detach_after:
+                from goldfish.runs import driver
+
+                driver.start(self.project, run_id)
+                detach_after = None
+            left = poll if deadline is None else min(poll, deadline - now)
+            wait_for_change(self, run_id, acted, left, since)
 
     def _state(self, run_id: str, column: str = "state") -> Any:
         rows = self.project.db.query(f"SELECT {column} FROM runs WHERE id = ?", (run_id,))
