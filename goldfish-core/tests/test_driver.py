@@ -7,6 +7,8 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -150,11 +152,9 @@ def test_drivers_can_be_turned_off(project: Project, monkeypatch: pytest.MonkeyP
 
 
 def test_a_zombie_holder_does_not_hold_a_lease(project: Project) -> None:
-    import subprocess
-    import sys
-
     child = subprocess.Popen([sys.executable, "-c", "pass"])
-    wait_for(lambda: open(f"/proc/{child.pid}/stat").read().split(") ")[1][0] == "Z", 30,
+    stat = Path(f"/proc/{child.pid}/stat")
+    wait_for(lambda: stat.read_text().split(") ")[1][0] == "Z", 30,
              "the child to exit (unreaped)")
     holder = f"{lease.new_holder().split(':')[0]}:{child.pid}:tok"
     with project.db.tx() as conn:
