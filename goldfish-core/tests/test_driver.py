@@ -19,7 +19,7 @@ from goldfish.project import Project
 from goldfish.runs import driver, lease
 from goldfish.runs.engine import Engine
 from goldfish.runs.records import transitions
-from runs_support import CHAIN, cli_process, edit, make_project, wait_for
+from runs_support import CHAIN, GOLDFISH, cli_env, cli_process, edit, make_project, wait_for
 
 GATED_PREPARE = """
     import pathlib, time
@@ -162,3 +162,27 @@ def test_a_zombie_holder_does_not_hold_a_lease(project: Project) -> None:
                      (holder, time.time() + 60))
     assert not lease.busy(project, "x")
     child.wait()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_an_interrupted_run_wait_hands_the_run_to_a_driver(project: Project, tmp_path: Path,
+                                                           sig: signal.Signals) -> None:
+    gate = tmp_path / "gate"
+    edit(project, "modules/prepare.py", GATED_PREPARE.format(gate=str(gate)))
+    proc = subprocess.Popen([GOLDFISH, "--project", str(project.root), "run", "w1", "--wait"],
+                    env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: read_only(project, "SELECT state FROM stage_runs WHERE stage = "
+                                            "'prepare'") == [("running",)], 60, "prepare")
+        run_id = str(read_only(project, "SELECT id FROM runs")[0][0])
+        assert driver_record(project, run_id) is None  # --wait drives it itself
+        proc.send_signal(sig)
+        out, _err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert "goes on" in out
+    wait_for(lambda: driver_record(project, run_id), 60, "a driver to take over")
+    gate.write_text("go")
+    wait_for(lambda: run_state(project, run_id) == "done", 120, "the run to end on its own")
