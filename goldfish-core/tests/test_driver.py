@@ -186,3 +186,15 @@ def test_an_interrupted_run_wait_hands_the_run_to_a_driver(project: Project, tmp
     wait_for(lambda: driver_record(project, run_id), 60, "a driver to take over")
     gate.write_text("go")
     wait_for(lambda: run_state(project, run_id) == "done", 120, "the run to end on its own")
+
+
+def test_stop_drivers_leaves_no_driver_behind(project: Project, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    edit(project, "modules/prepare.py", GATED_PREPARE.format(gate=str(gate)))
+    run_id = Engine(project).run("w1")
+    record = wait_for(lambda: driver_record(project, run_id), 60, "the driver to start")
+    assert isinstance(record, dict)
+    assert driver.stop_drivers([tmp_path]) == [record["pid"]]
+    assert not _is_alive(record["pid"], record["start_time"], record["boot_id"])
+    assert not driver.alive(project, run_id)  # a dead holder holds nothing
+    gate.write_text("go")

@@ -110,22 +110,24 @@ def record(project: Project, run_id: str) -> dict[str, Any] | None:
 
 
 def stop_drivers(roots: list[Path], timeout: float = 10.0) -> list[int]:
-    """Kill every live driver recorded under ``roots`` (project directories, or anything above
-    them) and every driver this process started; returns their pids. For test teardown."""
+    """Kill every live driver recorded under ``roots`` (project directories, or up to three
+    levels above them) and every driver this process started; returns their pids. For test
+    teardown."""
     from goldfish.builtins.local_compute import _is_alive
 
     pids: set[int] = set()
-    for root in roots:
-        for path in Path(root).glob(f"**/.goldfish/runs/*/{RECORD_FILE}"):
-            try:
-                raw = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            pid = raw.get("pid")
-            if _is_alive(pid, raw.get("start_time"), raw.get("boot_id")):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(int(pid), signal.SIGKILL)
-                pids.add(int(pid))
+    found = [path for root in roots for depth in range(4)
+             for path in Path(root).glob("*/" * depth + f".goldfish/runs/*/{RECORD_FILE}")]
+    for path in found:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        pid = raw.get("pid")
+        if _is_alive(pid, raw.get("start_time"), raw.get("boot_id")):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(pid), signal.SIGKILL)
+            pids.add(int(pid))
     for proc in _started:
         if proc.poll() is None:
             proc.kill()
