@@ -363,4 +363,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    # Everything is written and closed: skip the interpreter's teardown, so whoever waits on
+    # this process (the engine holds its pidfd) wakes as soon as the exit record exists.
+    sys.stderr.flush()
+    os._exit(code)
