@@ -14,7 +14,7 @@ most one driver per run is alive and :func:`alive` is one read of the ``leases``
 itself still happens under the run's own lease ``run:<id>``, taken per advance, so a waiting
 ``run --wait``, ``cancel`` or a reconcile pass can act between two of the driver's looks and
 nothing is done twice. ``driver.json`` next to the log records the driver's pid, ``/proc`` start
-time and boot id (for people, ``goldfish doctor`` and tests that must not leave drivers behind).
+time and boot id (for people, and for tests that must not leave drivers behind).
 
 The environment: the driver gets its starter's environment — it launches stages (a profile's
 ``env_passthrough`` values come from it) and talks to compute backends (credentials) exactly as
