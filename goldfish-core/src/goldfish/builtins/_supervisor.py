@@ -55,9 +55,11 @@ import select  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
-import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the supervisor starts on every launch, and
+if TYPE_CHECKING:  # importing typing (or traceback, below) costs milliseconds it need not pay
+    from typing import Any
 
 LAUNCH_FILE = "launch.json"
 RECORD_FILE = "supervisor.json"
@@ -248,6 +250,8 @@ class Supervisor:
             self._signal_group(proc.pid, signal.SIGKILL)
             proc.wait()
             self.cause = "error"
+            import traceback
+
             self.message = "supervisor failed: " + traceback.format_exc(limit=3)[-1500:]
             self._write_exit(proc.returncode, None, started)
             raise
