@@ -198,3 +198,19 @@ def test_stop_drivers_leaves_no_driver_behind(project: Project, tmp_path: Path) 
     assert not _is_alive(record["pid"], record["start_time"], record["boot_id"])
     assert not driver.alive(project, run_id)  # a dead holder holds nothing
     gate.write_text("go")
+
+
+def test_a_long_wait_starts_the_driver_too_and_both_act_safely(project: Project,
+                                                               tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    edit(project, "modules/prepare.py", GATED_PREPARE.format(gate=str(gate)))
+    engine = Engine(project)
+    run_id = engine.run("w1", detach=False)
+    assert engine.wait(run_id, timeout=0.5, detach_after=0.0) == "running"
+    wait_for(lambda: driver_record(project, run_id), 60, "the driver started by the wait")
+    gate.write_text("go")
+    assert engine.wait(run_id, timeout=120) == "done"  # the waiter and the driver share it
+    for stage in ("prepare", "train", "evaluate"):
+        launched = [t for t in transitions(project, run_id)
+                    if t["stage"] == stage and t["to_state"] == "running"]
+        assert len(launched) == 1
