@@ -176,8 +176,8 @@ def test_a_lease_held_by_a_live_process_blocks_and_a_dead_holders_does_not(
 def test_background_reconciler_finishes_runs_nobody_waits_for(project: Project,
                                                               tmp_path: Path) -> None:
     engine = Engine(project)
-    run_id = engine.run("w1")
-    reconciler = Reconciler(Project(project.root, project.plugins))
+    run_id = engine.run("w1", detach=False)  # no driver: the reconciler must finish it
+    reconciler = Reconciler(Project(project.root, project.plugins), start_drivers=False)
     reconciler.start_background(interval=0.1)
     try:
         wait_for(lambda: one(project, "SELECT state FROM runs WHERE id = ?",
@@ -202,8 +202,8 @@ def test_a_run_whose_creator_died_before_launch_is_failed_not_stuck(project: Pro
 
 def test_the_background_reconciler_waits_its_initial_delay_and_stops_promptly(
         project: Project) -> None:
-    run_id = Engine(project).run("w1")  # launched, not waited for
-    reconciler = Reconciler(project)
+    run_id = Engine(project).run("w1", detach=False)  # launched; no driver, nobody waits
+    reconciler = Reconciler(project, start_drivers=False)
     start = time.monotonic()
     reconciler.start_background(interval=0.2, initial_delay=1.0)
     time.sleep(0.5)

@@ -49,7 +49,8 @@ def test_mcp_serve_reconciles_runs_in_the_background(tmp_path: Path) -> None:
     """A run started elsewhere and left alone finishes while the server merely runs."""
     project = new_project(tmp_path, with_workspace=True)
     write_files(project.slot_path("w1"))
-    run_id = Engine(project).run("exp", reason="left alone")  # launched, nobody advances it
+    # launched without a driver, so nobody advances it but the server
+    run_id = Engine(project).run("exp", reason="left alone", detach=False)
 
     async def go() -> str:
         async with Client(StdioServerParameters(

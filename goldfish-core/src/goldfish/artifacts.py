@@ -167,6 +167,17 @@ class ArtifactStore:
         return self.storage.exists(self.object_uri(digest)) or self.storage.exists(
             self.tree_uri(digest))
 
+    def present(self, digest: str) -> bool:
+        """Is every stored object of the artifact still there? An ``exists`` per object (for a
+        directory: its manifest and each file it lists), never a re-hash of the content."""
+        if self.storage.exists(self.object_uri(digest)):
+            return True
+        try:
+            files = self.manifest(digest)
+        except GoldfishError:
+            return False
+        return all(self.storage.exists(self.object_uri(f["digest"])) for f in files.values())
+
     def ref(self, digest: str) -> ArtifactRef:
         """Rebuild the reference of a stored artifact from its digest alone."""
         tree = self.tree_uri(digest)

@@ -173,3 +173,17 @@ class ComputeBackend(Protocol):
 
     def release(self, handle: Handle) -> None:
         """Free everything the job held (processes, containers, VMs back to a pool). Idempotent."""
+
+
+@runtime_checkable
+class WaitsForJobs(Protocol):
+    """Optional: a backend that can block until one of its jobs may have changed.
+
+    The run engine calls ``wait_any`` between two looks at a run instead of sleeping, so a stage
+    that ends is noticed at once (the local backend waits on the supervisors' pidfds and wakes
+    when a stage's metrics grow). It returns early when any job exited or may have changed, and
+    at the latest after ``timeout`` seconds; spurious returns are fine (the engine just looks).
+    Backends without it are polled every few tenths of a second.
+    """
+
+    def wait_any(self, handles: list[Handle], timeout: float) -> None: ...

@@ -194,6 +194,34 @@ class Plugins:
         self.pm.unregister(name=name)
         self._registries = None
 
+    def child_allow_list(self) -> str | None:
+        """The ``GOLDFISH_LOAD_PLUGINS`` value under which a child process (a run's driver)
+        loads exactly these plugins, or None when one of them was registered in this process
+        only (a test's object, an embedding application's) and no child could load it."""
+        entry_points: dict[str, str] | None = None
+        names = []
+        for name, plugin in self.pm.list_name_plugin():
+            if name in self._builtin_names:
+                continue
+            if entry_points is None:
+                cached = _cached_entry_points()
+                if cached is None:
+                    from importlib import metadata
+
+                    cached = [(ep.name, ep.value)
+                              for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)]
+                entry_points = dict(cached)
+            value = entry_points.get(name)
+            try:
+                target = None if value is None else (
+                    resolve(value) if ":" in value else importlib.import_module(value))
+            except Exception:
+                target = None
+            if target is None or target is not plugin:
+                return None
+            names.append(name)
+        return ",".join(sorted(names))
+
     def infos(self) -> list[PluginInfo]:
         out = []
         for name, plugin in self.pm.list_name_plugin():

@@ -619,6 +619,31 @@ class Workspaces:
         """The version a run executes: the slot's files now (reusing an identical version)."""
         return self.save_version(name_or_slot, message or "snapshot for a run", kind="run")
 
+    def preview_for_run(self, name_or_slot: str) -> tuple[VersionInfo,
+                                                         dict[str, tuple[int, str]] | None]:
+        """What :meth:`snapshot_for_run` would return, writing nothing (``run --dry-run``).
+
+        An unchanged slot gives its latest version and ``None``. Otherwise the version is not
+        recorded (``commit`` is empty, ``tag`` the one a run would take, ``created`` False) and
+        the slot's listing (path → (mode, blob id)) comes along: its blobs are not in the store,
+        so readers take the bytes from the slot (:meth:`read_slot_file`)."""
+        workspace, slot = self._live(name_or_slot)
+        walked = self._snapshot(slot, write=False, collect=True)
+        latest = self._latest(workspace)
+        if latest is not None and latest["tree_sha"] == walked.tree:
+            return _version(latest, created=False), None
+        row = self.project.db.one("SELECT next_version FROM workspaces WHERE name = ?",
+                                  (workspace,))
+        number = int(row[0]) if row is not None else 1
+        return (VersionInfo(workspace, number, f"{workspace}-v{number}", "", walked.tree,
+                            "not saved: dry run", time.time(), "run", created=False),
+                walked.listing or {})
+
+    def read_slot_file(self, workspace: str, path: str) -> bytes:
+        """A file of ``workspace``'s slot as it is now (a dry run's unrecorded snapshot)."""
+        _, slot = self._live(workspace)
+        return (self.project.slot_path(slot) / path).read_bytes()
+
     def _record(self, conn: sqlite3.Connection, workspace: str, tree: str, kind: str,
                 message: str, *, slot: str | None = None,
                 parents: builtins.list[str] | None = None,

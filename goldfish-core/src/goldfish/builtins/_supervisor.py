@@ -53,15 +53,19 @@ if __name__ == "__main__" and len(sys.argv) == 2 and sys.argv[1] != "--foregroun
     _daemonize()
 
 import json  # noqa: E402
+import select  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
-import traceback  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: the supervisor starts on every launch, and
+if TYPE_CHECKING:  # importing typing (or traceback, below) costs milliseconds it need not pay
+    from typing import Any
 
 LAUNCH_FILE = "launch.json"
 RECORD_FILE = "supervisor.json"
+CLAIM_FILE = "supervisor.claim"
 HEARTBEAT_FILE = "supervisor.heartbeat"
 SUPERVISOR_LOG = "supervisor.log"
 EXIT_FILE = "exit.json"
@@ -111,9 +115,15 @@ def oom_kills() -> int | None:
     return None
 
 
-def write_json_atomic(path: Path, data: dict[str, Any], mode: int = 0o644) -> None:
-    """Write ``path`` whole (temporary file, fsync, rename); ``mode`` is set before any byte is
-    written, so a private file (0600) is never readable by others, not even briefly."""
+def write_json_atomic(path: Path, data: dict[str, Any], mode: int = 0o644, *,
+                      durable: bool = True) -> None:
+    """Temp file + rename: readers see the old or the new file, never half of one. ``mode`` is set
+    before any byte is written, so a private file (0600) is never readable by others, not even
+    briefly.
+
+    ``durable`` also fsyncs the file and its directory, so it survives a machine crash: needed
+    for the exit record, wasted (milliseconds per file) on what only lives as long as the
+    processes it describes (the supervisor record, launch.json, the handle)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         tmp.unlink()  # left by a writer that died
@@ -123,9 +133,12 @@ def write_json_atomic(path: Path, data: dict[str, Any], mode: int = 0o644) -> No
     os.fchmod(fd, mode)  # not narrowed by the umask either way
     with open(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
+        if durable:
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
+    if not durable:
+        return
     try:
         fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -203,8 +216,23 @@ class Supervisor:
             return self.kill_grace
 
     # --- main -------------------------------------------------------------------------------
+    def claim(self) -> bool:
+        """Exclusive-create ``supervisor.claim``: at most one supervisor ever runs a job, even
+        when a launcher died after starting one and the next launcher started another."""
+        try:
+            fd = os.open(self.job_dir / CLAIM_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return True
+
     def run(self) -> int:
-        write_json_atomic(self.job_dir / RECORD_FILE, self.record)
+        if not self.claim():
+            sys.stderr.write(f"supervisor {os.getpid()}: another supervisor already runs "
+                             f"{self.job_dir}; exiting without touching it\n")
+            return 0
+        write_json_atomic(self.job_dir / RECORD_FILE, self.record, durable=False)
         self._beat()
         oom_before = oom_kills()
         if self._requested_grace() is not None:  # cancelled before it ever started
@@ -227,13 +255,15 @@ class Supervisor:
         started = time.time()
         self.record.update(stage_pid=proc.pid, stage_start_time=proc_start_time(proc.pid),
                            stage_started_at=started)
-        write_json_atomic(self.job_dir / RECORD_FILE, self.record)
+        write_json_atomic(self.job_dir / RECORD_FILE, self.record, durable=False)
         try:
             status = self._watch(proc, started)
         except BaseException:  # a supervisor bug must still leave an exit record and no stage
             self._signal_group(proc.pid, signal.SIGKILL)
             proc.wait()
             self.cause = "error"
+            import traceback
+
             self.message = "supervisor failed: " + traceback.format_exc(limit=3)[-1500:]
             self._write_exit(proc.returncode, None, started)
             raise
@@ -243,6 +273,20 @@ class Supervisor:
 
     def _watch(self, proc: subprocess.Popen[bytes], started: float) -> tuple[int | None, int | None]:
         pgid = proc.pid
+        # Sleep on the stage's pidfd (Linux ≥ 5.3): its exit wakes the loop at once instead of
+        # at the next tick, so the exit record follows the stage's end by milliseconds.
+        try:
+            exited_fd: int | None = os.pidfd_open(proc.pid)
+        except (AttributeError, OSError):
+            exited_fd = None
+        try:
+            return self._watch_loop(proc, started, pgid, exited_fd)
+        finally:
+            if exited_fd is not None:
+                os.close(exited_fd)
+
+    def _watch_loop(self, proc: subprocess.Popen[bytes], started: float, pgid: int,
+                    exited_fd: int | None) -> tuple[int | None, int | None]:
         last_beat = 0.0
         stop_seen_at: float | None = None
         deadline = started + self.timeout if self.timeout else None
@@ -279,7 +323,10 @@ class Supervisor:
                                 "the supervisor received SIGTERM (machine shutting down?)")
             if self.kill_at is not None and not self.sent_kill and time.monotonic() >= self.kill_at:
                 self._signal_group(pgid, signal.SIGKILL)
-            time.sleep(TICK_SECONDS)
+            if exited_fd is not None:
+                select.select([exited_fd], [], [], TICK_SECONDS)
+            else:
+                time.sleep(TICK_SECONDS)
         # The main process is gone: nothing of the stage may outlive its exit record.
         try:
             os.killpg(pgid, signal.SIGKILL)
@@ -336,4 +383,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    # Everything is written and closed: skip the interpreter's teardown, so whoever waits on
+    # this process (the engine holds its pidfd) wakes as soon as the exit record exists.
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,13 +1,18 @@
 """The built-in ``local`` compute backend: stages as detached processes on this machine.
 
 ``launch`` writes ``launch.json`` into the job directory and starts
-``python -m goldfish.builtins._supervisor <job_dir>``, which forks itself away (adopted by init), so
-the job outlives the process that launched it. Everything after that goes through files in the job
+``python -m goldfish.builtins._supervisor --foreground <job_dir>`` in a session of its own, so the
+job outlives the process that launched it (adopted by init when the launcher ends; reaped by the
+launcher while it lives). Everything after that goes through files in the job
 directory, which is why any other Goldfish process can poll, read logs, cancel or release the job
 from the handle alone:
 
-``launch.lock``         exclusive-create lock: one launch per job, ever
+``launch.lock``         exclusive-create lock: one launch per job at a time; it names the launcher
+                        (pid, start time, boot id), so a launch whose launcher died before it
+                        started the supervisor is taken over and launched again, never recorded
+                        as launched and later found "vanished"
 ``handle.json``         the handle the first launch returned (later launches return it too)
+``supervisor.claim``    exclusive-create by the supervisor itself: at most one supervisor runs a job
 ``launch.json``         command, env, cwd, timeout and grace periods for the supervisor
 ``supervisor.json``     supervisor pid, start time and boot id; the stage pid once started
 ``supervisor.heartbeat`` touched every second by the supervisor
@@ -40,8 +45,10 @@ import contextlib
 import functools
 import json
 import os
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,6 +72,8 @@ HANDLE_FILE = "handle.json"
 RESULTS = ("outputs", "checkpoints", "metrics.jsonl", "log.txt", "exit.json", "error.json",
            "heartbeat")
 MAX_LOG_CHUNK = 4 * 1024 * 1024
+#: ``wait_any`` looks at the jobs' metric files this often while it waits for an exit.
+WAIT_SLICE = 0.1
 
 
 @hookimpl
@@ -107,6 +116,15 @@ def _config_model() -> type:
     return LocalConfig
 
 
+#: Supervisors this process started; finished ones are reaped so they do not linger as zombies
+#: in a long-lived launcher (the MCP server, a run's driver).
+_children: list[subprocess.Popen[bytes]] = []
+
+
+def _reap() -> None:
+    _children[:] = [p for p in _children if p.poll() is None]
+
+
 def goldfish_path_entry() -> str:
     """The ``sys.path`` entry that makes ``import goldfish`` find this very installation."""
     return str(Path(goldfish.__file__).resolve().parent.parent)
@@ -143,6 +161,23 @@ def _is_alive(pid: Any, start_time: Any, boot: Any) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def _pidfd(pid: Any) -> int | None:
+    """A pidfd for ``pid`` (readable once it exits), or None where there are none."""
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _mtime(path: Path) -> float | None:
@@ -201,8 +236,10 @@ class LocalBackend:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return self._existing_handle(job, job_dir)
+        me = os.getpid()
         with os.fdopen(fd, "w") as fh:
-            fh.write(f"{os.getpid()} {job.job_id}\n")
+            json.dump({"pid": me, "start_time": sup.proc_start_time(me), "boot_id": sup.boot_id(),
+                       "host": socket.gethostname(), "job_id": job.job_id}, fh)
         try:
             return self._start(job, job_dir, cwd)
         except BaseException:
@@ -227,43 +264,73 @@ class LocalBackend:
             "job_id": job.job_id, "command": list(job.command), "env": env,
             "env_from_supervisor": passed,
             "cwd": str(cwd), "timeout_seconds": timeout, "kill_grace_seconds": self.kill_grace,
-            "stop_grace_seconds": self.stop_grace}, mode=0o600)
+            "stop_grace_seconds": self.stop_grace}, mode=0o600, durable=False)
         launched_at = time.time()
+        # Started directly in its own session (no fork-and-report round trip: the pid is known
+        # at once). It outlives this process; while this process lives it reaps it (_reap).
         with open(job_dir / sup.SUPERVISOR_LOG, "ab") as errors:
-            proc = subprocess.Popen(
-                [sys.executable, "-S", "-m", "goldfish.builtins._supervisor", str(job_dir)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, cwd=job_dir,
-                env=sup_env, start_new_session=True, close_fds=True)
-        assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        proc.stdout.close()
-        proc.wait()
-        if not line.isdigit():
-            log = (job_dir / sup.SUPERVISOR_LOG).read_text(errors="replace")[-2000:]
-            raise GoldfishError(f"job {job.job_id}: the local supervisor did not start "
-                                f"(exit code {proc.returncode})\n{log}",
-                                f"see {job_dir / sup.SUPERVISOR_LOG}")
-        pid = int(line)
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-S", "-m", "goldfish.builtins._supervisor",
+                     "--foreground", str(job_dir)],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
+                    cwd=job_dir, env=sup_env, start_new_session=True, close_fds=True)
+            except OSError as exc:
+                raise GoldfishError(f"job {job.job_id}: the local supervisor could not be "
+                                    f"started: {exc}", f"is {sys.executable} still there?")
+        _reap()
+        _children.append(proc)
+        pid = proc.pid
         handle = Handle(backend=self.name, job_id=job.job_id, data={
             "job_dir": str(job_dir), "pid": pid, "start_time": sup.proc_start_time(pid),
             "boot_id": sup.boot_id(), "launched_at": launched_at})
-        sup.write_json_atomic(job_dir / HANDLE_FILE, handle.to_json())
+        sup.write_json_atomic(job_dir / HANDLE_FILE, handle.to_json(), durable=False)
         return handle
 
     def _existing_handle(self, job: Job, job_dir: Path) -> Handle:
-        """The handle of the launch that won the lock (waiting briefly while it writes it)."""
+        """The handle of the launch that holds the lock (waiting while it writes it).
+
+        The launch window: a launcher that died after taking the lock may have started no
+        supervisor (then nobody ever will: the lock is taken over and the job launched now) or
+        one that has not written its record yet (then the record, or its claim, shows up)."""
         deadline = time.monotonic() + 10.0
         while True:
             raw = _read_json(job_dir / HANDLE_FILE)
             if raw is not None:
                 return Handle.from_json(raw)
+            record = _read_json(job_dir / sup.RECORD_FILE)
+            if record is not None:  # the supervisor runs; its launcher died before the handle
+                handle = Handle(backend=self.name, job_id=job.job_id, data={
+                    "job_dir": str(job_dir), "pid": record.get("pid"),
+                    "start_time": record.get("start_time"), "boot_id": record.get("boot_id"),
+                    "launched_at": _mtime(job_dir / LOCK_FILE) or time.time()})
+                sup.write_json_atomic(job_dir / HANDLE_FILE, handle.to_json(), durable=False)
+                return handle
+            if self._launcher_dead(job_dir) and not (job_dir / sup.CLAIM_FILE).exists():
+                stale = job_dir / f".{LOCK_FILE}.stale-{os.getpid()}-{time.monotonic_ns()}"
+                try:
+                    os.rename(job_dir / LOCK_FILE, stale)  # one taker wins the rename
+                except FileNotFoundError:
+                    continue  # another process took it over first; it launches
+                stale.unlink(missing_ok=True)
+                return self.launch(job)
             if time.monotonic() >= deadline:
-                # The winner died between taking the lock and starting the supervisor; polls will
-                # find no supervisor and report the job lost.
+                # A launcher still alive (or on another machine) that has not started the
+                # supervisor in 10 s; polls report the job lost after the startup grace.
                 return Handle(backend=self.name, job_id=job.job_id, data={
                     "job_dir": str(job_dir),
                     "launched_at": _mtime(job_dir / LOCK_FILE) or time.time()})
-            time.sleep(0.05)
+            time.sleep(0.02)
+
+    def _launcher_dead(self, job_dir: Path) -> bool:
+        """Is the process that took ``launch.lock`` provably gone (same host, pid not it)?"""
+        raw = _read_json(job_dir / LOCK_FILE)
+        if raw is None or raw.get("host") != socket.gethostname():
+            return False  # an older lock format, or another machine: cannot tell
+        if raw.get("pid") == os.getpid() and raw.get("start_time") == sup.proc_start_time(
+                os.getpid()):
+            return False  # our own launch (another thread) is under way
+        return not _is_alive(raw.get("pid"), raw.get("start_time"), raw.get("boot_id"))
 
     # --- observe ----------------------------------------------------------------------------
     def _job_dir(self, handle: Handle) -> Path | None:
@@ -295,13 +362,64 @@ class LocalBackend:
         if exited is not None:
             return exited
         launched_at = handle.data.get("launched_at")
-        if not record and isinstance(launched_at, int | float) and (
+        if not record and not pid and isinstance(launched_at, int | float) and (
                 time.time() - launched_at < self.startup_grace):
             return JobStatus("pending", message="supervisor starting")
         who = f"supervisor process {pid}" if pid else "the supervisor"
+        if not record and pid:  # it never got as far as starting the stage
+            try:
+                tail = (job_dir / sup.SUPERVISOR_LOG).read_text(errors="replace")[-1500:]
+            except OSError:
+                tail = ""
+            return JobStatus("lost", cause="lost", message=f"{who} ended before it started the "
+                             f"stage (see {job_dir / sup.SUPERVISOR_LOG})"
+                             + (f":\n{tail.strip()}" if tail.strip() else ""))
         return JobStatus("lost", cause="lost", heartbeat_at=heartbeat, started_at=started,
                          message=f"{who} vanished (killed or machine restarted) before the stage "
                                  "finished")
+
+    def wait_any(self, handles: list[Handle], timeout: float) -> None:
+        """Block until a job's supervisor exits (its pidfd becomes readable), a job's
+        ``metrics.jsonl`` grows (checked every 0.1 s: metric health sees each flush), or
+        ``timeout`` passes. Without pidfds (not Linux) ``exit.json`` is looked for instead."""
+        deadline = time.monotonic() + max(timeout, 0.0)
+        fds: list[int] = []
+        watched: list[Path] = []
+        try:
+            for handle in handles:
+                job_dir = self._job_dir(handle)
+                if job_dir is None or (job_dir / sup.EXIT_FILE).exists():
+                    return
+                record = _read_json(job_dir / sup.RECORD_FILE) or {}
+                pid = record.get("pid", handle.data.get("pid"))
+                start = record.get("start_time", handle.data.get("start_time"))
+                watched.append(job_dir)
+                fd = _pidfd(pid)
+                if fd is not None:
+                    fds.append(fd)
+                # (a pidfd is opened first and checked second: a reused pid is not waited on)
+                boot = record.get("boot_id", handle.data.get("boot_id"))
+                if pid is not None and not _is_alive(pid, start, boot):
+                    return  # the supervisor is gone: the engine should look now
+            sizes = [_size(d / "metrics.jsonl") for d in watched]
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                step = min(left, WAIT_SLICE)
+                if fds and len(fds) == len(watched):
+                    ready, _, _ = select.select(fds, [], [], step)
+                    if ready:
+                        return
+                else:
+                    time.sleep(step)
+                    if any((d / sup.EXIT_FILE).exists() for d in watched):
+                        return
+                if [_size(d / "metrics.jsonl") for d in watched] != sizes:
+                    return
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def _beating(self, job_dir: Path, start_time: Any) -> bool:
         if start_time is not None:
@@ -373,6 +491,7 @@ class LocalBackend:
                 shutil.copy2(src, Path(job_dir) / name)
 
     def release(self, handle: Handle) -> None:
+        _reap()
         job_dir = self._job_dir(handle)
         if job_dir is None or not job_dir.is_dir() or (job_dir / sup.EXIT_FILE).exists():
             return

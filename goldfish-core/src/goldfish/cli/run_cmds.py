@@ -7,8 +7,11 @@ Only argparse is imported at module level; handlers import the run engine when t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from goldfish.cli.common import add_json_flag, emit_json, open_project
@@ -220,17 +223,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         else:
             print(plan.render())
         return 0
-    if args.wait and not args.json:
-        run_id = engine.run(args.target, **common)
-        print(f"run {run_id} started", flush=True)
+    if args.wait:
+        # --wait advances the run in this process (no driver: nothing to start, no lease to
+        # share); a driver takes over when the wait is interrupted or has lasted a while.
+        from goldfish.runs import driver
+
+        run_id = engine.run(args.target, detach=False, **common)
+        if not args.json:
+            print(f"run {run_id} started", flush=True)
         try:
-            state = engine.wait(run_id, on_progress=progress_printer(project))
+            with _interrupt_on_hangup():
+                state = engine.wait(run_id, on_progress=None if args.json else
+                                    progress_printer(project), detach_after=DETACH_AFTER)
         except KeyboardInterrupt:
+            driver.ensure(project, run_id)
             print(f"stopped watching; run {run_id} goes on (stages run detached). Follow it with "
-                  f"`goldfish show {run_id}`, stop it with `goldfish cancel {run_id}`")
+                  f"`goldfish show {run_id}`, stop it with `goldfish cancel {run_id}`",
+                  file=sys.stderr if args.json else sys.stdout)
             return 130
     else:
-        run_id = engine.run(args.target, wait=args.wait, **common)
+        run_id = engine.run(args.target, **common)
         state = get_run(project, run_id).state
     info = get_run(project, run_id)
     if args.json:
@@ -241,6 +253,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"run {run_id} {state}; follow it with `goldfish show {run_id}` or "
               f"`goldfish logs {run_id} --follow`")
     return 0 if (not args.wait or state == "done") else 1
+
+
+#: Seconds ``run --wait`` waits before it starts the run's driver as well, so a long run goes on
+#: when this process is killed (SIGKILL, a crashed terminal) and nobody runs another command.
+DETACH_AFTER = 10.0
+
+
+@contextlib.contextmanager
+def _interrupt_on_hangup() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a closed terminal) end the wait like Ctrl-C: the driver takes over."""
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    except ValueError:  # not the main thread: leave signals alone
+        previous = {}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def print_result(info: RunInfo) -> None:

@@ -32,7 +32,15 @@ from goldfish.findings import (
 )
 from goldfish.runs import lease, states
 from goldfish.runs.ids import job_id, new_run_id
-from goldfish.runs.plan import Loaded, Pinned, Plan, PlanStep, build_plan, cache_key, find_cached
+from goldfish.runs.plan import (
+    Loaded,
+    Pinned,
+    Plan,
+    PlanStep,
+    build_plan,
+    cache_key,
+    find_reusable,
+)
 from goldfish.runs.plan import load as load_pipeline
 
 if TYPE_CHECKING:
@@ -40,7 +48,9 @@ if TYPE_CHECKING:
     from goldfish.project import Project
 
 DEFAULT_MAX_PARALLEL = 4
-POLL_SECONDS = 0.1
+#: The slow fallback poll of :meth:`Engine.wait`: it wakes on events before that (see
+#: ``runs/waiting.py``); a backend that cannot signal them is looked at this often.
+POLL_SECONDS = 0.5
 METRICS_EVERY = 2.0  # seconds between live metric lines in wait()
 ERROR_TAIL_LINES = 30
 REASON_KEYS = ("description", "hypothesis", "goal", "approach", "min_result")
@@ -149,14 +159,21 @@ class Engine:
     # --- plan -----------------------------------------------------------------------------
     def prepare(self, target: str | None = None, *, set_: dict[str, dict[str, Any]] | None = None,
                 inputs: Iterable[str] = (), force: bool = False,
-                rerun: Iterable[str] = ()) -> tuple[Loaded, Plan]:
-        """Snapshot ``target`` (workspace or slot), load its pipeline, plan. Starts nothing."""
+                rerun: Iterable[str] = (), preview: bool = False) -> tuple[Loaded, Plan]:
+        """Snapshot ``target`` (workspace or slot), load its pipeline, plan. Starts nothing.
+
+        ``preview`` (a dry run) writes nothing at all: the slot is walked without recording a
+        version, and the pipeline is read from the slot's files."""
         from goldfish.runs.plan import parse_input_override
         from goldfish.runs.records import resolve_run
 
         target = target or self._default_target()
-        version = self.workspaces.snapshot_for_run(target)
-        loaded = load_pipeline(self.project, self.workspaces, version, set_)
+        unsaved = None
+        if preview:
+            version, unsaved = self.workspaces.preview_for_run(target)
+        else:
+            version = self.workspaces.snapshot_for_run(target)
+        loaded = load_pipeline(self.project, self.workspaces, version, set_, unsaved=unsaved)
         pinned: dict[tuple[str, str], Pinned] = {}
         for text in inputs:
             stage, name, pin = parse_input_override(
@@ -181,14 +198,17 @@ class Engine:
             set_: dict[str, dict[str, Any]] | None = None, inputs: Iterable[str] = (),
             force: bool = False, rerun: Iterable[str] = (), dry_run: bool = False,
             wait: bool = False, on_progress: Callable[[Progress], None] | None = None,
-            results: dict[str, Any] | None = None) -> Any:
+            results: dict[str, Any] | None = None, detach: bool = True) -> Any:
         """Start a run of ``target``'s pipeline from a fresh snapshot; returns its id.
 
         ``dry_run`` returns the :class:`~goldfish.runs.plan.Plan` instead; ``wait`` blocks until
         the run ends (``on_progress`` sees every state change) and returns its id as well.
+        Without ``wait``, a detached driver process (:mod:`goldfish.runs.driver`) takes the run
+        to its end unless ``detach`` is False; the first stages are launched here either way.
         """
         why = parse_reason(reason, hypothesis=hypothesis, goal=goal)
-        loaded, plan = self.prepare(target, set_=set_, inputs=inputs, force=force, rerun=rerun)
+        loaded, plan = self.prepare(target, set_=set_, inputs=inputs, force=force, rerun=rerun,
+                                    preview=dry_run)
         if dry_run:
             return plan
         run_id = self._create(loaded, plan, why, set_ or {}, list(inputs), force, tuple(rerun),
@@ -196,6 +216,10 @@ class Engine:
         if wait:
             self.wait(run_id, on_progress=on_progress)
         else:
+            if detach:
+                from goldfish.runs import driver
+
+                driver.start(self.project, run_id)  # it needs a moment to start: launch here
             self.advance(run_id)
         return run_id
 
@@ -340,6 +364,8 @@ class Engine:
     # --- advance --------------------------------------------------------------------------
     def advance(self, run_id: str) -> bool:
         """Act once on ``run_id`` if no other process is; True when this call acted."""
+        if lease.busy(self.project, f"run:{run_id}"):
+            return False  # known from a read: no write transaction queued behind the holder
         with lease.held(self.project, f"run:{run_id}") as holder:
             if holder is None:
                 return False
@@ -417,18 +443,21 @@ class Engine:
             if not all(u["state"] in states.SUCCEEDED for u in ups):
                 continue
             row = self._pin_inputs(run_id, row)
+            gone = None
             if row["cacheable"] and row["cache_key"]:
-                hit = find_cached(self.project, row["cache_key"], exclude_run=run_id)
-                if hit:
-                    self._reuse(run_id, row, hit)
+                found = find_reusable(self.project, row["cache_key"], exclude_run=run_id,
+                                      store=self.artifacts)
+                if found.hit:
+                    self._reuse(run_id, row, found.hit)
                     by_name[row["stage"]] = self.project.db.one(
                         "SELECT * FROM stage_runs WHERE run_id = ? AND stage = ?",
                         (run_id, row["stage"]))
                     continue
+                gone = found.gone
             if active >= limit:
                 continue
             active += 1
-            self._launch(run, row)
+            self._launch(run, row, note=gone)
 
     def _limit(self, run: Any) -> int:
         options = json.loads(run["options"] or "{}")
@@ -490,14 +519,17 @@ class Engine:
     def job_dir(self, run_id: str, stage: str) -> Path:
         return self.project.runs_dir / run_id / stage
 
-    def _launch(self, run: Any, row: Any) -> None:
+    def _launch(self, run: Any, row: Any, note: str | None = None) -> None:
+        """Prepare the job directory and launch; ``note`` (why it runs) replaces the plan's."""
         from goldfish.compute import Job, Resources
 
         run_id, stage = run["id"], row["stage"]
         self._renew()
         with self.project.tx() as conn:
-            states.set_stage_state(conn, run_id, stage, "preparing", "exporting code and inputs",
-                                   job_id=job_id(run_id, stage))
+            extra = {"note": note} if note else {}
+            states.set_stage_state(conn, run_id, stage, "preparing",
+                                   note or "exporting code and inputs",
+                                   job_id=job_id(run_id, stage), **extra)
         job_dir = self.job_dir(run_id, stage)
         try:
             if not (job_dir / "launch.lock").exists():
@@ -523,7 +555,9 @@ class Engine:
             self._fail_stage(run_id, stage, f"could not launch: {exc.message}")
             return
         except Exception as exc:  # a stage must end, not retry a broken launch forever
-            self._fail_stage(run_id, stage, f"could not prepare or launch the job: {exc!r}")
+            fault = faults.name(exc)
+            what = repr(exc) if fault is None else str(fault).replace("\n  hint:", ";")
+            self._fail_stage(run_id, stage, f"could not prepare or launch the job: {what}")
             return
         with self.project.tx() as conn:
             states.set_stage_state(conn, run_id, stage, "running", f"launched on {row['profile']}",
@@ -857,15 +891,28 @@ class Engine:
 
     # --- wait / cancel --------------------------------------------------------------------
     def wait(self, run_id: str, *, on_progress: Callable[[Progress], None] | None = None,
-             timeout: float | None = None, poll: float = POLL_SECONDS) -> str:
-        """Advance ``run_id`` until it ends; returns its final state."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+             timeout: float | None = None, poll: float = POLL_SECONDS,
+             on_tick: Callable[[], None] | None = None,
+             detach_after: float | None = None) -> str:
+        """Advance ``run_id`` until it ends (or ``timeout``); returns its state.
+
+        Between two looks it blocks on events (a stage's exit, a metrics flush, another
+        process's commit; :mod:`goldfish.runs.waiting`), at most ``poll`` seconds. ``on_tick``
+        runs after every look (the driver renews its lease there); after ``detach_after``
+        seconds a driver is started, so the run goes on if this waiter is killed.
+        """
+        from goldfish.runs.waiting import data_version, wait_for_change
+
+        began = time.monotonic()
+        deadline = None if timeout is None else began + timeout
         seen = 0
-        delay = 0.02
         shown_metrics: dict[tuple[str, str], float] = {}
-        next_metrics = time.monotonic() + METRICS_EVERY
+        next_metrics = began + METRICS_EVERY
         while True:
-            self.advance(run_id)
+            since = data_version(self.project)
+            acted = self.advance(run_id)
+            if on_tick is not None:
+                on_tick()
             if on_progress is not None and time.monotonic() >= next_metrics:
                 next_metrics = time.monotonic() + METRICS_EVERY
                 for p in self._live_metrics(run_id, shown_metrics):
@@ -880,10 +927,16 @@ class Engine:
             state = self._state(run_id)
             if state in states.FINAL_RUN:
                 return str(state)
-            if deadline is not None and time.monotonic() > deadline:
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
                 return str(state)
-            time.sleep(delay)
-            delay = min(delay * 1.5, poll)
+            if detach_after is not None and now - began >= detach_after:
+                from goldfish.runs import driver
+
+                driver.start(self.project, run_id)
+                detach_after = None
+            left = poll if deadline is None else min(poll, deadline - now)
+            wait_for_change(self, run_id, acted, left, since)
 
     def _state(self, run_id: str, column: str = "state") -> Any:
         rows = self.project.db.query(f"SELECT {column} FROM runs WHERE id = ?", (run_id,))

@@ -41,7 +41,11 @@ def _holder_dead(holder: str) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    try:  # a zombie (exited, not yet reaped by its parent) holds nothing
+        raw = open(f"/proc/{pid}/stat", "rb").read()  # noqa: SIM115
+    except OSError:
+        return False
+    return raw[raw.rfind(b")") + 2:][:1] in (b"Z", b"X")
 
 
 def acquire(project: Project, name: str, holder: str, ttl: float = DEFAULT_TTL) -> bool:
@@ -56,6 +60,13 @@ def acquire(project: Project, name: str, holder: str, ttl: float = DEFAULT_TTL) 
                      "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, "
                      "expires_at = excluded.expires_at", (name, holder, now + ttl))
     return True
+
+
+def busy(project: Project, name: str) -> bool:
+    """Is ``name`` held by another live holder right now? A read, never a write: callers that
+    only want to know (a reconcile pass, a waiter) do not queue behind the writer."""
+    row = project.db.one("SELECT holder, expires_at FROM leases WHERE name = ?", (name,))
+    return row is not None and row[1] > time.time() and not _holder_dead(row[0])
 
 
 def release(project: Project, name: str, holder: str) -> None:

@@ -105,7 +105,8 @@ class Plan:
                 "steps": [s.to_json() for s in self.steps]}
 
     def render(self) -> str:
-        lines = [f"plan for {self.workspace} at {self.version} ({self.pipeline}):"]
+        unsaved = "" if self.commit else ", not saved: a run would record it"
+        lines = [f"plan for {self.workspace} at {self.version} ({self.pipeline}{unsaved}):"]
         for step in self.steps:
             lines.append(f"  {step.stage:<16} {step.action:<6} {step.why}")
         return "\n".join(lines)
@@ -132,14 +133,31 @@ _RESTORE = ("save it as UTF-8 text, or restore it from an earlier version (`gold
 
 
 def load(project: Project, workspaces: Any, version: Any,
-         config_overrides: dict[str, dict[str, Any]] | None = None) -> Loaded:
-    """Read ``pipeline.yaml`` and ``configs/<stage>.yaml`` from the snapshot and merge configs."""
+         config_overrides: dict[str, dict[str, Any]] | None = None, *,
+         unsaved: dict[str, tuple[int, str]] | None = None) -> Loaded:
+    """Read ``pipeline.yaml`` and ``configs/<stage>.yaml`` from the snapshot and merge configs.
+
+    ``unsaved`` is the listing of a snapshot that was not recorded (a dry run, see
+    ``Workspaces.preview_for_run``): files are then read from the slot, not the store."""
     from goldfish import pipeline as pl
 
     tag = version.tag
-    from goldfish.runs.codecache import listing, read_blob
+    from goldfish.runs.codecache import listing
 
-    files = {path: sha for path, (_mode, sha) in listing(project, version.tree).items()}
+    if unsaved is None:
+        files = {path: sha for path, (_mode, sha) in listing(project, version.tree).items()}
+        by_sha = {}
+    else:
+        files = {path: sha for path, (_mode, sha) in unsaved.items()}
+        by_sha = {sha: path for path, sha in files.items()}
+
+    def read_blob(_project: Project, sha: str) -> bytes:
+        if sha in by_sha:
+            return bytes(workspaces.read_slot_file(version.workspace, by_sha[sha]))
+        from goldfish.runs.codecache import read_blob as from_store
+
+        return from_store(project, sha)
+
     if PIPELINE_FILE not in files:
         raise NotFoundError(f"version {tag} has no {PIPELINE_FILE}",
                             f"add {PIPELINE_FILE} to the workspace (see `goldfish demo` for an "
@@ -291,24 +309,51 @@ def parse_input_override(project: Project, text: str, resolve_run: Any) -> tuple
 # --- planning ---------------------------------------------------------------------------------
 
 
-def find_cached(project: Project, key: str, exclude_run: str | None = None) -> str | None:
-    """``<run_id>/<stage>`` of the newest ``done`` stage run with this key whose outputs exist."""
-    row = project.db.one(
-        "SELECT run_id, stage FROM stage_runs WHERE cache_key = ? AND state = 'done' "
-        "AND run_id != ? ORDER BY finished_at DESC LIMIT 1", (key, exclude_run or ""))
-    return f"{row[0]}/{row[1]}" if row else None
+@dataclass
+class CacheHit:
+    """What :func:`find_reusable` found for a cache key."""
+
+    hit: str | None  # "<run_id>/<stage>" to reuse, or None
+    outputs: dict[str, str]  # its output digests by name
+    gone: str | None = None  # why an earlier success with this key cannot be reused
 
 
-def find_cached_outputs(project: Project, key: str) -> tuple[str | None, dict[str, str]]:
-    """Like :func:`find_cached`, with the hit's output digests, in one query (the plan's hot path)."""
+#: Earlier successes with one key that are checked for their outputs before the stage reruns.
+REUSE_CANDIDATES = 3
+
+
+def find_reusable(project: Project, key: str, exclude_run: str | None = None,
+                  store: Any = None) -> CacheHit:
+    """The newest ``done`` stage run with this key whose stored outputs all still exist.
+
+    Each candidate's outputs are checked with the artifact store's existence test (a ``stat``
+    per object locally, never a re-hash); a candidate with an output gone is skipped, and when
+    none is left ``gone`` says which output of which run is missing, so the plan and the stage
+    note explain why the stage runs again."""
     rows = project.db.query(
-        "SELECT s.run_id, s.stage, o.name, o.digest FROM (SELECT run_id, stage FROM stage_runs "
-        "WHERE cache_key = ? AND state = 'done' ORDER BY finished_at DESC LIMIT 1) s "
-        "LEFT JOIN outputs o ON o.run_id = s.run_id AND o.stage = s.stage", (key,))
-    if not rows:
-        return None, {}
-    return (f"{rows[0][0]}/{rows[0][1]}",
-            {str(r[2]): str(r[3]) for r in rows if r[2] is not None})
+        "SELECT s.run_id, s.stage, o.name, o.digest FROM (SELECT run_id, stage, finished_at "
+        "FROM stage_runs WHERE cache_key = ? AND state = 'done' AND run_id != ? "
+        "ORDER BY finished_at DESC LIMIT ?) s LEFT JOIN outputs o ON o.run_id = s.run_id AND "
+        "o.stage = s.stage ORDER BY s.finished_at DESC",
+        (key, exclude_run or "", REUSE_CANDIDATES))
+    candidates: dict[str, dict[str, str]] = {}
+    for r in rows:
+        outputs = candidates.setdefault(f"{r[0]}/{r[1]}", {})
+        if r[2] is not None:
+            outputs[str(r[2])] = str(r[3])
+    gone = None
+    for hit, outputs in candidates.items():
+        if store is None and outputs:
+            from goldfish.artifacts import ArtifactStore
+
+            store = ArtifactStore.for_project(project)
+        missing = [n for n, digest in outputs.items() if not store.present(digest)]
+        if not missing:
+            return CacheHit(hit, outputs, gone)
+        gone = gone or (f"outputs of {hit} are gone from the store "
+                        f"({', '.join(f'{n} {outputs[n][:19]}…' for n in missing)}), so it "
+                        "runs again")
+    return CacheHit(None, {}, gone)
 
 
 def explain_miss(project: Project, workspace: str, stage: str, parts: dict[str, str]) -> str:
@@ -352,6 +397,7 @@ def build_plan(project: Project, loaded: Loaded, *,
                 did_you_mean(input_name, list(stage_obj.inputs)) or
                 f"its inputs: {', '.join(stage_obj.inputs) or 'none'}")
     runtimes: dict[str, str] = {}
+    store: Any = None  # the artifact store, built once the first reuse candidate is checked
     stage_by_name = {s.name: s for s in pipeline.stages}
     hits: dict[str, dict[str, str]] = {}  # "<run>/<stage>" of a reused stage -> output digests
     steps: list[PlanStep] = []
@@ -403,13 +449,18 @@ def build_plan(project: Project, loaded: Loaded, *,
             step.why = ("--no-cache" if force else f"--rerun {stage.name}"
                         if stage.name in rerun else "cache: false in pipeline.yaml")
         else:
-            hit, outputs = find_cached_outputs(project, step.cache_key)
-            if hit:
-                hits[hit] = outputs
-                step.action, step.reused_from = "reuse", hit
-                step.why = f"reused from {hit}: same code, config and inputs"
+            if store is None:
+                from goldfish.artifacts import ArtifactStore
+
+                store = ArtifactStore.for_project(project)
+            found = find_reusable(project, step.cache_key, store=store)
+            if found.hit:
+                hits[found.hit] = found.outputs
+                step.action, step.reused_from = "reuse", found.hit
+                step.why = f"reused from {found.hit}: same code, config and inputs"
             else:
-                step.why = explain_miss(project, loaded.workspace, stage.name, step.key_parts)
+                step.why = found.gone or explain_miss(project, loaded.workspace, stage.name,
+                                                      step.key_parts)
         steps.append(step)
         by_name[stage.name] = step
     return Plan(workspace=loaded.workspace, version=loaded.version.tag,

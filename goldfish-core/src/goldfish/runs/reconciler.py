@@ -6,6 +6,10 @@ A pass calls :meth:`goldfish.runs.engine.Engine.advance` for each active run; ``
 the run's lease, so concurrent passes never act twice, and is idempotent, so a pass repeated after
 a crash finishes what the crashed one started: stages that exited while nobody watched are
 finished, ready stages are launched, vanished ones are marked ``lost``.
+
+Most runs have a driver (:mod:`goldfish.runs.driver`), a detached process that takes the run to
+its end; a pass leaves a run with a live driver alone and starts a new driver for an active run
+whose driver is gone, so a killed driver costs one pass, not the run.
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ def active_runs(project: Project) -> list[str]:
 
 
 class Reconciler:
-    def __init__(self, project: Project) -> None:
+    """``start_drivers``: a pass starts a driver (:mod:`goldfish.runs.driver`) for every active
+    run that has none alive, so the run goes on after this process ends."""
+
+    def __init__(self, project: Project, *, start_drivers: bool = True) -> None:
         self.project = project
+        self.start_drivers = start_drivers
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -37,14 +45,19 @@ class Reconciler:
         ids = active_runs(self.project)
         if not ids:
             return []
+        from goldfish.runs import driver
         from goldfish.runs.engine import Engine
 
         engine = Engine(self.project)
         acted = []
         for run_id in ids:
             try:
+                if driver.alive(self.project, run_id):
+                    continue  # its driver acts on it; a command should not wait for that work
                 if engine.advance(run_id):
                     acted.append(run_id)
+                if self.start_drivers:
+                    driver.ensure(self.project, run_id)  # its driver died, or never started
             except Exception as exc:  # one broken run must not stop the others or the command
                 print(f"goldfish: warning: could not reconcile run {run_id}: {exc}",
                       file=sys.stderr)
