@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from goldfish.config import ProjectConfig
+    from goldfish.configcache import ProjectConfig
     from goldfish.plugins import Plugins
     from goldfish.project import Project
 
@@ -87,7 +87,10 @@ def _load(args: argparse.Namespace) -> ProjectConfig:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    config = _load(args)
+    from goldfish.cli.common import open_project
+
+    # validated for real: a check must not answer from the cache record
+    config = open_project(args).reload_config(cached=False)
     print(f"OK: {config.path} is valid")
     for line in summary(config):
         print(f"  {line}")
