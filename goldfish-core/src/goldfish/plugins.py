@@ -238,11 +238,12 @@ class Plugins:
     def config_sections(self) -> dict[str, Any]:
         return {k: resolve(v) for k, v in self.registries.config_sections.items()}
 
-    def add_commands(self, cli: argparse._SubParsersAction[Any]) -> None:
+    def add_commands(self, cli: argparse._SubParsersAction[Any], command: str | None = None) -> None:
         """Built-ins first, then plugins in load order; a plugin that fails here is reported in
-        :attr:`load_errors` (``goldfish plugins``), never a crash of the CLI."""
+        :attr:`load_errors` (``goldfish plugins``), never a crash of the CLI. With ``command``,
+        plugins may add only that subcommand (see the hook)."""
         try:
-            self.pm.hook.register_commands(cli=cli)
+            self.pm.hook.register_commands(cli=cli, command=command)
         except Exception as exc:  # pluggy stops at the failing plugin; the built-ins ran first
             self.load_errors.append(LoadError("register_commands", f"a plugin failed: {exc!r}"))
 
