@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,11 +45,22 @@ def goldfish_script() -> str:
     return str(script)
 
 
-def timed(cmd: Sequence[str] | str, env: dict[str, str], cwd: Path) -> float:
+CPU: dict[str, list[float]] = {}
+
+
+def timed(cmd: Sequence[str] | str, env: dict[str, str], cwd: Path, label: str = "") -> float:
+    """Wall time of the whole process in ms; its CPU time (user + system, children included)
+    is kept under ``label``: less disturbed by other processes competing for the cores."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, env=env, cwd=cwd, shell=isinstance(cmd, str), check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return (time.perf_counter() - start) * 1000
+    wall = (time.perf_counter() - start) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if label:
+        cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+        CPU.setdefault(label, []).append(cpu)
+    return wall
 
 
 def build(base: Path, dirs: int, files: int) -> tuple[Path, Path]:
@@ -117,10 +129,10 @@ def main() -> int:
         saves, gits, statuses, pythons = [], [], [], []
         for i in range(args.rounds):
             edit(i)
-            saves.append(timed(save, env, root))
-            gits.append(timed(git, env, tree))
-            statuses.append(timed(status, env, root))
-            pythons.append(timed(python, env, root))
+            saves.append(timed(save, env, root, "save"))
+            gits.append(timed(git, env, tree, "git"))
+            statuses.append(timed(status, env, root, "status"))
+            pythons.append(timed(python, env, root, "python"))
         cold_saves, cold_statuses = [], []
         for i in range(5):
             edit(1000 + i)
@@ -146,6 +158,10 @@ def main() -> int:
     print(f"  python -c pass (baseline):     {show(pythons)}")
     print(f"  ratio status / python:         "
           f"{statistics.median(s / p for s, p in zip(statuses, pythons, strict=True)):7.2f}x")
+    cpu_ratio = statistics.median(s / g for s, g in zip(CPU["save"], CPU["git"], strict=True))
+    print(f"  CPU time (user+sys), median:   save {statistics.median(CPU['save']):.1f} ms, git "
+          f"{statistics.median(CPU['git']):.1f} ms (ratio {cpu_ratio:.2f}x); status "
+          f"{statistics.median(CPU['status']):.1f} ms, python {statistics.median(CPU['python']):.1f} ms")
     print("  without caches (GOLDFISH_NO_CACHE=1, the earlier path), for information:")
     print(f"    goldfish save:               {show(cold_saves)}")
     print(f"    goldfish status:             {show(cold_statuses)}")

@@ -37,14 +37,15 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "goldfish.plugins"
 
-#: Built-in plugins, registered exactly like third-party ones (module paths, imported lazily).
-BUILTIN_PLUGINS: tuple[str, ...] = (
-    "goldfish.builtins.local_compute",
-    "goldfish.builtins.file_storage",
-    "goldfish.builtins.core_config",
-    "goldfish.builtins.state_md",
-    "goldfish.builtins.commands",
-)
+#: Built-in plugins, registered exactly like third-party ones: name → module of hook
+#: implementations (hooks only, so building the manager imports no backend code).
+BUILTIN_PLUGINS: dict[str, str] = {
+    "local_compute": "goldfish.builtins.local_compute_plugin",
+    "file_storage": "goldfish.builtins.file_storage_plugin",
+    "core_config": "goldfish.builtins.core_config",
+    "state_md": "goldfish.builtins.state_md",
+    "commands": "goldfish.builtins.commands",
+}
 
 
 @dataclass(frozen=True)
@@ -347,8 +348,7 @@ def build(*, load_entry_points: bool = True, builtins: bool = True,
     errors: list[LoadError] = []
     builtin_names: list[str] = []
     if builtins:
-        for module in BUILTIN_PLUGINS:
-            name = module.rsplit(".", 1)[-1]
+        for name, module in BUILTIN_PLUGINS.items():
             try:
                 pm.register(importlib.import_module(module), name=name)
                 builtin_names.append(name)

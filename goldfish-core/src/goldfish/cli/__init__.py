@@ -30,7 +30,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return _build(command)[0]
 
 
-def _build(command: str | None) -> tuple[argparse.ArgumentParser, dict[str, object]]:
+def _build(command: str | None) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     import argparse
 
     from goldfish.plugins import get_plugins
