@@ -119,6 +119,10 @@ def main() -> int:
         git = "git add -A && git commit -q -m edit"
         status = [script, "status", "--peek"]
         python = [sys.executable, "-c", "pass"]
+        # what save pays before any work: its imports and the plugin manager, no project opened
+        floor = [sys.executable, "-c", "import goldfish.cli.workspace_cmds, goldfish.workspaces, "
+                 "goldfish.memory, goldfish.orientation, goldfish.runs.reconciler\n"
+                 "from goldfish.plugins import get_plugins\nget_plugins()"]
         for i in range(2):  # warm-up: .pyc files, the caches, the OS file cache
             edit(-1 - i)
             timed(save, env, root)
@@ -126,13 +130,14 @@ def main() -> int:
             timed(status, env, root)
             timed(python, env, root)
 
-        saves, gits, statuses, pythons = [], [], [], []
+        saves, gits, statuses, pythons, floors = [], [], [], [], []
         for i in range(args.rounds):
             edit(i)
             saves.append(timed(save, env, root, "save"))
             gits.append(timed(git, env, tree, "git"))
             statuses.append(timed(status, env, root, "status"))
             pythons.append(timed(python, env, root, "python"))
+            floors.append(timed(floor, env, root, "floor"))
         cold_saves, cold_statuses = [], []
         for i in range(5):
             edit(1000 + i)
@@ -162,6 +167,8 @@ def main() -> int:
     print(f"  CPU time (user+sys), median:   save {statistics.median(CPU['save']):.1f} ms, git "
           f"{statistics.median(CPU['git']):.1f} ms (ratio {cpu_ratio:.2f}x); status "
           f"{statistics.median(CPU['status']):.1f} ms, python {statistics.median(CPU['python']):.1f} ms")
+    print(f"  save's imports + plugin manager, no work (a floor): {show(floors)}; CPU "
+          f"{statistics.median(CPU['floor']):.1f} ms")
     print("  without caches (GOLDFISH_NO_CACHE=1, the earlier path), for information:")
     print(f"    goldfish save:               {show(cold_saves)}")
     print(f"    goldfish status:             {show(cold_statuses)}")
