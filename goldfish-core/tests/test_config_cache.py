@@ -161,9 +161,10 @@ def test_a_cached_process_imports_no_pydantic(goldfish_project: Project) -> None
             "c = p.config\nprint(c.from_cache, c.project, c.get('limits.max_file_mb'), "
             "sorted(m for m in ('pydantic', 'yaml', 'goldfish.config') if m in sys.modules))")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOLDFISH_")}
-    first = subprocess.run([sys.executable, "-c", code, str(root)], env=env,
+    first = subprocess.run([sys.executable, "-c", code, str(root)], env=env, cwd=root,
                            capture_output=True, text=True, check=True).stdout.split()
-    second = subprocess.run([sys.executable, "-c", code, str(root)], env=env,
+    (root / "notes.txt").write_text("the project root changes (its mtime is on sys.path as '')")
+    second = subprocess.run([sys.executable, "-c", code, str(root)], env=env, cwd=root,
                             capture_output=True, text=True, check=True).stdout.split()
     assert first[0] == "False" and "'pydantic'," in " ".join(first)
     assert second == ["True", "test-project", "50.0", "[]"]

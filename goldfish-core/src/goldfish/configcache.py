@@ -50,6 +50,8 @@ CACHE_FILE = "config.json"
 DEFAULT_STORAGE = "file://.goldfish/store"
 _FORMAT = 1
 _MISSING = object()
+#: the core's models: edited during development without a new version number
+_MODELS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.py")
 
 
 class ProjectConfig:
@@ -196,8 +198,8 @@ def load(path: Path, plugins: Plugins, cache_dir: Path | None) -> ProjectConfig:
 
 def cache_key(raw: bytes, plugins: Plugins) -> str:
     """What the validation of ``raw`` depends on (see the module docstring)."""
-    parts = [f"format {_FORMAT}", envcache.fingerprint(terminal=False), envcache.sha1(raw),
-             _stamp(os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.py"))]
+    parts = [f"format {_FORMAT}", envcache.fingerprint(terminal=False, cwd=False),
+             envcache.sha1(raw), _stamp(_MODELS_FILE)]
     parts += (f"plugin {name}={_describe(plugin)}"
               for name, plugin in sorted(plugins.pm.list_name_plugin(), key=lambda p: p[0]))
     parts += (f"error {e.name}: {e.error}" for e in plugins.load_errors)

@@ -21,9 +21,11 @@ def _cache_dir() -> str:
     return os.path.join(base, "goldfish")
 
 
-def fingerprint(*, terminal: bool = True) -> str:
-    """The installation as caches see it; ``terminal=False`` leaves out the terminal width
-    (which only rendered help depends on)."""
+def fingerprint(*, terminal: bool = True, cwd: bool = True) -> str:
+    """The installation as caches see it. ``terminal=False`` leaves out the terminal width
+    (which only rendered help depends on); ``cwd=False`` the current directory's mtime, which
+    ``python -c``/``-m`` put on ``sys.path`` as ``''`` and which changes with any file created
+    there (STATE.md is rewritten in the project root)."""
     parts = [__version__, sys.executable, os.environ.get("GOLDFISH_LOAD_PLUGINS", "\0")]
     if terminal:
         parts.append(os.environ.get("COLUMNS", ""))
@@ -32,6 +34,8 @@ def fingerprint(*, terminal: bool = True) -> str:
         except OSError:
             parts.append("-")
     for entry in sys.path:
+        if not cwd and entry in ("", "."):
+            continue
         try:
             parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
         except OSError:
