@@ -35,6 +35,7 @@ import copy
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -252,7 +253,7 @@ def _write(record: Path, key: str, config: ProjectConfig) -> None:
         return
     if not record.parent.parent.is_dir():  # no .goldfish/: not a project this process created
         return
-    tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
+    tmp = record.with_name(f"{record.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         record.parent.mkdir(exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
