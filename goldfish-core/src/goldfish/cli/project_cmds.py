@@ -222,7 +222,7 @@ def _project_checks(explicit: str | None, plugins: Plugins) -> list[Check]:
         return [Check(status, "project", f"{exc.message} ({exc.hint})")]
     checks = [Check("ok", "project", str(project.root))]
     try:
-        config = project.config
+        config = project.reload_config(cached=False)  # a check validates for real
         checks.append(Check("ok", "config", f"{project.config_path.name} is valid"))
     except ProblemsError as exc:
         config = None
