@@ -1,4 +1,5 @@
-"""The validated ``goldfish.yaml`` (:class:`ProjectConfig`) and the record that spares re-validating it.
+"""The validated ``goldfish.yaml`` (:class:`ProjectConfig`) and the record that spares
+re-validating it.
 
 Validating the file means importing pydantic and building the config models, ~0.1-0.25 s on a
 small machine, paid by every command before it does anything. The outcome only changes when the
@@ -10,7 +11,8 @@ in ``.goldfish/cache/config.json`` under a key made of:
   (module or class, with that file's mtime and size) and the plugins that failed to load,
 * the installation (:func:`goldfish.envcache.fingerprint`: Goldfish's version, the interpreter,
   the ``sys.path`` entries' mtimes, which change when a distribution is installed or removed,
-  the allow-list) and the source of the core's own models (``goldfish/config.py``).
+  the current directory excepted; the allow-list) and the source of the core's own models
+  (``goldfish/config.py``).
 
 Collecting the plugins' registries for the key would run their registration hooks (one of which
 imports PyYAML), so the key names the plugins instead; the validated objects are never taken
@@ -61,8 +63,8 @@ class ProjectConfig:
     Two faces of the same content: :attr:`data`, every section as plain JSON data with defaults
     filled in, and :attr:`values`, the validated objects (pydantic models, :class:`Profile`\\ s).
     A configuration read from the cache record starts with ``data`` only; ``values`` is built on
-    first use by validating the file again (``rebuild``), so commands that read plain keys never
-    import pydantic.
+    first use by validating the file again, so commands that read plain keys never import
+    pydantic.
     """
 
     def __init__(self, path: Path, values: dict[str, Any] | None = None,
