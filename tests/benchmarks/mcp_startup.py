@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -61,7 +62,14 @@ def process(code: str) -> float:
     return time.perf_counter() - start
 
 
-def spawn_to_initialized(command: str, args: list[str], environ: dict[str, str]) -> float:
+CPU: dict[str, list[float]] = {}
+
+
+def spawn_to_initialized(command: str, args: list[str], environ: dict[str, str],
+                         label: str = "") -> float:
+    """Seconds from spawn to a usable session. The server's CPU time (user + system, from
+    spawn to its exit when the client closes) is kept under ``label``: less disturbed than
+    wall time by other processes competing for the cores."""
     params = StdioServerParameters(command=command, args=args, env=environ)
 
     async def go() -> float:
@@ -71,7 +79,13 @@ def spawn_to_initialized(command: str, args: list[str], environ: dict[str, str])
             assert client.server_info is not None
         return elapsed
 
-    return anyio.run(go)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    elapsed = anyio.run(go)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if label:
+        CPU.setdefault(label, []).append(after.ru_utime - before.ru_utime
+                                         + after.ru_stime - before.ru_stime)
+    return elapsed
 
 
 def ms(values: list[float]) -> str:
@@ -94,8 +108,8 @@ def main() -> int:
             spawn_to_initialized(sys.executable, ["-c", BARE_SERVER], warm)
         serve, bare, sdk_import, python = [], [], [], []
         for _ in range(args.rounds):
-            serve.append(spawn_to_initialized(GOLDFISH, serve_args, warm))
-            bare.append(spawn_to_initialized(sys.executable, ["-c", BARE_SERVER], warm))
+            serve.append(spawn_to_initialized(GOLDFISH, serve_args, warm, "serve"))
+            bare.append(spawn_to_initialized(sys.executable, ["-c", BARE_SERVER], warm, "bare"))
             sdk_import.append(process("import mcp.server"))
             python.append(process("pass"))
         uncached = [spawn_to_initialized(GOLDFISH, serve_args, cold) for _ in range(3)]
@@ -112,6 +126,10 @@ def main() -> int:
           f"{statistics.median(s / b for s, b in zip(serve, bare, strict=True)):.2f}x")
     print(f"  Goldfish's own share (serve - bare, per round): {ours * 1000:.0f} ms "
           f"({ours / total:.0%} of serve)")
+    cpu_ours = statistics.median(s - b for s, b in zip(CPU["serve"], CPU["bare"], strict=True))
+    print(f"  CPU time (user+sys), median: serve {statistics.median(CPU['serve']) * 1000:.0f} ms, "
+          f"bare SDK server {statistics.median(CPU['bare']) * 1000:.0f} ms; Goldfish's share "
+          f"{cpu_ours * 1000:.0f} ms")
     print(f"  without caches (GOLDFISH_NO_CACHE=1, the earlier path), for information: "
           f"{ms(uncached)}")
     print(f"  budget {BUDGET * 1000:.0f} ms: {'OK' if ok else 'OVER'}")
