@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from foundation_support import GOLDFISH, run_cli
 from goldfish.builtins.commands import COMMAND_MODULES
-from goldfish.cli import _command_name, build_parser, main
+from goldfish.cli import _command_name, main
 from goldfish.plugins import Plugins
 
 
@@ -82,10 +82,9 @@ def test_a_typo_still_lists_every_command(goldfish_plugins: Plugins,
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'sav'" in err
-    for name in ("save", "status", "runs", "init", "findings"):
-        assert f"'{name}'" in err
-    assert set(build_parser()._subparsers._group_actions[0].choices) >= {  # type: ignore[union-attr]
-        c for commands in COMMAND_MODULES.values() for c in commands}
+    choices = err.split("choose from", 1)[1]
+    for name in (c for commands in COMMAND_MODULES.values() for c in commands):
+        assert f"'{name}'" in choices
 
 
 def test_a_subcommand_help_and_usage_errors_are_its_own(goldfish_plugins: Plugins,
