@@ -168,3 +168,15 @@ def test_a_cached_process_imports_no_pydantic(goldfish_project: Project) -> None
                             capture_output=True, text=True, check=True).stdout.split()
     assert first[0] == "False" and "'pydantic'," in " ".join(first)
     assert second == ["True", "test-project", "50.0", "[]"]
+
+
+def test_another_goldfish_version_revalidates(goldfish_project: Project,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from goldfish import envcache
+
+    _ = fresh(goldfish_project).config
+    tamper(goldfish_project, goal="recorded by another version")
+    assert fresh(goldfish_project).config.goal == "recorded by another version"
+    monkeypatch.setattr(envcache, "__version__", "99.0")
+    config = fresh(goldfish_project).config
+    assert not config.from_cache and config.goal != "recorded by another version"
