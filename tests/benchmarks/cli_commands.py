@@ -11,8 +11,12 @@ appends one line to the same file in both trees, then runs, back to back:
 * ``goldfish save w1 -m ...`` and ``sh -c 'git add -A && git commit -q -m ...'``;
 * ``goldfish status`` and ``python -c pass`` (the interpreter's own start-up).
 
+Also timed each round: a "floor" process that only imports what ``save`` needs and builds the
+plugin manager (no project opened), to show how much of ``save`` is start-up.
+
 Reported: medians (and minima), the median of the per-round ratios (robust against other
-processes loading the machine), and the goals — save <= 2.0x git, status <= 150 ms. For
+processes loading the machine), CPU times (user + system), and the goals — save <= 2.0x git,
+status <= 150 ms. For
 information, the same commands with ``GOLDFISH_NO_CACHE=1`` (goldfish.yaml validated and the
 plugin entry points scanned on every call, the earlier path). The exit code is 1 when a goal is
 missed.
