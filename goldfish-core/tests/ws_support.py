@@ -43,8 +43,9 @@ def cli_process(project: Project, *args: str) -> Result:
 
 
 def disk_state(project: Project) -> dict[str, str]:
-    """Every file under the project (except the database files) with its mode and content
-    digest, plus a dump of the workspace tables: equal states mean nothing changed."""
+    """Every file under the project (except the database files and the config validation record)
+    with its mode and content digest, plus a dump of the workspace tables: equal states mean
+    nothing changed."""
     state: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(project.root):
         for name in dirnames + filenames:
@@ -52,6 +53,8 @@ def disk_state(project: Project) -> dict[str, str]:
             rel = str(path.relative_to(project.root))
             if rel.startswith(".goldfish/goldfish.db"):
                 continue
+            if rel == ".goldfish/cache/config.json":
+                continue  # goldfish.yaml's validation record: any command that validated writes it
             st = path.lstat()
             if path.is_symlink():
                 state[rel] = f"link:{os.readlink(path)}"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,6 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, Val
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from goldfish.configcache import DEFAULT_STORAGE
+from goldfish.configcache import ProjectConfig as ProjectConfig  # its home before the cache
 from goldfish.errors import GoldfishError, NotFoundError, Problem, ProblemsError, did_you_mean
 from goldfish.yamlpos import parse_yaml
 
@@ -110,7 +111,6 @@ class Limits(Section):
     max_metric_names: int = Field(200, ge=1, description="distinct metric names one stage may log")
 
 
-DEFAULT_STORAGE = "file://.goldfish/store"
 DEFAULT_PROFILES: dict[str, dict[str, Any]] = {"local": {"backend": "local"}}
 
 # The core's top-level keys (registered by goldfish.builtins.core_config like any plugin's).
@@ -135,78 +135,23 @@ Storage = Annotated[str | dict[str, Any], Field(DEFAULT_STORAGE, description=(
 
 
 # --- the validated configuration -------------------------------------------------------------
+# ProjectConfig lives in goldfish.configcache (no pydantic there, so a cached configuration costs
+# no model building); it is re-exported here.
 
 
-@dataclass
-class ProjectConfig:
-    """The validated ``goldfish.yaml``: typed core keys plus every plugin section."""
-
-    path: Path
-    values: dict[str, Any]
-    lines: dict[Path_, int] = field(default_factory=dict)
-    #: The storage backend's settings, validated (and defaulted) by its registered model.
-    storage_settings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def project(self) -> str:
-        return str(self.values["project"])
-
-    @property
-    def goal(self) -> str:
-        return str(self.values.get("goal", ""))
-
-    @property
-    def slots(self) -> int:
-        return int(self.values.get("slots", 3))
-
-    @property
-    def invariants(self) -> list[str]:
-        return list(self.values.get("invariants", []))
-
-    @property
-    def profiles(self) -> dict[str, Profile]:
-        profiles: dict[str, Profile] = self.values["profiles"]
-        return profiles
-
-    @property
-    def default_profile(self) -> str:
-        return str(self.values.get("default_profile", "local"))
-
-    @property
-    def storage(self) -> str:
-        """The storage URI (``storage:`` itself, or its ``uri`` key in the mapping form)."""
-        raw = self.values.get("storage", DEFAULT_STORAGE)
-        return str(raw.get("uri", "")) if isinstance(raw, dict) else str(raw)
-
-    @property
-    def limits(self) -> Limits:
-        limits: Limits = self.values.get("limits") or Limits.model_validate({})
-        return limits
-
-    def section(self, name: str) -> Any:
-        """A plugin's section (its model instance), or None when absent and not defaultable."""
-        return self.values.get(name)
-
-    def profile(self, name: str | None = None) -> Profile:
-        """The profile called ``name`` (default: ``default_profile``)."""
-        name = name or self.default_profile
-        if name not in self.profiles:
-            hint = did_you_mean(name, list(self.profiles)) or (
-                f"profiles in {self.path.name}: {', '.join(sorted(self.profiles))}")
-            raise NotFoundError(f"unknown profile {name!r}", hint)
-        return self.profiles[name]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every key with defaults filled in, as plain data (``goldfish config show``)."""
-        out: dict[str, Any] = {}
-        for key, value in self.values.items():
-            if key == "profiles":
-                out[key] = {n: p.to_dict() for n, p in value.items()}
-            elif isinstance(value, BaseModel):
-                out[key] = value.model_dump(mode="json")
-            else:
-                out[key] = value
-        return out
+def plain_data(values: dict[str, Any]) -> dict[str, Any]:
+    """Every section's validated value as plain JSON data (``ProjectConfig.data``)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "profiles":
+            out[key] = {n: p.to_dict() for n, p in value.items()}
+        elif isinstance(value, BaseModel):
+            out[key] = value.model_dump(mode="json")
+        elif isinstance(value, (str, int, float, bool)) or value is None:
+            out[key] = value
+        else:
+            out[key] = _adapter(type(value)).dump_python(value, mode="json")
+    return out
 
 
 # --- YAML with line numbers -------------------------------------------------------------------
@@ -271,7 +216,7 @@ def validate_config(text: str, path: Path, plugins: Plugins) -> ProjectConfig:
     if problems:
         problems.sort(key=lambda p: (p.line or 0))
         raise ProblemsError(problems=problems, title=f"{path} is not valid")
-    return ProjectConfig(path=path, values=values, lines=lines, storage_settings=settings)
+    return ProjectConfig(path, values, lines, plugins=plugins, storage_settings=settings)
 
 
 def _section_types(plugins: Plugins, problems: list[Problem], file: str) -> dict[str, Any]:

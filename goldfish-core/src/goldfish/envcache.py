@@ -21,13 +21,18 @@ def _cache_dir() -> str:
     return os.path.join(base, "goldfish")
 
 
-def fingerprint() -> str:
-    parts = [__version__, sys.executable, os.environ.get("GOLDFISH_LOAD_PLUGINS", "\0"),
-             os.environ.get("COLUMNS", "")]
-    try:
-        parts.append(str(os.get_terminal_size().columns))
-    except OSError:
-        parts.append("-")
+def fingerprint(*, terminal: bool = True, cwd: bool = True) -> str:
+    """The installation as caches see it. ``terminal=False`` leaves out the terminal width
+    (which only rendered help depends on); ``cwd=False`` the current directory's mtime, which
+    ``python -c``/``-m`` put on ``sys.path`` as ``''`` and which changes with any file created
+    there (STATE.md is rewritten in the project root)."""
+    parts = [__version__, sys.executable, os.environ.get("GOLDFISH_LOAD_PLUGINS", "\0")]
+    if terminal:
+        parts.append(os.environ.get("COLUMNS", ""))
+        try:
+            parts.append(str(os.get_terminal_size().columns))
+        except OSError:
+            parts.append("-")
     plugins_dir = os.environ.get("GOLDFISH_PLUGINS_DIR")
     if plugins_dir:  # development plugins: their files are the installation
         parts.append(plugins_dir)
@@ -37,6 +42,8 @@ def fingerprint() -> str:
         except OSError:
             pass
     for entry in sys.path:
+        if not cwd and entry in ("", "."):
+            continue
         try:
             parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
         except OSError:
@@ -50,10 +57,10 @@ def fingerprint() -> str:
                     parts.append(f"{name}:{os.stat(os.path.join(folder, name)).st_mtime_ns}")
         except OSError:
             continue
-    return _sha1("\n".join(parts).encode())[:20]
+    return sha1("\n".join(parts).encode())[:20]
 
 
-def _sha1(data: bytes) -> str:
+def sha1(data: bytes) -> str:
     # The builtin ``_sha1`` avoids loading OpenSSL through hashlib (~5 ms per invocation).
     try:
         import _sha1

@@ -84,12 +84,15 @@ def register_config_sections(register: Callable[..., None]) -> None:
 
 
 @hookspec
-def register_commands(cli: argparse._SubParsersAction[Any]) -> None:
+def register_commands(cli: argparse._SubParsersAction[Any], command: str | None) -> None:
     """Add CLI subcommands.
 
     Called when the ``goldfish`` CLI is built (so keep it cheap: import heavy modules inside the
     handler). ``cli`` is the argparse sub-parsers object; call ``cli.add_parser(name, help=...)``
-    and ``parser.set_defaults(handler=fn)`` where ``fn(args) -> int | None``. Returns nothing.
+    and ``parser.set_defaults(handler=fn)`` where ``fn(args) -> int | None``. ``command`` is the
+    subcommand being run (``"save"`` for ``goldfish save w1``), or None when every command is
+    needed (help, an unknown command): a plugin may then add only that one, if it is one of its
+    own. Ignoring ``command`` and adding them all is correct, only slower. Returns nothing.
     """
 
 

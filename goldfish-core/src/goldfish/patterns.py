@@ -19,7 +19,6 @@ which pattern). Every change emits an event (``pattern.created``, ``pattern.appr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -127,6 +126,8 @@ def normalize_message(message: str) -> str:
 
 def signature(exception: str, message: str, stage: str) -> str:
     """Deterministic id of a failure: the same bug on other data or another run matches."""
+    import hashlib  # here, not at the top: loading OpenSSL costs `goldfish status` ~5 ms
+
     text = f"{exception.strip()}|{normalize_message(message)}|{stage.strip()}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

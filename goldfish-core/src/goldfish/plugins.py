@@ -44,14 +44,15 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "goldfish.plugins"
 
-#: Built-in plugins, registered exactly like third-party ones (module paths, imported lazily).
-BUILTIN_PLUGINS: tuple[str, ...] = (
-    "goldfish.builtins.local_compute",
-    "goldfish.builtins.file_storage",
-    "goldfish.builtins.core_config",
-    "goldfish.builtins.state_md",
-    "goldfish.builtins.commands",
-)
+#: Built-in plugins, registered exactly like third-party ones: name → module of hook
+#: implementations (hooks only, so building the manager imports no backend code).
+BUILTIN_PLUGINS: dict[str, str] = {
+    "local_compute": "goldfish.builtins.local_compute_plugin",
+    "file_storage": "goldfish.builtins.file_storage_plugin",
+    "core_config": "goldfish.builtins.core_config",
+    "state_md": "goldfish.builtins.state_md",
+    "commands": "goldfish.builtins.commands",
+}
 
 
 @dataclass(frozen=True)
@@ -389,11 +390,12 @@ class Plugins:
     def config_sections(self) -> dict[str, Any]:
         return {k: resolve(v) for k, v in self.registries.config_sections.items()}
 
-    def add_commands(self, cli: argparse._SubParsersAction[Any]) -> None:
+    def add_commands(self, cli: argparse._SubParsersAction[Any], command: str | None = None) -> None:
         """Built-ins first, then plugins in load order; a plugin that fails here is reported in
-        :attr:`load_errors` (``goldfish plugins``), never a crash of the CLI."""
+        :attr:`load_errors` (``goldfish plugins``), never a crash of the CLI. With ``command``,
+        plugins may add only that subcommand (see the hook)."""
         try:
-            self.pm.hook.register_commands(cli=cli)
+            self.pm.hook.register_commands(cli=cli, command=command)
         except Exception as exc:  # pluggy stops at the failing plugin; the built-ins ran first
             self.load_errors.append(LoadError("register_commands", f"a plugin failed: {exc!r}"))
 
@@ -497,8 +499,7 @@ def build(*, load_entry_points: bool = True, builtins: bool = True,
     errors: list[LoadError] = []
     builtin_names: list[str] = []
     if builtins:
-        for module in BUILTIN_PLUGINS:
-            name = module.rsplit(".", 1)[-1]
+        for name, module in BUILTIN_PLUGINS.items():
             try:
                 pm.register(importlib.import_module(module), name=name)
                 builtin_names.append(name)

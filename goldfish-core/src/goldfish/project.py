@@ -21,7 +21,7 @@ from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
 if TYPE_CHECKING:
     import sqlite3
 
-    from goldfish.config import ProjectConfig
+    from goldfish.configcache import ProjectConfig
     from goldfish.db import Database
     from goldfish.events import Event
     from goldfish.plugins import Plugins
@@ -107,12 +107,21 @@ class Project:
 
     @cached_property
     def config(self) -> ProjectConfig:
-        from goldfish.config import load_config
+        """``goldfish.yaml``, validated, or its recorded validation when nothing it depends on
+        changed (see :mod:`goldfish.configcache`)."""
+        from goldfish import configcache
 
-        return load_config(self.config_path, self.plugins)
+        cache_dir = self.cache_dir if self.goldfish_dir.is_dir() else None
+        return configcache.load(self.config_path, self.plugins, cache_dir)
 
-    def reload_config(self) -> ProjectConfig:
+    def reload_config(self, *, cached: bool = True) -> ProjectConfig:
+        """Read ``goldfish.yaml`` again; ``cached=False`` validates it for real, whatever is
+        recorded."""
         self.__dict__.pop("config", None)
+        if not cached:
+            from goldfish.config import load_config
+
+            self.__dict__["config"] = load_config(self.config_path, self.plugins)
         return self.config
 
     # --- transactions and events ----------------------------------------------------------

@@ -151,9 +151,11 @@ class Workspaces:
         if self._max_file_bytes is not None:
             return self._max_file_bytes
         try:
-            return int(self.project.config.limits.max_file_mb * 1024 * 1024)
+            # plain data: no models built (and no pydantic imported) for a save
+            max_mb = self.project.config.get("limits.max_file_mb", None)
         except (ModuleNotFoundError, AttributeError):
-            return DEFAULT_MAX_FILE_BYTES
+            max_mb = None
+        return DEFAULT_MAX_FILE_BYTES if max_mb is None else int(max_mb * 1024 * 1024)
 
     def slots(self) -> list[str]:
         """The project's slot names, ``w1`` … ``wN``."""

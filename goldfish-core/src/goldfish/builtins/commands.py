@@ -1,7 +1,8 @@
 """The core's CLI commands, contributed through the ``register_commands`` hook like any plugin's.
 
 Each command group lives in its own ``goldfish.cli.<group>`` module with a ``register(cli)``
-function; modules that do not exist yet are skipped.
+function; modules that do not exist yet are skipped. When the CLI names the command being run,
+only the module that has it is imported and registered.
 """
 
 from __future__ import annotations
@@ -12,19 +13,25 @@ from typing import Any
 
 from goldfish.hookspecs import hookimpl
 
-COMMAND_MODULES = (
-    "goldfish.cli.project_cmds",     # init, config, plugins, doctor
-    "goldfish.cli.workspace_cmds",   # workspace, mount, unmount, save, rollback, diff, log, tag
-    "goldfish.cli.run_cmds",         # run, runs, show, logs, cancel, compare, conclude, sources
-    "goldfish.cli.demo_cmd",         # demo
-    "goldfish.cli.check_cmds",       # findings, patterns, profiles
-    "goldfish.cli.memory_cmds",      # status, note, recall
-)
+#: Each command module and the subcommands (aliases included) its ``register`` adds, so that
+#: ``goldfish save`` imports and builds only the module that has ``save``. A test keeps this true.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "goldfish.cli.project_cmds": ("init", "config", "plugins", "doctor"),
+    "goldfish.cli.workspace_cmds": ("workspace", "mount", "unmount", "save", "rollback", "diff",
+                                    "history", "log", "tag"),
+    "goldfish.cli.run_cmds": ("run", "runs", "show", "logs", "cancel", "compare", "conclude",
+                              "sources", "lineage"),
+    "goldfish.cli.demo_cmd": ("demo",),
+    "goldfish.cli.check_cmds": ("findings", "patterns", "profiles"),
+    "goldfish.cli.memory_cmds": ("status", "note", "recall"),
+}
 
 
 @hookimpl(tryfirst=True)  # the core's commands come first in `goldfish --help`
-def register_commands(cli: argparse._SubParsersAction[Any]) -> None:
-    for name in COMMAND_MODULES:
+def register_commands(cli: argparse._SubParsersAction[Any], command: str | None) -> None:
+    for name, commands in COMMAND_MODULES.items():
+        if command is not None and command not in commands:
+            continue
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

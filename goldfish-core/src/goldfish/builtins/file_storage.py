@@ -19,16 +19,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from goldfish.errors import InvalidInputError, NotFoundError
-from goldfish.hookspecs import hookimpl
 
 PREFIX = "file://"
 TMP_PREFIX = ".goldfish-tmp-"
 CHUNK = 1024 * 1024
-
-
-@hookimpl
-def register_storage_backends(register: Any) -> None:
-    register("file", "goldfish.builtins.file_storage:FileStorage")
 
 
 def _fsync_dir(path: Path) -> None:

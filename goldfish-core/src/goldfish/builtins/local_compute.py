@@ -59,7 +59,6 @@ import goldfish
 from goldfish.builtins import _supervisor as sup
 from goldfish.compute import Capabilities, Handle, Job, JobStatus, LogChunk
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
-from goldfish.hookspecs import hookimpl
 
 CAPABILITIES = Capabilities(gpu=False, spot=False, live_logs=True, detached=True,
                             shares_filesystem=True)
@@ -74,12 +73,6 @@ RESULTS = ("outputs", "checkpoints", "metrics.jsonl", "log.txt", "exit.json", "e
 MAX_LOG_CHUNK = 4 * 1024 * 1024
 #: ``wait_any`` looks at the jobs' metric files this often while it waits for an exit.
 WAIT_SLICE = 0.1
-
-
-@hookimpl
-def register_compute_backends(register: Any) -> None:
-    register("local", "goldfish.builtins.local_compute:LocalBackend",
-             config_model="goldfish.builtins.local_compute:LocalConfig", capabilities=CAPABILITIES)
 
 
 def __getattr__(name: str) -> Any:

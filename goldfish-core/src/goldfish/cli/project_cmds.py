@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from goldfish.config import ProjectConfig
+    from goldfish.configcache import ProjectConfig
     from goldfish.plugins import Plugins
     from goldfish.project import Project
 
@@ -96,7 +96,10 @@ def _load(args: argparse.Namespace) -> ProjectConfig:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    config = _load(args)
+    from goldfish.cli.common import open_project
+
+    # validated for real: a check must not answer from the cache record
+    config = open_project(args).reload_config(cached=False)
     print(f"OK: {config.path} is valid")
     for line in summary(config):
         print(f"  {line}")
@@ -260,7 +263,7 @@ def _project_checks(explicit: str | None, plugins: Plugins) -> list[Check]:
         return [Check(status, "project", f"{exc.message} ({exc.hint})")]
     checks = [Check("ok", "project", str(project.root))]
     try:
-        config = project.config
+        config = project.reload_config(cached=False)  # a check validates for real
         checks.append(Check("ok", "config", f"{project.config_path.name} is valid"))
     except ProblemsError as exc:
         config = None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 import time
 from dataclasses import dataclass
 
@@ -59,7 +59,7 @@ def check_tag_name(name: object) -> str:
 
 def new_run_id(now: float | None = None) -> str:
     stamp = time.strftime("%Y%m%d", time.gmtime(now if now is not None else time.time()))
-    return f"r-{stamp}-{secrets.token_hex(3)}"
+    return f"r-{stamp}-{os.urandom(3).hex()}"  # what secrets.token_hex does, minus hmac/OpenSSL
 
 
 def job_id(run_id: str, stage: str) -> str:

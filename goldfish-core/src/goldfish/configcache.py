@@ -1,0 +1,282 @@
+"""The validated ``goldfish.yaml`` (:class:`ProjectConfig`) and the record that spares
+re-validating it.
+
+Validating the file means importing pydantic and building the config models, ~0.1-0.25 s on a
+small machine, paid by every command before it does anything. The outcome only changes when the
+file, the plugin set or Goldfish change, so after a successful validation its result is recorded
+in ``.goldfish/cache/config.json`` under a key made of:
+
+* the file's bytes (a SHA-1 of the content: an edit within the same mtime tick still counts),
+* the plugin set as the process sees it: every registered plugin's name, where it is defined
+  (module or class, with that file's mtime and size) and the plugins that failed to load,
+* the installation (:func:`goldfish.envcache.fingerprint`: Goldfish's version, the interpreter,
+  the ``sys.path`` entries' mtimes, which change when a distribution is installed or removed,
+  the current directory excepted; the allow-list) and the source of the core's own models
+  (``goldfish/config.py``).
+
+Collecting the plugins' registries for the key would run their registration hooks (one of which
+imports PyYAML), so the key names the plugins instead; the validated objects are never taken
+from the record anyway.
+
+The record holds the configuration as plain data (``ProjectConfig.data``, what ``goldfish config
+show`` prints) and the line of every key. A hit gives a :class:`ProjectConfig` whose plain keys
+(``project``, ``slots``, ``limits.max_file_mb`` through :meth:`ProjectConfig.get`…) are read from
+that data without importing pydantic; the validated objects (``profiles``, ``section()``,
+``limits``) are rebuilt by validating the file for real on first use, so they never come from
+the record. A miss, an unreadable or corrupt record, or ``GOLDFISH_NO_CACHE=1`` validates the
+file as before, and a broken file is reported with file:line whatever is recorded (its content
+no longer matches the key). The record is written atomically and readable only by its owner
+(profile ``env`` values are in it).
+
+This module imports neither pydantic nor PyYAML; :mod:`goldfish.config` does, on a miss.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from goldfish import envcache
+
+if TYPE_CHECKING:
+    from goldfish.config import Limits, Profile
+    from goldfish.plugins import Plugins
+
+Path_ = tuple[str | int, ...]
+
+CACHE_FILE = "config.json"
+DEFAULT_STORAGE = "file://.goldfish/store"
+_FORMAT = 1
+_MISSING = object()
+#: the core's models: edited during development without a new version number
+_MODELS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.py")
+
+
+class ProjectConfig:
+    """The validated ``goldfish.yaml``: typed core keys plus every plugin section.
+
+    Two faces of the same content: :attr:`data`, every section as plain JSON data with defaults
+    filled in, and :attr:`values`, the validated objects (pydantic models, :class:`Profile`\\ s).
+    A configuration read from the cache record starts with ``data`` only; ``values`` is built on
+    first use by validating the file again, so commands that read plain keys never import
+    pydantic.
+    """
+
+    def __init__(self, path: Path, values: dict[str, Any] | None = None,
+                 lines: dict[Path_, int] | None = None, *, data: dict[str, Any] | None = None,
+                 plugins: Plugins | None = None,
+                 storage_settings: dict[str, Any] | None = None) -> None:
+        if values is None and data is None:
+            raise ValueError("ProjectConfig needs values or data")
+        self.path = Path(path)
+        self.lines: dict[Path_, int] = dict(lines or {})
+        self._values = values
+        self._data = data
+        self._plugins = plugins
+        self._storage_settings = storage_settings
+
+    @property
+    def from_cache(self) -> bool:
+        """True while the validated objects have not been rebuilt from the file."""
+        return self._values is None
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """Every section's validated value (models for model sections)."""
+        if self._values is None:
+            from goldfish.config import load_config
+
+            fresh = load_config(self.path, self._plugins)
+            self._values, self.lines = fresh.values, fresh.lines
+            self._storage_settings = fresh.storage_settings
+        return self._values
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Every section as plain data with defaults filled in (do not modify; see to_dict)."""
+        if self._data is None:
+            from goldfish.config import plain_data
+
+            self._data = plain_data(self.values)
+        return self._data
+
+    def get(self, key: str, default: Any = _MISSING) -> Any:
+        """A plain value by dotted key (``"limits.max_file_mb"``), without building models."""
+        current: Any = self.data
+        for part in key.split("."):
+            if not isinstance(current, dict) or part not in current:
+                if default is _MISSING:
+                    raise KeyError(key)
+                return default
+            current = current[part]
+        return current
+
+    @property
+    def project(self) -> str:
+        return str(self.data["project"])
+
+    @property
+    def goal(self) -> str:
+        return str(self.data.get("goal", ""))
+
+    @property
+    def slots(self) -> int:
+        return int(self.data.get("slots", 3))
+
+    @property
+    def invariants(self) -> list[str]:
+        return list(self.data.get("invariants", []))
+
+    @property
+    def default_profile(self) -> str:
+        return str(self.data.get("default_profile", "local"))
+
+    @property
+    def storage(self) -> str:
+        """The storage URI (``storage:`` itself, or its ``uri`` key in the mapping form)."""
+        raw = self.data.get("storage", DEFAULT_STORAGE)
+        return str(raw.get("uri", "")) if isinstance(raw, dict) else str(raw)
+
+    @property
+    def storage_settings(self) -> dict[str, Any]:
+        """The storage backend's settings, validated (and defaulted) by its registered model;
+        like :attr:`values`, never taken from the cache record."""
+        if self._storage_settings is None:
+            self.values  # noqa: B018 - validating the file sets the settings
+        return dict(self._storage_settings or {})
+
+    @property
+    def profiles(self) -> dict[str, Profile]:
+        profiles: dict[str, Profile] = self.values["profiles"]
+        return profiles
+
+    @property
+    def limits(self) -> Limits:
+        from goldfish.config import Limits
+
+        limits: Limits = self.values.get("limits") or Limits.model_validate({})
+        return limits
+
+    def section(self, name: str) -> Any:
+        """A plugin's section (its model instance), or None when absent and not defaultable."""
+        return self.values.get(name)
+
+    def profile(self, name: str | None = None) -> Profile:
+        """The profile called ``name`` (default: ``default_profile``)."""
+        from goldfish.errors import NotFoundError, did_you_mean
+
+        name = name or self.default_profile
+        if name not in self.profiles:
+            hint = did_you_mean(name, list(self.profiles)) or (
+                f"profiles in {self.path.name}: {', '.join(sorted(self.profiles))}")
+            raise NotFoundError(f"unknown profile {name!r}", hint)
+        return self.profiles[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every key with defaults filled in, as plain data (``goldfish config show``)."""
+        return copy.deepcopy(self.data)
+
+
+# --- the cache record --------------------------------------------------------------------------
+
+
+def load_config(path: Path, plugins: Plugins) -> ProjectConfig:
+    """Validate for real (imports pydantic)."""
+    from goldfish.config import load_config as validate
+
+    return validate(path, plugins)
+
+
+def load(path: Path, plugins: Plugins, cache_dir: Path | None) -> ProjectConfig:
+    """The configuration at ``path``: from the record in ``cache_dir`` when it matches, else
+    validated (and recorded). ``cache_dir=None`` or ``GOLDFISH_NO_CACHE=1`` always validates."""
+    if cache_dir is None or os.environ.get("GOLDFISH_NO_CACHE") == "1":
+        return load_config(path, plugins)
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return load_config(path, plugins)  # reports the missing or unreadable file
+    key = cache_key(raw, plugins)
+    record = cache_dir / CACHE_FILE
+    hit = _read(record, key)
+    if hit is not None:
+        data, lines = hit
+        return ProjectConfig(path, lines=lines, data=data, plugins=plugins)
+    config = load_config(path, plugins)
+    _write(record, key, config)
+    return config
+
+
+def cache_key(raw: bytes, plugins: Plugins) -> str:
+    """What the validation of ``raw`` depends on (see the module docstring)."""
+    parts = [f"format {_FORMAT}", envcache.fingerprint(terminal=False, cwd=False),
+             envcache.sha1(raw), _stamp(_MODELS_FILE)]
+    parts += (f"plugin {name}={_describe(plugin)}"
+              for name, plugin in sorted(plugins.pm.list_name_plugin(), key=lambda p: p[0]))
+    parts += (f"error {e.name}: {e.error}" for e in plugins.load_errors)
+    return envcache.sha1("\n".join(parts).encode())
+
+
+def _stamp(file: str | None) -> str:
+    try:
+        st = os.stat(file or "")
+    except OSError:
+        return f"{file} -"
+    return f"{file} {st.st_mtime_ns} {st.st_size}"
+
+
+def _describe(plugin: Any) -> str:
+    """A plugin object by where it is defined, with that file's stamp: editing an (editable)
+    plugin's module changes the key."""
+    if isinstance(plugin, type(os)):
+        return f"module {plugin.__name__} {_stamp(getattr(plugin, '__file__', None))}"
+    cls = plugin if isinstance(plugin, type) else type(plugin)
+    module = sys.modules.get(cls.__module__)
+    return f"{cls.__module__}:{cls.__qualname__} {_stamp(getattr(module, '__file__', None))}"
+
+
+def _read(record: Path, key: str) -> tuple[dict[str, Any], dict[Path_, int]] | None:
+    """The recorded data and lines when the record is intact and has ``key``; anything else
+    (missing, unreadable, corrupt, another key) is a miss."""
+    try:
+        with open(record, encoding="utf-8") as fh:
+            stored = json.load(fh)
+        if not isinstance(stored, dict) or stored.get("key") != key:
+            return None
+        data, lines = stored["data"], stored["lines"]
+        if not isinstance(data, dict):
+            return None
+        return data, {tuple(p): int(n) for p, n in lines}
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _write(record: Path, key: str, config: ProjectConfig) -> None:
+    """Record a validated configuration; a failure to write (read-only project, full disk, data
+    that is not JSON) costs only the next command's time."""
+    try:
+        text = json.dumps({"key": key, "data": config.data,
+                           "lines": [[list(p), n] for p, n in config.lines.items()]})
+    except (TypeError, ValueError):
+        return
+    if json.loads(text)["data"] != config.data:  # e.g. integer mapping keys: not cacheable
+        return
+    if not record.parent.parent.is_dir():  # no .goldfish/: not a project this process created
+        return
+    tmp = record.with_name(f"{record.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        record.parent.mkdir(exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, record)
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
