@@ -227,7 +227,7 @@ def test_a_wrong_hook_argument_is_one_line_with_the_expected_names(cache: Path) 
     errors = {e["name"]: e["error"] for e in report["errors"]}  # type: ignore[attr-defined]
     assert errors["badargs"] == (
         "plugin 'badargs' not loaded: hook 'register_commands' takes argument(s) 'parser' the "
-        "spec does not have; expected names: cli")
+        "spec does not have; expected names: cli, command")
 
 
 def test_a_hook_typo_is_reported_and_the_plugins_valid_hooks_are_kept(cache: Path) -> None:

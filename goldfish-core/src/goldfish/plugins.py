@@ -374,7 +374,7 @@ class Plugins:
         for impl in self.pm.hook.register_commands.get_hookimpls():
             parser = argparse.ArgumentParser(add_help=False)
             sub = parser.add_subparsers()
-            self._call_one(impl, "register_commands", cli=sub)
+            self._call_one(impl, "register_commands", cli=sub, command=None)
             for command in sub.choices:
                 add(impl.plugin_name, "commands", command)
         return out

@@ -16,7 +16,7 @@ from goldfish.hookspecs import hookimpl
 #: Each command module and the subcommands (aliases included) its ``register`` adds, so that
 #: ``goldfish save`` imports and builds only the module that has ``save``. A test keeps this true.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
-    "goldfish.cli.project_cmds": ("init", "config", "plugins", "doctor"),
+    "goldfish.cli.project_cmds": ("init", "config", "plugins", "plugin", "doctor"),
     "goldfish.cli.workspace_cmds": ("workspace", "mount", "unmount", "save", "rollback", "diff",
                                     "history", "log", "tag"),
     "goldfish.cli.run_cmds": ("run", "runs", "show", "logs", "cancel", "compare", "conclude",
