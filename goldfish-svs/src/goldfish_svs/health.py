@@ -1,6 +1,8 @@
 """Metric health, host side, from the metric stream of a running stage.
 
-Called on every watch tick with the points logged since the last tick and the whole history.
+Called on every watch tick with the points logged since the last tick, a bounded history (the
+recent points of each metric, then the new ones) and per-metric stats of everything before the
+new points (``context.earlier``: count, finite min/max, non-finite count).
 A condition is reported when it *becomes* true (the new points made it so), so a long run does
 not repeat itself; stalls are reported from ``seconds_since_heartbeat`` (the engine keeps only
 the first report per stage).
@@ -56,18 +58,21 @@ def check(context: MetricContext, checks: dict[str, dict[str, Any]], enforcement
         new_by_name.setdefault(p.name, []).append(p)
     for name, new in new_by_name.items():
         history = context.history.get(name, new)
+        stats = context.earlier.get(name)  # the whole series before `new`; history is bounded
+        earlier = len(history) - len(new)
         settings = checks.get("nonfinite_metric")
         bad = [p for p in new if not math.isfinite(p.value)]
-        if settings is not None and bad:
-            earlier = len(history) - len(new)
-            if not any(not math.isfinite(p.value) for p in history[:earlier]):
-                p = bad[0]
-                out.append(_finding(
-                    "nonfinite_metric", severity(settings, enforcement),
-                    f"metric {name!r} is {p.value} at step {p.step} ({len(bad)} non-finite of "
-                    f"{len(new)} new points)", stage, name,
-                    {"value": str(p.value), "step": p.step, "count": len(bad),
-                     "points": len(history), "grace_seconds": settings.get("grace_seconds", 30)}))
+        was_bad = (stats.nonfinite > 0 if stats is not None else
+                   any(not math.isfinite(p.value) for p in history[:earlier]))
+        if settings is not None and bad and not was_bad:
+            p = bad[0]
+            out.append(_finding(
+                "nonfinite_metric", severity(settings, enforcement),
+                f"metric {name!r} is {p.value} at step {p.step} ({len(bad)} non-finite of "
+                f"{len(new)} new points)", stage, name,
+                {"value": str(p.value), "step": p.step, "count": len(bad),
+                 "points": (stats.count if stats is not None else earlier) + len(new),
+                 "grace_seconds": settings.get("grace_seconds", 30)}))
         settings = checks.get("divergence")
         if settings is not None and _matches(name, settings, LOSS) and len(history) >= 2:
             values = [p.value for p in history]
@@ -87,8 +92,9 @@ def check(context: MetricContext, checks: dict[str, dict[str, Any]], enforcement
         if settings is not None and _matches(name, settings, GRAD):
             limit = float(settings.get("max", 100.0))
             over = [p for p in new if math.isfinite(p.value) and p.value > limit]
-            before_new = history[:len(history) - len(new)]
-            if over and not any(math.isfinite(p.value) and p.value > limit for p in before_new):
+            was_over = ((stats.max is not None and stats.max > limit) if stats is not None else
+                        any(math.isfinite(p.value) and p.value > limit for p in history[:earlier]))
+            if over and not was_over:
                 p = max(over, key=lambda q: q.value)
                 out.append(_finding(
                     "grad_norm", severity(settings, enforcement),
