@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from goldfish.findings import MetricContext, MetricPoint
+from goldfish.findings import MetricContext, MetricPoint, MetricStats
 from goldfish_svs import health, settings
 from goldfish_svs.config import SvsConfig
 
@@ -40,6 +40,21 @@ def test_nan_metrics_and_gradient_norms() -> None:
     [grad] = health.check(context("grad_norm", [1.0, 150.0]), active(), "warning")
     assert grad.severity == "warning" and grad.data["value"] == 150.0  # enforcement: warning
     assert health.check(context("grad_norm", [1.0, 50.0]), active(), "blocking") == []
+
+
+def test_what_fell_out_of_the_bounded_history_is_known_from_earlier_stats() -> None:
+    """The engine hands a window of recent points; a NaN or a gradient spike before it counts."""
+    recent = [MetricPoint("grad_norm", 1.0, step=i) for i in range(900, 1000)]
+    new = [MetricPoint("grad_norm", math.nan, step=1000), MetricPoint("grad_norm", 500.0, 1001)]
+    seen = MetricStats(count=1000, min=0.5, max=300.0, nonfinite=2, last_at=1.0)
+    again = MetricContext(run_id="r", stage="train", new=new, history={"grad_norm": recent + new},
+                          earlier={"grad_norm": seen})
+    assert health.check(again, active(), "warning") == []  # both happened before: not repeated
+    fresh = MetricContext(run_id="r", stage="train", new=new, history={"grad_norm": recent + new},
+                          earlier={"grad_norm": MetricStats(count=1000, min=0.5, max=2.0)})
+    found = {f.check: f for f in health.check(fresh, active(), "warning")}
+    assert sorted(found) == ["grad_norm", "nonfinite_metric"]
+    assert found["nonfinite_metric"].data["points"] == 1002
 
 
 def test_stalls_are_measured_from_the_last_heartbeat() -> None:
