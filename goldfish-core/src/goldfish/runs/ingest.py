@@ -72,12 +72,18 @@ class Series:
         values = [d["v"] for d in rows]
         self.count += len(values)
         self.last = values[-1]
-        self.min = min(values) if self.min is None else min(chain((self.min,), values))
-        self.max = max(values) if self.max is None else max(chain((self.max,), values))
-        finite = [v for v in values if math.isfinite(v)]
+        if math.isfinite(sum(values)):  # every value finite (the common case, in C)
+            finite = values
+            low, high = min(values), max(values)
+            self.min = low if self.min is None else min(self.min, low)
+            self.max = high if self.max is None else max(self.max, high)
+        else:  # min()/max() folded over the whole series, NaN included, as a full read does
+            finite = [v for v in values if math.isfinite(v)]
+            self.min = min(values) if self.min is None else min(chain((self.min,), values))
+            self.max = max(values) if self.max is None else max(chain((self.max,), values))
         self.nonfinite += len(values) - len(finite)
         if finite:
-            low, high = min(finite), max(finite)
+            low, high = (low, high) if finite is values else (min(finite), max(finite))
             self.best = low if self.best is None else min(self.best, low)
             self.peak = high if self.peak is None else max(self.peak, high)
         last = rows[-1]
