@@ -51,6 +51,21 @@ STOPPED = "stopped by a blocking finding"
 STOP_GRACE_SECONDS = 30.0
 
 
+class LazyRun:
+    """A :class:`goldfish.runs.records.RunInfo` read from the database on first attribute use."""
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._load = load
+        self._run: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self._run is None:
+            self._run = self._load()
+        return getattr(self._run, name)
+
+
 class _LeaseLost(Exception):
     """Our lease expired and another process holds it: stop acting on the run."""
 
@@ -320,7 +335,8 @@ class Engine:
                 return False
             self._lease = (f"run:{run_id}", holder)
             try:
-                self._advance(run_id)
+                with self.project.deferred_events():  # STATE.md once per pass, not per stage
+                    self._advance(run_id)
             except _LeaseLost:
                 pass  # another process took over after our lease lapsed; it acts now
             finally:
@@ -781,10 +797,15 @@ class Engine:
         return "done", "outputs stored", None, findings, stored
 
     def _stage_finished(self, run_id: str, stage: str, state: str) -> None:
+        """Record the event and call ``on_stage_finished``, whose ``run`` is loaded only when a
+        plugin reads it: loading every stage of the run per finished stage made a run's cost
+        grow with the square of its stages."""
         self.project.emit("stage.finished", f"{run_id}/{stage}", f"{run_id}/{stage} {state}",
                           run_id=run_id, stage=stage, state=state)
-        _notify("on_stage_finished", lambda: self.project.plugins.on_stage_finished(
-            self.project, self._run_obj(run_id), stage, state))
+        if self.project.plugins.pm.hook.on_stage_finished.get_hookimpls():
+            run = LazyRun(lambda: self._run_obj(run_id))
+            _notify("on_stage_finished", lambda: self.project.plugins.on_stage_finished(
+                self.project, run, stage, state))
 
     def _close(self, run: Any, rows: list[Any]) -> None:
         run_id = run["id"]
