@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Severity = Literal["info", "warning", "blocking"]
 Decision = Literal["approve", "block", "skipped"]
@@ -91,8 +91,10 @@ class OutputContext:
     project: Any = None
 
 
-@dataclass(frozen=True)
-class MetricPoint:
+class MetricPoint(NamedTuple):
+    """One logged point as ``check_metrics`` sees it: an immutable tuple, cheap to make by the
+    million (a frozen dataclass cost the engine ~1 µs per point)."""
+
     name: str
     value: float
     step: int | None = None

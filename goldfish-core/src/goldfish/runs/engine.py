@@ -31,7 +31,7 @@ from goldfish.findings import (
 )
 from goldfish.runs import lease, states
 from goldfish.runs.ids import job_id, new_run_id
-from goldfish.runs.ingest import Batch, Ingest
+from goldfish.runs.ingest import TICK_SECONDS, Batch, Ingest
 from goldfish.runs.plan import Loaded, Pinned, Plan, PlanStep, build_plan, cache_key, find_cached
 from goldfish.runs.plan import load as load_pipeline
 
@@ -628,6 +628,7 @@ class Engine:
         beat = status.heartbeat_at or status.started_at or row["started_at"]
         since = max(0.0, time.time() - beat) if beat else None
         batches = ingest.batches(points=hooks)
+        deadline = time.monotonic() + TICK_SECONDS
         batch = next(batches, None)
         idle = (batch is None and ingest.offset == row["metrics_offset"]
                 and row["heartbeat_at"] == status.heartbeat_at)
@@ -662,6 +663,8 @@ class Engine:
                           if isinstance(f.data.get("grace_seconds"), (int, float))]
                 grace = max(graces) if graces else STOP_GRACE_SECONDS
                 self._request_stop(backend, handle, job_dir, grace, error or STOPPED)
+                return
+            if time.monotonic() > deadline:  # a backlog: let the next poll see the exit sooner
                 return
             batch = next(batches, None)
             if batch is None:

@@ -34,6 +34,9 @@ from goldfish.runs.records import TREND_WINDOW, summarize
 BATCH_BYTES = 4 << 20
 #: Points per metric kept from before the current batch for ``check_metrics`` (``history``).
 HISTORY_POINTS = 200
+#: Seconds a watch tick spends on a backlog before it returns (the rest waits for the next tick,
+#: or for the stage's finish, which reads it without calling ``check_metrics``).
+TICK_SECONDS = 0.25
 
 
 @dataclass
@@ -151,7 +154,10 @@ def group(values: list[Any], points: list[MetricPoint] | None = None,
             rows = groups[name] = []
         rows.append(d)
         if points is not None:
-            points.append(MetricPoint(name, v, _step(d.get("s")), d.get("t")))
+            step = d.get("s")
+            if step is not None and step.__class__ is not int:
+                step = _step(step)
+            points.append(MetricPoint(name, v, step, d.get("t")))
     return groups
 
 
