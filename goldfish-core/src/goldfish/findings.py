@@ -117,7 +117,7 @@ class MetricContext:
     """What ``check_metrics`` sees on each watch tick of a running stage.
 
     The engine ingests ``metrics.jsonl`` in batches (linear in what was logged), and calls the
-    hook once per batch, so ``new`` holds at most a batch (about 100k points). ``history`` is
+    hook once per batch, so ``new`` holds at most a batch (about 25k points). ``history`` is
     bounded: per metric, its last ``HISTORY_POINTS`` (200) points from before ``new`` followed
     by every point of ``new``; a metric with nothing new is there with its last points. What a
     check needs about the whole series (its best, its peak, whether it was ever non-finite,

@@ -120,7 +120,7 @@ def check_metrics(context: Any) -> list[Any] | None:
     the last call, a bounded per-name history — the last 200 points before them, then them —,
     ``earlier``: per-name count, finite min/max and non-finite count of every point before them,
     seconds since the last heartbeat). A tick with a large backlog calls it once per batch of
-    about 100k points. Returns findings; fan-out. A blocking finding stops the stage:
+    about 25k points. Returns findings; fan-out. A blocking finding stops the stage:
     cooperatively through ``should_stop``, then hard after a grace period.
     """
 

@@ -30,13 +30,13 @@ from typing import Any
 from goldfish.findings import MetricPoint, MetricStats
 from goldfish.runs.records import TREND_WINDOW, summarize
 
-#: Bytes decoded per batch (about 100k points of ``goldfish.io``'s lines).
-BATCH_BYTES = 4 << 20
+#: Bytes decoded per batch (about 25k points of ``goldfish.io``'s lines).
+BATCH_BYTES = 1 << 20
 #: Points per metric kept from before the current batch for ``check_metrics`` (``history``).
 HISTORY_POINTS = 200
 #: Seconds a watch tick spends on a backlog before it returns (the rest waits for the next tick,
 #: or for the stage's finish, which reads it without calling ``check_metrics``).
-TICK_SECONDS = 0.25
+TICK_SECONDS = 0.1
 
 
 @dataclass
