@@ -318,7 +318,7 @@ class Engine:
         out = {}
         for stage in loaded.pipeline.stages:
             sha = loaded.files.get(stage.module)
-            if sha:
+            if sha and stage.module not in out:  # stages sharing a module: read it once
                 out[stage.module] = read_blob(self.project, sha).decode("utf-8", "replace")
         return out
 
