@@ -129,6 +129,9 @@ def test_a_cursor_without_state_or_past_the_end_starts_over(project: Any, tmp_pa
     path.write_text(text)
     ingest_pass(project, path, (len(text) // 2, None))  # recorded before states were kept
     assert stored(project) == full_read(text)
+    for bad in ("not json", "[1, 2]", '{"loss": [1]}'):  # a damaged state: read again from 0
+        assert ingest_pass(project, path, (len(text) // 2, bad))[0] == len(text)
+        assert stored(project) == full_read(text)
     shorter = "".join(_lines(50, seed=1))
     path.write_text(shorter)  # replaced by a shorter file: a retried stage
     cursor = ingest_pass(project, path, (len(text), "{}"))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,8 @@ class Series:
 
     @classmethod
     def from_json(cls, raw: list[Any]) -> Series:
+        if not isinstance(raw, list) or len(raw) != len(fields(cls)):
+            raise ValueError(f"not a metric series state: {raw!r:.80}")
         return cls(*raw)
 
     def stats(self) -> MetricStats:
@@ -165,16 +167,20 @@ class Ingest:
     """Follows one stage's ``metrics.jsonl`` from its recorded cursor and state.
 
     ``state`` is ``stage_runs.metrics_state`` (None when never recorded: a cursor past 0 without
-    a state, from before states were kept, restarts from byte 0 once).
+    a state, from before states were kept, restarts from byte 0 once; so does a state that does
+    not decode).
     """
 
     def __init__(self, path: Path, offset: int, state: str | None) -> None:
         self.path = path
         self.series: dict[str, Series] = {}
-        if state is None and offset:
-            offset = 0
-        elif state:
-            self.series = {n: Series.from_json(raw) for n, raw in json.loads(state).items()}
+        try:
+            if state:
+                self.series = {n: Series.from_json(raw) for n, raw in json.loads(state).items()}
+            elif offset and state is None:
+                offset = 0
+        except (ValueError, TypeError, AttributeError):
+            self.series, offset = {}, 0
         self.offset = offset
         self.changed: set[str] = set()
 
