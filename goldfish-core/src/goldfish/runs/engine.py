@@ -616,7 +616,9 @@ class Engine:
         hangs without a heartbeat is noticed (``seconds_since_heartbeat`` counts from the start
         when the stage never beat). On an idle tick only findings not yet recorded for the stage
         are kept. A blocking finding asks the stage to stop (the ``stop`` file, seen by
-        ``io.should_stop``); after the grace period the backend cancels it.
+        ``io.should_stop``); after the grace period the backend cancels it. Metrics are read
+        from the stage's cursor (``runs/ingest.py``), a batch at a time, each batch checked and
+        committed with the cursor; a backlog gets ``TICK_SECONDS`` per tick.
         """
         run_id, stage = run["id"], row["stage"]
         job_dir = self.job_dir(run_id, stage)
