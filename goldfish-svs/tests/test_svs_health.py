@@ -4,11 +4,10 @@ condition is reported when it becomes true, not on every tick after."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from goldfish.findings import MetricContext, MetricPoint
+from goldfish.findings import MetricContext, MetricPoint, MetricStats
 from goldfish_svs import health, settings
 from goldfish_svs.config import SvsConfig
 
@@ -44,6 +43,21 @@ def test_nan_metrics_and_gradient_norms() -> None:
     assert health.check(context("grad_norm", [1.0, 50.0]), active(), "blocking") == []
 
 
+def test_what_fell_out_of_the_bounded_history_is_known_from_earlier_stats() -> None:
+    """The engine hands a window of recent points; a NaN or a gradient spike before it counts."""
+    recent = [MetricPoint("grad_norm", 1.0, step=i) for i in range(900, 1000)]
+    new = [MetricPoint("grad_norm", math.nan, step=1000), MetricPoint("grad_norm", 500.0, 1001)]
+    seen = MetricStats(count=1000, min=0.5, max=300.0, nonfinite=2, last_at=1.0)
+    again = MetricContext(run_id="r", stage="train", new=new, history={"grad_norm": recent + new},
+                          earlier={"grad_norm": seen})
+    assert health.check(again, active(), "warning") == []  # both happened before: not repeated
+    fresh = MetricContext(run_id="r", stage="train", new=new, history={"grad_norm": recent + new},
+                          earlier={"grad_norm": MetricStats(count=1000, min=0.5, max=2.0)})
+    found = {f.check: f for f in health.check(fresh, active(), "warning")}
+    assert sorted(found) == ["grad_norm", "nonfinite_metric"]
+    assert found["nonfinite_metric"].data["points"] == 1002
+
+
 def test_stalls_are_measured_from_the_last_heartbeat() -> None:
     checks = active(stall={"seconds": 60})
     assert health.check(context("loss", [1.0], new=0, since=59.0), checks, "blocking") == []
@@ -75,25 +89,10 @@ def test_a_loss_that_rises_above_its_best_and_stays_is_a_warning_with_its_number
     assert custom.data["window"] == 3
 
 
-@dataclass(frozen=True)
-class Earlier:
-    """What the engine keeps about the points before a bounded history (MetricStats)."""
-
-    count: int
-    min: float | None
-
-
-@dataclass(frozen=True)
-class WindowedContext(MetricContext):
-    """A bounded history (recent points only) plus stats of every earlier point per metric."""
-
-    earlier: dict[str, Any] = field(default_factory=dict)
-
-
 def test_loss_rise_works_from_a_recent_window_and_the_running_best() -> None:
     window = [MetricPoint("loss", 0.6, step=1000 + i, at=1.0) for i in range(10)]
-    ctx = WindowedContext(run_id="r", stage="train", new=window[-1:],
-                          history={"loss": window}, earlier={"loss": Earlier(1009, 0.2)})
+    ctx = MetricContext(run_id="r", stage="train", new=window[-1:], history={"loss": window},
+                        earlier={"loss": MetricStats(count=1009, min=0.2, max=0.9)})
     [rise] = health.check(ctx, active(), "blocking")
     assert rise.data["best"] == 0.2 and rise.data["ratio"] == pytest.approx(3.0)
     # without a running best, the minimum of the window is all there is: nothing to compare

@@ -124,9 +124,12 @@ def validate_outputs(context: Any) -> list[Any] | None:
 def check_metrics(context: Any) -> list[Any] | None:
     """Check a running stage's metric stream (host side, on every watch tick).
 
-    ``context`` is a :class:`goldfish.findings.MetricContext` (run id, stage, new metric points,
-    per-name history, seconds since the last heartbeat). Returns findings; fan-out. A blocking
-    finding stops the stage: cooperatively through ``should_stop``, then hard after a grace period.
+    ``context`` is a :class:`goldfish.findings.MetricContext` (run id, stage, the points new since
+    the last call, a bounded per-name history — the last 200 points before them, then them —,
+    ``earlier``: per-name count, finite min/max and non-finite count of every point before them,
+    seconds since the last heartbeat). A tick with a large backlog calls it once per batch of
+    about 25k points. Returns findings; fan-out. A blocking finding stops the stage:
+    cooperatively through ``should_stop``, then hard after a grace period.
     """
 
 

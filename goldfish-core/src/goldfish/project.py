@@ -140,8 +140,39 @@ class Project:
             raise
         if outer:
             events, self._pending.events = self._pending.events, []
-            for event in events:
+            deferred = getattr(self._pending, "deferred", None)
+            if deferred is not None:
+                deferred.extend(events)
+            else:
+                self._publish_all(events)
+
+    @contextmanager
+    def deferred_events(self) -> Iterator[None]:
+        """Events committed inside are published when the block ends, in order, as one batch;
+        a memory store can render once for the batch (see :attr:`more_events`). A rendering
+        per event made a 500-stage run's cost a STATE.md rewrite per stage."""
+        if getattr(self._pending, "deferred", None) is not None:
+            yield
+            return
+        self._pending.deferred = []
+        try:
+            yield
+        finally:
+            events, self._pending.deferred = self._pending.deferred, None
+            self._publish_all(events)
+
+    @property
+    def more_events(self) -> bool:
+        """True while an event being published is followed by more of the same batch."""
+        return bool(getattr(self._pending, "more", 0))
+
+    def _publish_all(self, events: list[Event]) -> None:
+        try:
+            for i, event in enumerate(events):
+                self._pending.more = len(events) - 1 - i
                 self._publish(event)
+        finally:
+            self._pending.more = 0
 
     def emit(self, kind: str, subject: str = "", summary: str = "", **data: Any) -> Event:
         """Record an event; inside :meth:`tx` it commits with the transaction."""

@@ -1,17 +1,17 @@
 """Metric health, host side, from the metric stream of a running stage.
 
-Called on every watch tick with the points logged since the last tick and the history (every
-point so far, or a bounded window of recent points per metric; the best of the whole series then
-comes from ``MetricContext.earlier[name].min`` when the engine gives it, together with the
-history's own minimum). A
-condition is reported when it *becomes* true (the new points made it so), so a long run does not
-repeat itself; stalls are reported from ``seconds_since_heartbeat`` (the engine keeps only the
-first report per stage).
+Called on every watch tick with the points logged since the last tick, a bounded history (the
+recent points of each metric, then the new ones) and per-metric stats of everything before the
+new points (``context.earlier``: count, finite min/max, non-finite count).
+A condition is reported when it *becomes* true (the new points made it so), so a long run does
+not repeat itself; stalls are reported from ``seconds_since_heartbeat`` (the engine keeps only
+the first report per stage).
 
 * ``nonfinite_metric`` — a NaN or Inf in any metric (blocking);
 * ``divergence`` — a loss whose last value is ``ratio``× its trailing-window minimum (blocking);
-* ``loss_rise`` — a loss whose last ``window`` points all stay above ``ratio``× its best so far:
-  the plain "it got worse and did not recover" (a warning, with the numbers);
+* ``loss_rise`` — a loss whose last ``window`` points all stay above ``ratio``× its best so far
+  (the best of the whole series: the history's minimum and ``earlier[name].min``): the plain "it
+  got worse and did not recover" (a warning, with the numbers);
 * ``grad_norm``, ``stall``, ``no_progress``.
 """
 
@@ -48,10 +48,9 @@ def _best(context: MetricContext, name: str, history: list[MetricPoint]) -> floa
     bounds the history, of the stats it keeps for the points before it
     (``context.earlier[name].min``)."""
     finite = [p.value for p in history if math.isfinite(p.value)]
-    earlier = (getattr(context, "earlier", None) or {}).get(name)
-    low = getattr(earlier, "min", None)
-    if isinstance(low, (int, float)) and math.isfinite(low):
-        finite.append(float(low))
+    earlier = context.earlier.get(name)
+    if earlier is not None and earlier.min is not None and math.isfinite(earlier.min):
+        finite.append(float(earlier.min))
     return min(finite) if finite else None
 
 
@@ -111,18 +110,21 @@ def check(context: MetricContext, checks: dict[str, dict[str, Any]], enforcement
         new_by_name.setdefault(p.name, []).append(p)
     for name, new in new_by_name.items():
         history = context.history.get(name, new)
+        stats = context.earlier.get(name)  # the whole series before `new`; history is bounded
+        earlier = len(history) - len(new)
         settings = checks.get("nonfinite_metric")
         bad = [p for p in new if not math.isfinite(p.value)]
-        if settings is not None and bad:
-            earlier = len(history) - len(new)
-            if not any(not math.isfinite(p.value) for p in history[:earlier]):
-                p = bad[0]
-                out.append(_finding(
-                    "nonfinite_metric", severity(settings, enforcement),
-                    f"metric {name!r} is {p.value} at step {p.step} ({len(bad)} non-finite of "
-                    f"{len(new)} new points)", stage, name,
-                    {"value": str(p.value), "step": p.step, "count": len(bad),
-                     "points": len(history), "grace_seconds": settings.get("grace_seconds", 30)}))
+        was_bad = (stats.nonfinite > 0 if stats is not None else
+                   any(not math.isfinite(p.value) for p in history[:earlier]))
+        if settings is not None and bad and not was_bad:
+            p = bad[0]
+            out.append(_finding(
+                "nonfinite_metric", severity(settings, enforcement),
+                f"metric {name!r} is {p.value} at step {p.step} ({len(bad)} non-finite of "
+                f"{len(new)} new points)", stage, name,
+                {"value": str(p.value), "step": p.step, "count": len(bad),
+                 "points": (stats.count if stats is not None else earlier) + len(new),
+                 "grace_seconds": settings.get("grace_seconds", 30)}))
         settings = checks.get("divergence")
         if settings is not None and _matches(name, settings, LOSS) and len(history) >= 2:
             values = [p.value for p in history]
@@ -147,8 +149,9 @@ def check(context: MetricContext, checks: dict[str, dict[str, Any]], enforcement
         if settings is not None and _matches(name, settings, GRAD):
             limit = float(settings.get("max", 100.0))
             over = [p for p in new if math.isfinite(p.value) and p.value > limit]
-            before_new = history[:len(history) - len(new)]
-            if over and not any(math.isfinite(p.value) and p.value > limit for p in before_new):
+            was_over = ((stats.max is not None and stats.max > limit) if stats is not None else
+                        any(math.isfinite(p.value) and p.value > limit for p in history[:earlier]))
+            if over and not was_over:
                 p = max(over, key=lambda q: q.value)
                 out.append(_finding(
                     "grad_norm", severity(settings, enforcement),

@@ -1,6 +1,7 @@
 """The default memory store: keeps ``STATE.md`` current and answers ``recall`` from SQLite FTS5.
 
-``record_event`` rewrites STATE.md atomically after every committed event, so a human (or an
+``record_event`` rewrites STATE.md atomically after every committed event (once per batch of
+events published together, ``Project.deferred_events``), so a human (or an
 agent that lost its context) reading the file sees the project as the database has it. The file
 is a rendering, never a source: deleting it loses nothing, the next event writes it again.
 """
@@ -21,6 +22,8 @@ def record_event(event: Event, project: Project) -> None:
     from goldfish.memory import write_state
 
     if not project.goldfish_dir.is_dir():  # a project being created renders once at the end
+        return
+    if project.more_events:  # a batch (a pass of the run engine): its last event renders
         return
     write_state(project)
 

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,6 @@ from goldfish.errors import ConflictError, GoldfishError, InvalidInputError, Not
 from goldfish.findings import (
     Finding,
     MetricContext,
-    MetricPoint,
     OutputContext,
     Review,
     ReviewContext,
@@ -32,6 +32,7 @@ from goldfish.findings import (
 )
 from goldfish.runs import lease, states
 from goldfish.runs.ids import job_id, new_run_id
+from goldfish.runs.ingest import TICK_SECONDS, Batch, Ingest
 from goldfish.runs.plan import (
     Loaded,
     Pinned,
@@ -59,6 +60,21 @@ STOPPED = "stopped by a blocking finding"
 #: Seconds a stage asked to stop cooperatively (``stop`` file) may take before it is cancelled;
 #: a blocking finding may set its own with ``data["grace_seconds"]``.
 STOP_GRACE_SECONDS = 30.0
+
+
+class LazyRun:
+    """A :class:`goldfish.runs.records.RunInfo` read from the database on first attribute use."""
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._load = load
+        self._run: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self._run is None:
+            self._run = self._load()
+        return getattr(self._run, name)
 
 
 class _LeaseLost(Exception):
@@ -352,7 +368,7 @@ class Engine:
         out = {}
         for stage in loaded.pipeline.stages:
             sha = loaded.files.get(stage.module)
-            if sha:
+            if sha and stage.module not in out:  # stages sharing a module: read it once
                 out[stage.module] = read_blob(self.project, sha).decode("utf-8", "replace")
         return out
 
@@ -371,7 +387,8 @@ class Engine:
                 return False
             self._lease = (f"run:{run_id}", holder)
             try:
-                self._advance(run_id)
+                with self.project.deferred_events():  # STATE.md once per pass, not per stage
+                    self._advance(run_id)
             except _LeaseLost:
                 pass  # another process took over after our lease lapsed; it acts now
             finally:
@@ -660,47 +677,62 @@ class Engine:
         hangs without a heartbeat is noticed (``seconds_since_heartbeat`` counts from the start
         when the stage never beat). On an idle tick only findings not yet recorded for the stage
         are kept. A blocking finding asks the stage to stop (the ``stop`` file, seen by
-        ``io.should_stop``); after the grace period the backend cancels it.
+        ``io.should_stop``); after the grace period the backend cancels it. Metrics are read
+        from the stage's cursor (``runs/ingest.py``), a batch at a time, each batch checked and
+        committed with the cursor; a backlog gets ``TICK_SECONDS`` per tick.
         """
         run_id, stage = run["id"], row["stage"]
         job_dir = self.job_dir(run_id, stage)
         if (row["error"] or "").startswith(STOPPED):
             self._escalate(backend, handle, job_dir)
             return
-        points, end = _read_points(job_dir / "metrics.jsonl", 0)
-        new = [p for p, offset in points if offset >= row["metrics_offset"]]
-        idle = end == row["metrics_offset"] and row["heartbeat_at"] == status.heartbeat_at
-        history: dict[str, list[MetricPoint]] = {}
-        for p, _ in points:
-            history.setdefault(p.name, []).append(p)
+        ingest = Ingest(job_dir / "metrics.jsonl", row["metrics_offset"], row["metrics_state"])
+        hooks = bool(self.project.plugins.pm.hook.check_metrics.get_hookimpls())
         beat = status.heartbeat_at or status.started_at or row["started_at"]
         since = max(0.0, time.time() - beat) if beat else None
-        findings: list[Finding] = []
-        if self.project.plugins.pm.hook.check_metrics.get_hookimpls():
-            context = MetricContext(run_id=run_id, stage=stage, new=new, history=history,
-                                    seconds_since_heartbeat=since,
-                                    config=json.loads(row["config"]), project=self.project)
-            findings = _findings("check_metrics",
-                                 lambda: self.project.plugins.check_metrics(context), stage)
-        if findings and (idle or not new):
-            findings = self._unseen(run_id, stage, findings)
-        if idle and not findings:
-            return
-        blocked = [f for f in findings if f.blocking]
-        with self.project.tx() as conn:
-            _write_summaries(conn, run_id, stage, history)
-            _record_findings(conn, run_id, "metrics", findings, stage)
-            error = None
+        batches = ingest.batches(points=hooks)
+        deadline = time.monotonic() + TICK_SECONDS
+        batch = next(batches, None)
+        idle = (batch is None and ingest.offset == row["metrics_offset"]
+                and row["heartbeat_at"] == status.heartbeat_at)
+        while True:  # one check_metrics call and one transaction per batch (or one, when idle)
+            current = batch or Batch.empty()
+            findings: list[Finding] = []
+            if hooks:
+                context = MetricContext(run_id=run_id, stage=stage, new=current.points,
+                                        history=ingest.history(current),
+                                        earlier=ingest.stats(current),
+                                        seconds_since_heartbeat=since,
+                                        config=json.loads(row["config"]), project=self.project)
+                findings = _findings("check_metrics",
+                                     partial(self.project.plugins.check_metrics, context), stage)
+            if findings and (idle or not current.points):
+                findings = self._unseen(run_id, stage, findings)
+            if idle and not findings:
+                return
+            blocked = [f for f in findings if f.blocking]
+            with self.project.tx() as conn:
+                ingest.write(conn, run_id, stage)
+                _record_findings(conn, run_id, "metrics", findings, stage)
+                error = None
+                if blocked:
+                    error = f"{STOPPED}: " + "; ".join(f.message for f in blocked)
+                conn.execute("UPDATE stage_runs SET metrics_offset = ?, metrics_state = ?, "
+                             "heartbeat_at = ?, error = COALESCE(?, error) WHERE run_id = ? "
+                             "AND stage = ?", (ingest.offset, ingest.state(), status.heartbeat_at,
+                                               error, run_id, stage))
             if blocked:
-                error = f"{STOPPED}: " + "; ".join(f.message for f in blocked)
-            conn.execute("UPDATE stage_runs SET metrics_offset = ?, heartbeat_at = ?, "
-                         "error = COALESCE(?, error) WHERE run_id = ? AND stage = ?",
-                         (end, status.heartbeat_at, error, run_id, stage))
-        if blocked:
-            graces = [float(f.data["grace_seconds"]) for f in blocked
-                      if isinstance(f.data.get("grace_seconds"), (int, float))]
-            grace = max(graces) if graces else STOP_GRACE_SECONDS
-            self._request_stop(backend, handle, job_dir, grace, error or STOPPED)
+                graces = [float(f.data["grace_seconds"]) for f in blocked
+                          if isinstance(f.data.get("grace_seconds"), (int, float))]
+                grace = max(graces) if graces else STOP_GRACE_SECONDS
+                self._request_stop(backend, handle, job_dir, grace, error or STOPPED)
+                return
+            if time.monotonic() > deadline:  # a backlog: let the next poll see the exit sooner
+                return
+            batch = next(batches, None)
+            if batch is None:
+                return
+            self._renew()
 
     def _unseen(self, run_id: str, stage: str, findings: list[Finding]) -> list[Finding]:
         """Drop findings whose check (and signal) is already recorded for this stage."""
@@ -759,10 +791,9 @@ class Engine:
             row = dict(row)
             row["exit_code"], row["cause"] = None, "lost"
             row["error"] = f"results could not be fetched: {exc.message}"
-        points, end = _read_points(job_dir / "metrics.jsonl", 0)
-        history: dict[str, list[MetricPoint]] = {}
-        for p, _ in points:
-            history.setdefault(p.name, []).append(p)
+        ingest = Ingest(job_dir / "metrics.jsonl", row["metrics_offset"], row["metrics_state"])
+        for _ in ingest.batches():
+            pass
         cancel = bool(self._state(run_id, "cancel_requested"))
         exit_code, cause, error = row["exit_code"], row["cause"], row["error"]
         findings: list[Finding] = []
@@ -782,7 +813,7 @@ class Engine:
         else:
             final, why, error, findings, outputs = self._accept_outputs(run, row, job_dir)
         with self.project.tx() as conn:
-            _write_summaries(conn, run_id, stage, history)
+            ingest.write(conn, run_id, stage, every=True)
             _record_findings(conn, run_id, "outputs", findings, stage)
             for name, ref in outputs.items():
                 conn.execute(
@@ -792,7 +823,7 @@ class Engine:
                      ref[1].kind))
             _record_inputs(conn, run_id, stage, json.loads(row["inputs"]))
             states.set_stage_state(conn, run_id, stage, final, why, error=error,
-                                   metrics_offset=end)
+                                   metrics_offset=ingest.offset, metrics_state=None)
         if final == "failed":
             self._learn_failure(run_id, stage, error, cause)
         try:
@@ -832,10 +863,15 @@ class Engine:
         return "done", "outputs stored", None, findings, stored
 
     def _stage_finished(self, run_id: str, stage: str, state: str) -> None:
+        """Record the event and call ``on_stage_finished``, whose ``run`` is loaded only when a
+        plugin reads it: loading every stage of the run per finished stage made a run's cost
+        grow with the square of its stages."""
         self.project.emit("stage.finished", f"{run_id}/{stage}", f"{run_id}/{stage} {state}",
                           run_id=run_id, stage=stage, state=state)
-        _notify("on_stage_finished", lambda: self.project.plugins.on_stage_finished(
-            self.project, self._run_obj(run_id), stage, state))
+        if self.project.plugins.pm.hook.on_stage_finished.get_hookimpls():
+            run = LazyRun(lambda: self._run_obj(run_id))
+            _notify("on_stage_finished", lambda: self.project.plugins.on_stage_finished(
+                self.project, run, stage, state))
 
     def _close(self, run: Any, rows: list[Any]) -> None:
         run_id = run["id"]
@@ -1061,46 +1097,6 @@ def _job_inputs(job_dir: Path) -> dict[str, Any]:
         return dict(json.loads((job_dir / "job.json").read_text()).get("inputs") or {})
     except (OSError, ValueError):
         return {}
-
-
-def _read_points(path: Path, offset: int) -> tuple[list[tuple[MetricPoint, int]], int]:
-    """Metric points of ``metrics.jsonl`` from ``offset``, each with its byte offset."""
-    out: list[tuple[MetricPoint, int]] = []
-    try:
-        fh = open(path, "rb")  # noqa: SIM115
-    except OSError:
-        return out, offset
-    with fh:
-        fh.seek(offset)
-        pos = offset
-        for line in fh:
-            if not line.endswith(b"\n"):
-                break  # a line being written: read it next time
-            start, pos = pos, pos + len(line)
-            try:
-                raw = json.loads(line)
-                value = float(raw["v"])
-            except (ValueError, KeyError, TypeError):
-                continue
-            step = raw.get("s")
-            out.append((MetricPoint(str(raw.get("n")), value,
-                                    int(step) if isinstance(step, int) else None,
-                                    raw.get("t")), start))
-    return out, pos
-
-
-def _write_summaries(conn: Any, run_id: str, stage: str,
-                     history: dict[str, list[MetricPoint]]) -> None:
-    from goldfish.runs.records import summarize
-
-    now = time.time()
-    for name, points in history.items():
-        s = summarize([p.value for p in points])
-        conn.execute(
-            "INSERT OR REPLACE INTO metric_summaries (run_id, stage, name, last, min, max, count, "
-            "slope, last_step, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, stage, name, s["last"], s["min"], s["max"], s["count"], s["slope"],
-             points[-1].step, now))
 
 
 def _record_findings(conn: Any, run_id: str, phase: str, findings: list[Finding],

@@ -280,37 +280,95 @@ def list_runs(project: Project, *, workspace: str | None = None, state: str | No
         where.append("r.id IN (SELECT target FROM tags WHERE kind = 'run' AND (name = ? OR "
                      "name LIKE ?))")
         params.extend([tag, f"%{tag}" if tag.startswith("@") else tag])
-    sql = ("SELECT r.id, r.workspace, r.version_tag, r.state, r.reason, r.created_at, "
-           "c.outcome FROM runs r LEFT JOIN conclusions c ON c.run_id = r.id")
-    if where:
-        sql += " WHERE " + " AND ".join(where)
     by = parse_sort(sort)
-    metric_name = by[0] if by else None
-    sql += " ORDER BY r.created_at DESC"  # by a metric: ties and runs without it stay newest first
     if by is None:
-        sql += " LIMIT ? OFFSET ?"
-        params.extend([limit, offset])
-    rows = project.db.query(sql, params)
-    out = [RunRow(id=r["id"], workspace=r["workspace"], version=r["version_tag"],
-                  state=r["state"], description=str(_loads(r["reason"], {}).get("description",
-                                                                                  "")),
-                  created_at=r["created_at"], outcome=r["outcome"]) for r in rows]
-    tags: dict[str, list[str]] = {}
-    for t in project.db.query("SELECT name, target FROM tags WHERE kind = 'run'"):
-        tags.setdefault(t["target"], []).append(t["name"])
-    for r in out:
-        r.tags = sorted(tags.get(r.id, []))
-    if metric_name or out:
-        name = metric_name or _default_metric(project, out)
+        sql = _RUN_COLUMNS + " FROM runs r LEFT JOIN conclusions c ON c.run_id = r.id"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = project.db.query(sql + " ORDER BY r.created_at DESC LIMIT ? OFFSET ?",
+                                [*params, limit, offset])
+        out = _run_rows(project, rows)
+        name = _default_metric(project, out) if out else None
         if name:
             values = _metric_values(project, [r.id for r in out], name)
             for r in out:
                 r.metric = values.get(r.id)
-    if by is not None:
-        present = [r for r in out if r.metric is not None]
-        missing = [r for r in out if r.metric is None]
-        present.sort(key=lambda r: r.metric or 0.0, reverse=by[1] == "desc")
-        out = (present + missing)[offset:offset + limit]
+        return out
+    return _sorted_runs(project, by, where, params, limit, offset, few=bool(tag))
+
+
+_RUN_COLUMNS = ("SELECT r.id, r.workspace, r.version_tag, r.state, r.reason, r.created_at, "
+                "c.outcome")
+
+
+def _run_rows(project: Project, rows: list[Any]) -> list[RunRow]:
+    out = [RunRow(id=r["id"], workspace=r["workspace"], version=r["version_tag"],
+                  state=r["state"], description=str(_loads(r["reason"], {}).get("description",
+                                                                                  "")),
+                  created_at=r["created_at"], outcome=r["outcome"]) for r in rows]
+    if out:
+        tags: dict[str, list[str]] = {}
+        for t in project.db.query(
+                f"SELECT name, target FROM tags WHERE kind = 'run' AND target IN "
+                f"({','.join('?' * len(out))})", [r.id for r in out]):
+            tags.setdefault(t["target"], []).append(t["name"])
+        for r in out:
+            r.tags = sorted(tags.get(r.id, []))
+    return out
+
+
+_METRIC_JOIN = ("metric_summaries m CROSS JOIN stage_runs s ON s.run_id = m.run_id AND "
+                "s.stage = m.stage")
+
+
+def _metric_condition(name: str) -> tuple[str, list[Any]]:
+    """A condition over ``metric_summaries m`` (joined to its ``stage_runs s``) that keeps, per
+    run, the row whose ``last`` is the run's value of ``name``: ``stage.metric``, or the last
+    stage (by position) with a value of a bare name, as :func:`_metric_values` decides."""
+    stage, dot, bare = name.rpartition(".")
+    sql = "m.name = ? AND m.last IS NOT NULL"
+    params: list[Any] = [bare if dot else name]
+    if dot:
+        sql += " AND m.stage = ?"
+        params.append(stage)
+    else:
+        sql += (" AND NOT EXISTS (SELECT 1 FROM metric_summaries m2 JOIN stage_runs s2 ON "
+                "s2.run_id = m2.run_id AND s2.stage = m2.stage WHERE m2.run_id = m.run_id AND "
+                "m2.name = m.name AND m2.last IS NOT NULL AND s2.position > s.position)")
+    return sql, params
+
+
+def _sorted_runs(project: Project, by: tuple[str, str], where: list[str], params: list[Any],
+                 limit: int, offset: int, *, few: bool = False) -> list[RunRow]:
+    """Runs by a metric, in SQL: those with a value first (best first; ties newest first), then
+    those without, newest first. The index on ``metric_summaries(name, last)`` gives the order
+    (``CROSS JOIN`` keeps SQLite from starting at ``runs``), so a first page reads about a page
+    of rows whatever the number of runs; ``few`` (a tag filter) starts at the runs instead."""
+    name, direction = by
+    has, has_params = _metric_condition(name)
+    filters = "".join(f" AND {w}" for w in where)
+    order = "DESC" if direction == "desc" else "ASC"
+    join = "JOIN" if few else "CROSS JOIN"
+    present = f"FROM {_METRIC_JOIN} {join} runs r ON r.id = m.run_id WHERE {has}{filters}"
+    rows = project.db.query(
+        f"{_RUN_COLUMNS}, m.last AS metric FROM {_METRIC_JOIN} {join} runs r ON r.id = m.run_id "
+        f"LEFT JOIN conclusions c ON c.run_id = r.id WHERE {has}{filters} "
+        f"ORDER BY m.last {order}, r.created_at DESC LIMIT ? OFFSET ?",
+        [*has_params, *params, limit, offset])
+    out = _run_rows(project, rows)
+    for r, row in zip(out, rows, strict=True):
+        r.metric = float(row["metric"])
+    if len(out) < limit:  # past the runs with a value: those without it, newest first
+        found = project.db.one(f"SELECT COUNT(*) {present}", [*has_params, *params])
+        skip = max(0, offset - (found[0] if found else 0))
+        stage, dot, bare = name.rpartition(".")
+        missing = project.db.query(
+            f"{_RUN_COLUMNS} FROM runs r LEFT JOIN conclusions c ON c.run_id = r.id WHERE NOT "
+            f"EXISTS (SELECT 1 FROM {_METRIC_JOIN} WHERE m.run_id = r.id AND m.name = ? AND "
+            f"m.last IS NOT NULL{' AND m.stage = ?' if dot else ''}){filters} "
+            f"ORDER BY r.created_at DESC LIMIT ? OFFSET ?",
+            [bare if dot else name, *([stage] if dot else []), *params, limit - len(out), skip])
+        out += _run_rows(project, missing)
     return out
 
 
