@@ -128,7 +128,7 @@ class CancelRestartsGrace(LocalBackend):
         pid = json.loads((job_dir / "supervisor.json").read_text()).get("stage_pid")
         deadline = job_dir / "cancel-deadline"
         deadline.write_text(str(time.time() + grace_seconds))  # the bug: rewritten every call
-        (job_dir / "stop").touch()
+        # (no `stop` file: the supervisor would escalate on its own and hide the planted bug)
         with contextlib.suppress(ProcessLookupError, PermissionError, TypeError):
             os.killpg(pid, signal.SIGTERM)
             if time.time() >= float(deadline.read_text()):

@@ -31,6 +31,8 @@ def footprint(project: Project) -> dict[str, object]:
             rel = str(path.relative_to(project.root))
             if rel.startswith(".goldfish/goldfish.db"):
                 continue  # compared as rows above (WAL checkpoints change the bytes)
+            if rel == ".goldfish/cache/config.json":
+                continue  # the goldfish.yaml validation record: any command may refresh it
             files[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
     return {"db": db, "files": files}
 
