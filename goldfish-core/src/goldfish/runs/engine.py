@@ -491,7 +491,8 @@ class Engine:
                       env=dict(getattr(profile, "env", {}) or {}), profile=row["profile"],
                       resources=resources or Resources(),
                       profile_config=(profile.backend_config
-                                      if hasattr(profile, "backend_config") else {}))
+                                      if hasattr(profile, "backend_config") else {}),
+                      image=getattr(profile, "image", None))
             handle = backend.launch(job)
         except GoldfishError as exc:
             self._fail_stage(run_id, stage, f"could not launch: {exc.message}")
