@@ -397,6 +397,33 @@ class DockerBackend(LocalBackend):
             container.remove(force=True)
 
     # --- housekeeping -------------------------------------------------------------------------
+    def doctor(self, profile_name: str, profile: Any) -> list[tuple[str, str, str]]:
+        """``goldfish doctor`` lines: the engine (reachable, version, runtimes), this profile's
+        image and GPUs, and the project's containers."""
+        facts = engine.info()
+        if not facts.get("reachable"):
+            return [("fail", "docker engine", f"{facts.get('error')} ({engine.START_HINT})")]
+        runtimes = facts.get("runtimes") or []
+        out = [("ok", "docker engine",
+                f"{facts.get('version')} (API {facts.get('api_version')}) at {facts.get('host')}; "
+                f"runtimes: {', '.join(runtimes)}; cgroup v{facts.get('cgroup_version')}")]
+        image = getattr(profile, "image", None) or self.image
+        subject = f"profile {profile_name}"
+        if not image:
+            out.append(("fail", subject, "backend docker needs `image:`"))
+        else:
+            try:
+                out.append(("ok", subject, f"image {image} ({engine.image_id(image)[:19]})"))
+            except GoldfishError as exc:
+                out.append(("fail", subject, f"{exc.message} — {exc.hint}"))
+        if (getattr(profile, "gpu", None) or self.gpus) and "nvidia" not in runtimes:
+            out.append(("fail", subject, "asks for GPUs but the engine has no NVIDIA runtime"))
+        mine = self.containers()
+        running = [c for c in mine if c["status"] == "running"]
+        out.append(("ok", "docker containers",
+                    f"{len(running)} running, {len(mine) - len(running)} stopped for this project"))
+        return out
+
     def containers(self, all_projects: bool = False) -> list[dict[str, Any]]:
         """Containers this backend started (for this project), as shown by ``goldfish doctor``."""
         label = f"{LABEL}.project"
