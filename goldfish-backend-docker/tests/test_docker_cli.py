@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from goldfish.testing.projects import CHAIN, make_project
-
 from docker_support import goldfish, remove_image, use_docker_profile
+from goldfish.testing.projects import CHAIN, make_project
 from goldfish_docker import engine
 
 

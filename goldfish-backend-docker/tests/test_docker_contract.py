@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from goldfish.compute import ComputeBackend
 from goldfish.testing.contracts import ComputeBackendContract
-
 from goldfish_docker.backend import DockerBackend
 
 

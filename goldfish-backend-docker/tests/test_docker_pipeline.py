@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from docker_support import (
+    derived_image,
+    goldfish,
+    project_containers,
+    remove_image,
+    use_docker_profile,
+)
 from goldfish.demo import create_demo
 from goldfish.project import Project
 from goldfish.runs.records import get_run
-
-from docker_support import derived_image, goldfish, project_containers, remove_image, \
-    use_docker_profile
 
 
 def _run(root: Path) -> object:
@@ -40,12 +44,12 @@ def test_demo_runs_on_docker_reuses_and_a_rebuilt_image_invalidates(
 
         second = _run(root)
         assert [s.state for s in second.stages] == ["reused"] * 3
-        assert all(s.cache_key == f.cache_key for s, f in zip(second.stages, first.stages))
+        assert all(s.cache_key == f.cache_key for s, f in zip(second.stages, first.stages, strict=True))
 
         derived_image(docker_base_image, tmp_path, "two", tag=tag)  # same tag, new image id
         third = _run(root)
         assert [s.state for s in third.stages] == ["done", "done", "done"]
-        assert all(s.cache_key != f.cache_key for s, f in zip(third.stages, first.stages))
+        assert all(s.cache_key != f.cache_key for s, f in zip(third.stages, first.stages, strict=True))
         assert project_containers(root) == []
     finally:
         remove_image(tag)

@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import goldfish_svs  # noqa: F401  (metric health comes from this plugin)
+from docker_support import goldfish, project_containers, use_docker_profile
 from goldfish.project import Project
 from goldfish.runs.records import get_run
 from goldfish.testing.projects import CHAIN, make_project
-
-from docker_support import goldfish, project_containers, use_docker_profile
 
 SLOW_CHAIN = {**CHAIN, "modules/prepare.py": """
     import time

@@ -8,10 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
+from docker_support import derived_image, remove_image
 from goldfish.compute import Resources
 from goldfish.testing.contracts import wait_final, wait_for_log, write_job_dir
-
-from docker_support import derived_image, remove_image
 from goldfish_docker.backend import DockerBackend
 
 TIMEOUT = 60.0

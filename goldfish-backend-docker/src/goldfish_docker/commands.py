@@ -40,10 +40,10 @@ def _context(args: argparse.Namespace) -> tuple[Path, str, Any]:
 
         slots = Workspaces(project).slot_map()
         if args.target in slots:
-            return project.slot_path(args.target), slots[args.target] or args.target, project
+            return project.slot_path(args.target), str(slots[args.target] or args.target), project
         for slot, workspace in slots.items():
             if workspace == args.target:
-                return project.slot_path(slot), workspace, project
+                return project.slot_path(slot), str(workspace), project
     path = Path(args.target)
     if path.is_dir():
         return path, path.resolve().name, project
