@@ -294,7 +294,7 @@ class DockerBackend(LocalBackend):
         """The container ended without the supervisor's exit record: say why."""
         code = state.get("ExitCode")
         heartbeat = sup_mtime(job_dir / "heartbeat")
-        if state.get("OOMKilled"):
+        if self._oom_killed(container):
             return JobStatus("exited", exit_code=137, cause="oom", heartbeat_at=heartbeat,
                              started_at=started, finished_at=time.time(),
                              message=self._oom_message())
@@ -329,11 +329,27 @@ class DockerBackend(LocalBackend):
             container = self._container(name)
         except GoldfishError:
             return status
-        if container is None or not (container.attrs.get("State") or {}).get("OOMKilled"):
+        if container is None or not self._oom_killed(container):
             return status
         raw.update(exit_code=137, cause="oom", message=self._oom_message())
         sup.write_json_atomic(job_dir / sup.EXIT_FILE, raw)
         return self._exit_status(job_dir) or status
+
+    def _oom_killed(self, container: Any) -> bool:
+        """Docker's flag, or an ``oom`` event for the container: the flag describes the
+        container's main process (our supervisor), which the OOM killer usually spares."""
+        state = container.attrs.get("State") or {}
+        if state.get("OOMKilled"):
+            return True
+        with contextlib.suppress(Exception), engine.reachable("reading container events"):
+            events = engine.client().events(
+                since=int(time.time()) - 24 * 3600, until=int(time.time()) + 1, decode=True,
+                filters={"container": container.id, "event": "oom"})
+            try:
+                return any(True for _ in events)
+            finally:
+                events.close()
+        return False
 
     def _record_end(self, job_dir: Path, status: JobStatus) -> JobStatus:
         """Write what we concluded as the exit record: it must outlive the container."""
