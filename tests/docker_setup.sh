@@ -24,9 +24,19 @@ mkdir -p "$CACHE"
 
 if ! docker info >/dev/null 2>&1; then
     echo "docker_setup: starting dockerd (log: $LOG)" >&2
+    # A dockerd that was killed leaves its pid file; if that pid is gone (or an unreaped
+    # zombie) the file is stale and would stop the new dockerd from starting.
+    if [ -f /var/run/docker.pid ]; then
+        old="$(cat /var/run/docker.pid 2>/dev/null || true)"
+        if [ -z "$old" ] || [ ! -e "/proc/$old" ] || \
+                [ "$(awk '{print $3}' "/proc/$old/stat" 2>/dev/null)" = "Z" ]; then
+            rm -f /var/run/docker.pid
+        fi
+    fi
     # No iptables/bridge: the CI container cannot change the host's network; stages run with
-    # --network none (the default of docker profiles) or host.
-    setsid dockerd --iptables=false --ip6tables=false --ip-forward=false --bridge=none \
+    # --network none (the default of docker profiles) or host. --live-restore: containers keep
+    # running while the engine restarts (a run in progress resumes when it is back).
+    setsid dockerd --iptables=false --ip6tables=false --ip-forward=false --bridge=none --live-restore \
         >>"$LOG" 2>&1 < /dev/null &
     for _ in $(seq 1 100); do
         docker info >/dev/null 2>&1 && break

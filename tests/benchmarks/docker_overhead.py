@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 from goldfish.testing.contracts import write_job_dir
-
 from goldfish_docker.backend import DockerBackend
 from goldfish_docker.testing import DEFAULT_TEST_IMAGE
 

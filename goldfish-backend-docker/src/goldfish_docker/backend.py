@@ -31,6 +31,7 @@ import re
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -366,6 +367,12 @@ class DockerBackend(LocalBackend):
     def _exit_status(self, job_dir: Path) -> JobStatus | None:
         status = super()._exit_status(job_dir)
         raw = _read_json(job_dir / sup.EXIT_FILE) or {}
+        if status is not None and status.cause == "killed" and str(
+                raw.get("message") or "").startswith("the supervisor received SIGTERM"):
+            # in a container that SIGTERM is `docker stop` (or the engine stopping it)
+            status = replace(status, message=(
+                "the container was stopped from outside (docker stop, or the Docker engine "
+                "shutting down or restarting without live-restore) before the stage finished"))
         if status is not None and raw.get("state") == "lost":
             return JobStatus("lost", cause=status.cause, message=status.message,
                              heartbeat_at=status.heartbeat_at, started_at=status.started_at,
