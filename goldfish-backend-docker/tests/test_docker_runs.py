@@ -80,7 +80,7 @@ def test_a_missing_image_is_a_preflight_error_that_says_how_to_build_it(
 def test_a_gpu_profile_without_the_nvidia_runtime_is_a_preflight_error(
         tmp_path: Path, docker_base_image: str, docker_engine: dict) -> None:
     assert "nvidia" not in docker_engine["runtimes"], "this test needs a host without GPUs"
-    root = _project(tmp_path, CHAIN, docker_base_image, "gpus: 1")
+    root = _project(tmp_path, CHAIN, docker_base_image, "gpu: all")
     proc = goldfish("run", "w1", "--wait", cwd=root, check=False)
     run = get_run(Project.find(explicit=str(root)), "latest")
     assert run.state == "failed"

@@ -209,3 +209,23 @@ def test_a_container_removed_behind_our_back_is_lost(backend, tmp_path: Path) ->
     assert status.state == "lost", status
     assert handle.data["container"] in (status.message or "") and "removed" in status.message
     assert b.poll(handle).state == "lost"
+
+
+def test_gpu_becomes_a_device_request(backend, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                      docker_engine: dict) -> None:
+    """`gpu:` reaches docker as a device request; this engine has no NVIDIA runtime, so docker
+    refuses it at start — with a Goldfish error, and nothing left behind (preflight stops such
+    runs before this point; see test_docker_runs)."""
+    from dataclasses import replace
+
+    from goldfish.errors import GoldfishError
+
+    assert "nvidia" not in docker_engine["runtimes"]
+    b = backend()
+    job = replace(write_job_dir(tmp_path / "job", "print('on a gpu')"),
+                  resources=Resources(gpu_count=-1))
+    with pytest.raises(GoldfishError) as excinfo:
+        b.launch(job)
+    assert "could not start the container" in excinfo.value.message
+    assert "device" in excinfo.value.message.lower()
+    assert b.containers() == []

@@ -115,7 +115,6 @@ class DockerBackend(LocalBackend):
         self.user = config.get("user") or invoking_user()
         self.python = str(config.get("python") or "python3")
         self.shm_size_gb = config.get("shm_size_gb")
-        self.gpus = config.get("gpus")
         self.mounts: dict[str, str] = dict(config.get("mounts") or {})
 
     # --- runtime identity (enters every stage's cache key) ------------------------------------
@@ -202,7 +201,7 @@ class DockerBackend(LocalBackend):
                 if exc.status_code != 409:
                     raise GoldfishError(f"docker refused to create the container for job "
                                         f"{job.job_id}: {exc.explanation or exc}",
-                                        "check the profile's keys (user, network, mounts, gpus)")
+                                        "check the profile's keys (user, network, mounts, gpu)")
                 # left by an attempt whose job directory was rebuilt: it is not ours any more
                 client.containers.get(name).remove(force=True)
                 container = client.containers.create(img.id, **kwargs)
@@ -213,7 +212,7 @@ class DockerBackend(LocalBackend):
                     container.remove(force=True)
                 raise GoldfishError(f"docker could not start the container for job "
                                     f"{job.job_id}: {exc.explanation or exc}",
-                                    "check the profile's keys (user, network, mounts, gpus)")
+                                    "check the profile's keys (user, network, mounts, gpu)")
         handle = Handle(backend=self.name, job_id=job.job_id, data={
             "job_dir": str(job_dir), "container": name, "container_id": container.id,
             "image": image, "image_id": img.id, "launched_at": launched_at})
@@ -240,10 +239,9 @@ class DockerBackend(LocalBackend):
             kwargs["memswap_limit"] = kwargs["mem_limit"]  # no swap: past the limit is OOM
         if self.shm_size_gb:
             kwargs["shm_size"] = int(float(self.shm_size_gb) * 1024 ** 3)
-        count = self.gpus if self.gpus is not None else (res.gpu_count or None)
-        if count:
+        if res.gpu_count:  # the profile's `gpu:`; -1 (`all`): every GPU the host has
             kwargs["device_requests"] = [docker.types.DeviceRequest(
-                count=-1 if count == "all" else int(count), capabilities=[["gpu"]])]
+                count=int(res.gpu_count), capabilities=[["gpu"]])]
         return kwargs
 
     # --- observe ------------------------------------------------------------------------------
@@ -447,7 +445,7 @@ class DockerBackend(LocalBackend):
                 out.append(("ok", subject, f"image {image} ({engine.image_id(image)[:19]})"))
             except GoldfishError as exc:
                 out.append(("fail", subject, f"{exc.message} — {exc.hint}"))
-        if (getattr(profile, "gpu", None) or self.gpus) and "nvidia" not in runtimes:
+        if getattr(profile, "gpu", None) and "nvidia" not in runtimes:
             out.append(("fail", subject, "asks for GPUs but the engine has no NVIDIA runtime"))
         mine = self.containers()
         running = [c for c in mine if c["status"] == "running"]

@@ -32,8 +32,7 @@ def _docker_profiles(pipeline: Any, project: Any) -> dict[str, list[str]]:
 
 
 def wants_gpu(profile: Any) -> bool:
-    extra = profile.backend_config
-    return bool(getattr(profile, "gpu", None)) or extra.get("gpus") not in (None, 0)
+    return bool(getattr(profile, "gpu", None))
 
 
 def validate(pipeline: Any, project: Any) -> list[Finding]:

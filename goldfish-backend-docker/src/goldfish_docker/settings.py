@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Literal
-
 from goldfish.config import Section
 from pydantic import Field, field_validator
 
@@ -25,9 +23,6 @@ def invoking_user() -> str:
 class DockerSettings(Section):
     """Keys a ``backend: docker`` profile accepts beyond the common ones."""
 
-    gpus: int | Literal["all"] | None = Field(
-        None, description="GPUs as a docker device request: a count or `all` (the common `gpu:` "
-                          "key works too: its count is used); needs the NVIDIA runtime")
     shm_size_gb: float | None = Field(
         None, gt=0, description="size of /dev/shm in GB (PyTorch data loaders want more than "
                                 "docker's 64 MB)")

@@ -28,7 +28,7 @@ class Resources:
     cpus: float | None = None
     memory_gb: float | None = None
     gpu_type: str | None = None
-    gpu_count: int = 0
+    gpu_count: int = 0  # -1: all the host has
     spot: bool = False
     timeout_seconds: float | None = None
 
