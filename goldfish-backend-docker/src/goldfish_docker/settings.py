@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+
 from goldfish.config import Section
 from pydantic import Field, field_validator
 

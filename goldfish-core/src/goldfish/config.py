@@ -23,8 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError,
-                      field_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -65,7 +72,7 @@ class Gpu(Section):
     @classmethod
     def shorthand(cls, value: Any) -> Any:
         """``gpu: 2`` and ``gpu: all`` mean ``{count: 2}`` / ``{count: all}``."""
-        if isinstance(value, int) and not isinstance(value, bool) or value == "all":
+        if (isinstance(value, int) and not isinstance(value, bool)) or value == "all":
             return {"count": value}
         return value
 
