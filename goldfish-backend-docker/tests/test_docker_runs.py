@@ -3,6 +3,7 @@ errors instead of failed containers, checks from the engine working unchanged.""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -139,3 +140,45 @@ def test_contracts_are_enforced_at_save_output_inside_the_container(
     assert prepare.state == "failed"
     assert "ContractError" in (prepare.error or "") and "shape" in (prepare.error or "")
     assert not list((root / ".goldfish" / "runs").glob("*/prepare/outputs/data.npy"))
+
+
+SOURCE_READER = {
+    "pipeline.yaml": """
+        name: reader
+        stages:
+          - name: read
+            inputs: {table: {source: lookup}}
+            outputs: {seen: {type: json}}
+    """,
+    "modules/read.py": """
+        from pathlib import Path
+        from goldfish import io
+        table = io.load_input("table")
+        path = Path("../inputs/table.json")
+        try:
+            path.write_text("{}")
+            wrote = "wrote into the source"
+        except OSError as exc:
+            wrote = type(exc).__name__ + ": " + exc.strerror
+        io.save_output("seen", {"table": table, "write": wrote})
+    """,
+}
+
+
+def test_registered_sources_are_mounted_read_only(tmp_path: Path,
+                                                  docker_base_image: str) -> None:
+    root = _project(tmp_path, SOURCE_READER, docker_base_image)
+    (root / "data").mkdir()
+    (root / "data" / "lookup.json").write_text(json.dumps({"a": 1, "b": 2}))
+    goldfish("sources", "add", "lookup", "data/lookup.json", cwd=root)
+    goldfish("run", "w1", "--wait", cwd=root)
+    run = get_run(Project.find(explicit=str(root)), "latest")
+    assert run.state == "done", [(s.stage, s.state, s.error) for s in run.stages]
+    seen = json.loads(next((root / ".goldfish" / "runs").glob(
+        "*/read/outputs/seen.json")).read_text())
+    assert seen["table"] == {"a": 1, "b": 2}
+    assert seen["write"] == "OSError: Read-only file system", seen["write"]
+    again = goldfish("run", "w1", "--wait", "--no-cache", cwd=root)
+    assert again.returncode == 0
+    run = get_run(Project.find(explicit=str(root)), "latest")
+    assert run.state == "done", "the stored source is intact for the next run"

@@ -163,8 +163,11 @@ class DockerBackend(LocalBackend):
                    str(runtime): {"bind": RUNTIME_MOUNT, "mode": "ro"},
                    str(pycache): {"bind": PYCACHE_MOUNT, "mode": "rw"}}
         inputs = job_dir / "inputs"
-        if inputs.is_dir():  # inputs linked from outside the job directory: mount their targets
-            for entry in inputs.iterdir():
+        if inputs.is_dir():
+            # read-only: inputs are hardlinks into the artifact store (registered sources,
+            # upstream outputs); a stage writing into one would change the stored bytes
+            volumes[str(inputs)] = {"bind": str(inputs), "mode": "ro"}
+            for entry in inputs.iterdir():  # linked from elsewhere: mount their targets too
                 if entry.is_symlink():
                     target = entry.resolve()
                     volumes.setdefault(str(target), {"bind": str(target), "mode": "ro"})
