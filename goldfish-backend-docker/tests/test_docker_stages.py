@@ -229,3 +229,27 @@ def test_gpu_becomes_a_device_request(backend, tmp_path: Path,  # type: ignore[n
     assert "could not start the container" in excinfo.value.message
     assert "device" in excinfo.value.message.lower()
     assert b.containers() == []
+
+
+def test_profile_mounts_are_read_only(backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "shared-data"
+    data.mkdir()
+    (data / "vocab.txt").write_text("alpha\nbeta\n")
+    b = backend(mounts={str(data): "/data"})
+    job = write_job_dir(tmp_path / "job", """
+        from pathlib import Path
+        from goldfish import io
+        try:
+            Path("/data/new.txt").write_text("x")
+            wrote = "wrote"
+        except OSError as exc:
+            wrote = exc.strerror
+        io.save_output("seen", {"vocab": Path("/data/vocab.txt").read_text().split(),
+                                "write": wrote})
+    """, outputs={"seen": {"type": "json", "contract": None}})
+    handle = b.launch(job)
+    assert wait_final(b, handle, TIMEOUT).exit_code == 0, b.logs(handle).text
+    seen = json.loads((job.job_dir / "outputs" / "seen.json").read_text())
+    assert seen == {"vocab": ["alpha", "beta"], "write": "Read-only file system"}
+    assert not (data / "new.txt").exists()
+    b.release(handle)
