@@ -186,7 +186,7 @@ def test_containers_are_labelled_and_release_removes_them(backend, tmp_path: Pat
     assert labels["dev.goldfish.stage"] == job.stage
     assert labels["dev.goldfish.project"] == str((tmp_path / "project").resolve())
     config = container.attrs["HostConfig"]
-    assert config["Init"] is True and config["NetworkMode"] == "none"
+    assert config["Init"] is True and container.attrs["Config"]["NetworkDisabled"] is True
     assert [c["name"] for c in b.containers()] == [container.name]
     b.release(handle)
     b.release(handle)

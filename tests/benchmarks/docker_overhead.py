@@ -79,7 +79,7 @@ def main() -> int:
     print(f"bare `docker run --rm IMAGE python3 -c pass`: {base * 1000:.0f} ms (median of "
           f"{args.rounds})")
     flagged = statistics.median(same_flags)
-    print(f"  the same with the stage's flags (--init --network none): {flagged * 1000:.0f} ms "
+    print(f"  with --init --network none: {flagged * 1000:.0f} ms "
           f"(stage done / it: {done / flagged:.2f})")
     print(f"stage run → first line: {first * 1000:.0f} ms  ratio {first / base:.2f}")
     print(f"stage run → done:       {done * 1000:.0f} ms  ratio {done / base:.2f}  "
