@@ -14,6 +14,7 @@ from docker_support import (
 from goldfish.demo import create_demo
 from goldfish.project import Project
 from goldfish.runs.records import get_run
+from goldfish_docker import engine
 
 
 def _run(root: Path) -> object:
@@ -28,6 +29,7 @@ def test_demo_runs_on_docker_reuses_and_a_rebuilt_image_invalidates(
         tmp_path: Path, docker_base_image: str) -> None:
     tag = "goldfish-test/demo-runtime:latest"
     derived_image(docker_base_image, tmp_path, "one", tag=tag)
+    first_image = engine.image_id(tag)
     try:
         root = tmp_path / "demo"
         create_demo(root)
@@ -53,3 +55,4 @@ def test_demo_runs_on_docker_reuses_and_a_rebuilt_image_invalidates(
         assert project_containers(root) == []
     finally:
         remove_image(tag)
+        remove_image(first_image)  # the image the tag pointed at first
