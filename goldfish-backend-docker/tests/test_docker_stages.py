@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,62 @@ def test_profile_mounts_are_read_only(backend, tmp_path: Path) -> None:  # type:
     assert seen == {"vocab": ["alpha", "beta"], "write": "Read-only file system"}
     assert not (data / "new.txt").exists()
     b.release(handle)
+
+
+def test_profile_resources_reach_the_container(backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    b = backend(shm_size_gb=0.25)
+    job = replace(write_job_dir(tmp_path / "job", """
+        import os
+        from pathlib import Path
+        from goldfish import io
+
+        def read(*names):
+            for name in names:
+                p = Path("/sys/fs/cgroup") / name
+                if p.exists():
+                    return p.read_text().strip()
+            return None
+
+        st = os.statvfs("/dev/shm")
+        io.save_output("seen", {
+            "shm": st.f_blocks * st.f_frsize,
+            "memory": read("memory/memory.limit_in_bytes", "memory.max"),
+            "cpu": read("cpu/cpu.cfs_quota_us", "cpu.max"),
+        })
+    """, outputs={"seen": {"type": "json", "contract": None}}),
+        resources=Resources(cpus=0.5, memory_gb=0.5))
+    handle = b.launch(job)
+    assert wait_final(b, handle, TIMEOUT).exit_code == 0, b.logs(handle).text
+    seen = json.loads((job.job_dir / "outputs" / "seen.json").read_text())
+    assert seen["shm"] == int(0.25 * 1024 ** 3)
+    assert seen["memory"] == str(512 * 1024 ** 2)
+    assert seen["cpu"].split()[0] == "50000"  # 0.5 of the default 100000 µs period
+    b.release(handle)
+
+
+def test_gpu_capability_follows_the_engine(backend, docker_engine: dict) -> None:  # type: ignore[no-untyped-def]
+    b = backend()
+    assert b.capabilities.gpu is ("nvidia" in docker_engine["runtimes"])
+    assert b.capabilities.shares_filesystem and b.capabilities.detached
+
+
+def test_ended_containers_nobody_released_are_swept(backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A release that never happened (the engine was down, the finishing process died) leaves a
+    container; the next release removes it once its exit record is old."""
+    b = backend()
+    forgotten = b.launch(write_job_dir(tmp_path / "old", "print('forgotten')"))
+    recent = b.launch(write_job_dir(tmp_path / "recent", "print('recent')"))
+    for handle in (forgotten, recent):
+        assert wait_final(b, handle, TIMEOUT).exit_code == 0
+    an_hour_ago = time.time() - 3600
+    os.utime(tmp_path / "old" / "exit.json", (an_hour_ago, an_hour_ago))
+    current = b.launch(write_job_dir(tmp_path / "current", "print('current')"))
+    wait_final(b, current, TIMEOUT)
+    b.release(current)
+    names = [c["name"] for c in b.containers()]
+    assert names == [recent.data["container"]], names
+    assert b.poll(forgotten).exit_code == 0, "its exit record still answers"
+    b.release(recent)
+    assert b.containers() == []

@@ -24,6 +24,7 @@ record was OOM-killed (``oom``), killed from outside or removed (``lost`` with t
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -57,6 +58,8 @@ RUNTIME_FILES = ("__init__.py", "io.py", "_stage.py", "builtins/__init__.py",
                  "builtins/_supervisor.py")
 #: A cancelled container still running this long after its grace is killed by the engine.
 CANCEL_SLACK_SECONDS = 15.0
+#: An ended container whose exit record is this old and that nobody released is removed.
+LEFTOVER_SECONDS = 600.0
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -102,7 +105,11 @@ class DockerBackend(LocalBackend):
     ``logs``, ``fetch``, exit records) are the local backend's: the job directory is shared."""
 
     name = "docker"
-    capabilities = CAPABILITIES
+
+    @functools.cached_property
+    def capabilities(self) -> Capabilities:  # type: ignore[override]
+        """``gpu`` only where the engine has the NVIDIA runtime (asked once per instance)."""
+        return replace(CAPABILITIES, gpu=engine.has_nvidia_runtime())
 
     def __init__(self, project_root: Path, config: dict[str, Any] | None = None) -> None:
         config = dict(config or {})
@@ -433,6 +440,27 @@ class DockerBackend(LocalBackend):
         with engine.reachable(f"removing container {name}"), contextlib.suppress(
                 engine.sdk().errors.NotFound):
             container.remove(force=True)
+        self.sweep()
+
+    def sweep(self) -> list[str]:
+        """Remove this project's containers that ended long ago (their exit record is older
+        than :data:`LEFTOVER_SECONDS`, or their job directory is gone) but were never released:
+        a release that failed while the engine was down, a process killed mid-finish. Runs after
+        every release, so nothing stays behind for long. Returns the names removed."""
+        label = f"{LABEL}.project={self.project_root.resolve()}"
+        removed = []
+        with engine.reachable("listing ended containers"):
+            found = engine.client().containers.list(
+                all=True, filters={"label": label, "status": "exited"})
+        for container in found:
+            job_dir = Path(container.labels.get(f"{LABEL}.job_dir") or "/nonexistent")
+            ended = sup_mtime(job_dir / sup.EXIT_FILE)
+            if job_dir.is_dir() and (ended is None or time.time() - ended < LEFTOVER_SECONDS):
+                continue
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+                removed.append(container.name)
+        return removed
 
     # --- housekeeping -------------------------------------------------------------------------
     def doctor(self, profile_name: str, profile: Any) -> list[tuple[str, str, str]]:
