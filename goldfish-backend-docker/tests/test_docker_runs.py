@@ -107,8 +107,10 @@ NAN_STAGE = {**CHAIN, "modules/train.py": """
 def test_metric_health_stops_a_containerized_stage(tmp_path: Path,
                                                    docker_base_image: str) -> None:
     root = _project(tmp_path, NAN_STAGE, docker_base_image)
-    goldfish("run", "w1", "--wait", cwd=root, check=False)
+    proc = goldfish("run", "w1", "--wait", cwd=root, check=False)
     run = get_run(Project.find(explicit=str(root)), "latest")
+    assert not run.active, (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:])
+    assert "Traceback" not in proc.stderr and "bug in Goldfish" not in proc.stderr, proc.stderr
     train = {s.stage: s for s in run.stages}["train"]
     assert train.state == "failed", (train.state, train.error)
     assert "nonfinite" in (train.error or "") or any(
