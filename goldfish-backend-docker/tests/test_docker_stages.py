@@ -313,3 +313,25 @@ def test_ended_containers_nobody_released_are_swept(backend, tmp_path: Path) -> 
     assert b.poll(forgotten).exit_code == 0, "its exit record still answers"
     b.release(recent)
     assert b.containers() == []
+
+
+def test_wait_any_wakes_on_metrics_and_on_the_exit(backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The engine's optional wait between looks: file-based (the supervisor's pids are the
+    container's), it returns when a metric is flushed and when the stage ends."""
+    b = backend()
+    handle = b.launch(write_job_dir(tmp_path / "job", """
+        import time
+        from goldfish import io
+        print("started", flush=True)
+        time.sleep(1)
+        io.log_metric("loss", 0.5)
+        time.sleep(2)
+    """))
+    wait_for_log(b, handle, "started", TIMEOUT)
+    b.wait_any([handle], timeout=TIMEOUT)
+    metrics = tmp_path / "job" / "metrics.jsonl"
+    assert metrics.exists() and metrics.stat().st_size > 0, "woke for the metric"
+    b.wait_any([handle], timeout=TIMEOUT)
+    assert (tmp_path / "job" / "exit.json").exists(), "woke for the exit"
+    assert b.poll(handle).final
+    b.release(handle)

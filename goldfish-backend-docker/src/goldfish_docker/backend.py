@@ -58,6 +58,8 @@ RUNTIME_FILES = ("__init__.py", "io.py", "_stage.py", "builtins/__init__.py",
                  "builtins/_supervisor.py")
 #: A cancelled container still running this long after its grace is killed by the engine.
 CANCEL_SLACK_SECONDS = 15.0
+#: How often ``wait_any`` looks at the job directories.
+WAIT_SLICE = 0.05
 #: An ended container whose exit record is this old and that nobody released is removed.
 LEFTOVER_SECONDS = 600.0
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -304,6 +306,26 @@ class DockerBackend(LocalBackend):
             return self._refine(name, job_dir, exited)
         return self._record_end(job_dir, self._vanished(container, state, job_dir, started))
 
+    def wait_any(self, handles: list[Handle], timeout: float) -> None:
+        """Block until a job's exit record appears, a job's ``metrics.jsonl`` grows, or
+        ``timeout`` passes (the engine's optional wait between looks). File-based on purpose:
+        the supervisor's pids live in the container's namespace, so the local backend's pidfd
+        wait (which this class would otherwise inherit) cannot be used."""
+        deadline = time.monotonic() + max(timeout, 0.0)
+        dirs = [d for d in (self._job_dir(h) for h in handles) if d is not None]
+        if not dirs or len(dirs) != len(handles):
+            return
+        sizes = [sup_size(d / "metrics.jsonl") for d in dirs]
+        while True:
+            if any((d / sup.EXIT_FILE).exists() or not d.is_dir() for d in dirs):
+                return
+            if [sup_size(d / "metrics.jsonl") for d in dirs] != sizes:
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, WAIT_SLICE))
+
     def _vanished(self, container: Any, state: dict[str, Any], job_dir: Path,
                   started: Any) -> JobStatus:
         """The container ended without the supervisor's exit record: say why."""
@@ -507,6 +529,13 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def sup_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def sup_mtime(path: Path) -> float | None:
