@@ -335,3 +335,15 @@ def test_wait_any_wakes_on_metrics_and_on_the_exit(backend, tmp_path: Path) -> N
     assert (tmp_path / "job" / "exit.json").exists(), "woke for the exit"
     assert b.poll(handle).final
     b.release(handle)
+
+
+def test_the_injected_runtime_is_python_3_9_syntax(tmp_path: Path) -> None:
+    """Any image with Python 3.9+ must be able to run the injected files."""
+    import ast
+
+    from goldfish_docker.backend import RUNTIME_FILES, runtime_dir
+
+    root = runtime_dir(tmp_path / "project") / "goldfish"
+    for rel in RUNTIME_FILES:
+        ast.parse((root / rel).read_text(), filename=rel, feature_version=(3, 9))
+    assert runtime_dir(tmp_path / "project") == root.parent, "written once per content"
