@@ -21,7 +21,7 @@ import pytest
 
 #: The small Python + numpy image ``tests/docker_setup.sh`` builds locally (no pulls needed).
 DEFAULT_TEST_IMAGE = "goldfish-ci/python-numpy:bookworm"
-SETUP = ("run `bash tests/docker_setup.sh` from the Goldfish repository (installs docker.io, "
+SETUP = ("run `bash tests/docker_setup.sh` from the Goldfish repository (installs the Docker engine, "
          "starts dockerd, builds the base image), or start your Docker engine")
 
 
