@@ -46,7 +46,7 @@ class Resources:
     cpus: float | None = None
     memory_gb: float | None = None
     gpu_type: str | None = None
-    gpu_count: int = 0
+    gpu_count: int = 0  # -1: all the host has
     spot: bool = False
     timeout_seconds: float | None = None
 
@@ -99,6 +99,7 @@ class Job:
     profile: str = "local"
     resources: Resources = field(default_factory=Resources)
     profile_config: dict[str, Any] = field(default_factory=dict)
+    image: str | None = None  # the profile's container or VM image, for backends that use one
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,11 @@ class ComputeBackend(Protocol):
 
     def release(self, handle: Handle) -> None:
         """Free everything the job held (processes, containers, VMs back to a pool). Idempotent."""
+
+    # Optional: ``runtime_identity(image: str | None) -> str | None`` — what the stage's software
+    # environment *is* (a container image's id, not its tag). When a backend class defines it,
+    # its answer replaces the profile's ``image`` in every stage's cache key (runs/plan.py), so
+    # rebuilding an image under the same tag invalidates the stages that ran on it.
 
 
 @runtime_checkable

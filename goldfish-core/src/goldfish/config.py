@@ -20,9 +20,17 @@ import types
 import typing
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -57,9 +65,17 @@ class Section(BaseModel):
 
 
 class Gpu(Section):
-    type: str = Field(description="accelerator type as the backend names it, e.g. "
-                                  "`nvidia-h100-80gb`")
-    count: int = Field(1, ge=1, description="number of accelerators")
+    type: str | None = Field(None, description="accelerator type as the backend names it, e.g. "
+                                               "`nvidia-h100-80gb` (backends that need it say so)")
+    count: Annotated[int, Field(ge=1)] | Literal["all"] = Field(
+        1, description="number of accelerators, or `all` (every one the host has)")
+
+    @classmethod
+    def shorthand(cls, value: Any) -> Any:
+        """``gpu: 2`` and ``gpu: all`` mean ``{count: 2}`` / ``{count: all}``."""
+        if (isinstance(value, int) and not isinstance(value, bool)) or value == "all":
+            return {"count": value}
+        return value
 
 
 class Profile(BaseModel):
@@ -73,7 +89,8 @@ class Profile(BaseModel):
     image: str | None = Field(None, description="container or VM image, for backends that use one")
     cpus: float | None = Field(None, gt=0, description="CPU cores")
     memory_gb: float | None = Field(None, gt=0, description="memory in GB")
-    gpu: Gpu | None = Field(None, description="accelerators: `{type: ..., count: 1}`")
+    gpu: Gpu | None = Field(None, description="accelerators: `{type: ..., count: 1}`, or just a "
+                                              "count or `all`")
     spot: bool = Field(False, description="use preemptible/spot capacity where the backend can")
     timeout_minutes: float | None = Field(None, gt=0,
                                           description="stop a stage that runs longer than this")
@@ -81,6 +98,11 @@ class Profile(BaseModel):
                                 description="environment variables set for the stage")
 
     _backend_config: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @field_validator("gpu", mode="before")
+    @classmethod
+    def _gpu_shorthand(cls, value: Any) -> Any:
+        return Gpu.shorthand(value)
 
     @property
     def backend_config(self) -> dict[str, Any]:
@@ -93,7 +115,8 @@ class Profile(BaseModel):
         return Resources(
             cpus=self.cpus, memory_gb=self.memory_gb,
             gpu_type=self.gpu.type if self.gpu else None,
-            gpu_count=self.gpu.count if self.gpu else 0, spot=self.spot,
+            gpu_count=(-1 if self.gpu.count == "all" else self.gpu.count) if self.gpu else 0,
+            spot=self.spot,
             timeout_seconds=self.timeout_minutes * 60 if self.timeout_minutes else None)
 
     def to_dict(self) -> dict[str, Any]:

@@ -566,7 +566,8 @@ class Engine:
                       env=dict(getattr(profile, "env", {}) or {}), profile=row["profile"],
                       resources=resources or Resources(),
                       profile_config=(profile.backend_config
-                                      if hasattr(profile, "backend_config") else {}))
+                                      if hasattr(profile, "backend_config") else {}),
+                      image=getattr(profile, "image", None))
             handle = backend.launch(job)
         except GoldfishError as exc:
             self._fail_stage(run_id, stage, f"could not launch: {exc.message}")
@@ -994,8 +995,10 @@ class Engine:
                 continue
             shown[key] = m["updated_at"]
             step = f" step {m['last_step']}" if m["last_step"] is not None else ""
+            # a summary of only non-finite points stores NULL (NaN is not a number in SQLite)
+            last, low = (f"{v:.4g}" if v is not None else "nan" for v in (m["last"], m["min"]))
             out.append(Progress(run_id, m["stage"], "running",
-                                f"{m['name']} {m['last']:.4g}{step}, min {m['min']:.4g}, "
+                                f"{m['name']} {last}{step}, min {low}, "
                                 f"{trend_word(m['slope'], m['last'])}", time.time()))
         return out
 

@@ -221,7 +221,25 @@ def runtime_hash(project: Project, profile_name: str) -> str:
     settings = profile.to_dict() if hasattr(profile, "to_dict") else dict(profile)
     settings.pop("env", None)  # may hold secrets; also rarely changes what a stage computes
     settings.pop("timeout_minutes", None)
+    identity = backend_runtime_identity(project, profile)
+    if identity is not None:  # the image's id replaces its tag: a rebuild under a tag counts
+        settings.pop("image", None)
+        settings["runtime_identity"] = identity
     return sha(f"python{sys.version_info[0]}.{sys.version_info[1]}", canonical(settings))
+
+
+def backend_runtime_identity(project: Project, profile: Any) -> str | None:
+    """The backend's ``runtime_identity`` (optional method, see goldfish.compute), if it has
+    one: the backend is built only for backends that define it."""
+    backend = getattr(profile, "backend", None)
+    if not isinstance(backend, str):
+        return None
+    factory = project.plugins.compute_backend(backend).load()
+    if not callable(getattr(factory, "runtime_identity", None)):
+        return None
+    config = profile.backend_config if hasattr(profile, "backend_config") else {}
+    identity = factory(project.root, config).runtime_identity(getattr(profile, "image", None))
+    return None if identity is None else str(identity)
 
 
 def signal_json(signal: Any) -> dict[str, Any]:
