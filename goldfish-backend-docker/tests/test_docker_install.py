@@ -43,8 +43,11 @@ def test_fresh_venv_installs_only_core_and_the_backend(tmp_path: Path) -> None:
                              text=True, timeout=120, cwd=tmp_path,
                              env={**env, "GOLDFISH_NO_CACHE": "1", "HOME": str(tmp_path)})
     assert plugins.returncode == 0, plugins.stderr
-    line = next(ln for ln in plugins.stdout.splitlines() if ln.startswith("docker "))
-    assert "register_compute_backends" in line and "ERROR" not in line
+    lines = plugins.stdout.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("docker "))
+    block = "\n".join(lines[at:at + 4])
+    assert "goldfish-backend-docker" in lines[at] and "ERROR" not in lines[at]
+    assert "backends: docker" in block and "register_compute_backends" in block
     # listing plugins never imported the docker SDK
     probe = subprocess.run([str(python), "-c", "import sys; from goldfish.plugins import "
                             "get_plugins; get_plugins(); print('docker' in sys.modules)"],
