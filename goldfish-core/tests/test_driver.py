@@ -80,6 +80,22 @@ def test_a_run_started_without_wait_reaches_done_with_no_goldfish_process_alive(
     assert not read_only(project, "SELECT * FROM leases")  # nothing left held
 
 
+def test_every_installed_plugin_loaded_and_one_with_a_hook_typo_still_drives_the_run(
+        project: Project) -> None:
+    """As a user's `goldfish run` loads plugins: no allow-list. This environment installs the
+    `typos` plugin, which is registered as a stand-in keeping its valid hooks; the driver must
+    still start (it loads the same plugins, and makes the same stand-in)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOLDFISH_")}
+    started = subprocess.run([GOLDFISH, "--project", str(project.root), "run", "w1"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    run_id = started.stdout.split()[1]
+    wait_for(lambda: run_state(project, run_id) in ("done", "failed", "lost"), 120,
+             "the run to end on its own")
+    assert run_state(project, run_id) == "done"
+    assert f"drives {run_id}" in (project.runs_dir / run_id / "driver.log").read_text()
+
+
 def test_a_killed_driver_is_replaced_by_the_next_goldfish_process(project: Project,
                                                                   tmp_path: Path) -> None:
     gate = tmp_path / "gate"

@@ -213,12 +213,16 @@ class Plugins:
                               for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)]
                 entry_points = dict(cached)
             value = entry_points.get(name)
+            if value is None:
+                value = dict(_plugins_dir_modules()).get(name)  # the child inherits the folder
             try:
                 target = None if value is None else (
                     resolve(value) if ":" in value else importlib.import_module(value))
             except Exception:
                 target = None
-            if target is None or target is not plugin:
+            # a plugin with a hook typo is registered as a stand-in for its module (its valid
+            # hooks only); the child makes the same stand-in from the same module
+            if target is None or target is not getattr(plugin, "__wrapped__", plugin):
                 return None
             names.append(name)
         return ",".join(sorted(names))
@@ -564,6 +568,7 @@ def _only_hooks(plugin: object, names: list[str]) -> object:
 
     stand_in = types.SimpleNamespace(**{n: getattr(plugin, n) for n in names})
     stand_in.__name__ = getattr(plugin, "__name__", type(plugin).__module__)
+    stand_in.__wrapped__ = plugin
     return stand_in
 
 
@@ -608,6 +613,11 @@ def plugins_dir_modules(folder: str) -> list[tuple[str, str]]:
         elif (entry / "__init__.py").is_file():
             out.append((entry.name, entry.name))
     return out
+
+
+def _plugins_dir_modules() -> list[tuple[str, str]]:
+    folder = os.environ.get("GOLDFISH_PLUGINS_DIR")
+    return plugins_dir_modules(folder) if folder and os.path.isdir(folder) else []
 
 
 def _load_plugins_dir(pm: pluggy.PluginManager) -> list[LoadError]:
