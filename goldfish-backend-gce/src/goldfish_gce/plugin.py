@@ -1,0 +1,16 @@
+"""Hook implementations of goldfish-backend-gce (registrations only; nothing heavy imported)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from goldfish.compute import Capabilities
+from goldfish.hookspecs import hookimpl
+
+CAPABILITIES = Capabilities(gpu=True, spot=True, live_logs=True, detached=True,
+                            shares_filesystem=False)
+
+
+@hookimpl
+def register_storage_backends(register: Any) -> None:
+    register("gs", "goldfish_gce.storage:GcsStorage")
