@@ -14,3 +14,14 @@ CAPABILITIES = Capabilities(gpu=True, spot=True, live_logs=True, detached=True,
 @hookimpl
 def register_storage_backends(register: Any) -> None:
     register("gs", "goldfish_gce.storage:GcsStorage")
+
+
+@hookimpl
+def register_compute_backends(register: Any) -> None:
+    register("gce", "goldfish_gce.backend:GceBackend",
+             config_model="goldfish_gce.settings:GceProfile", capabilities=CAPABILITIES)
+
+
+@hookimpl
+def register_config_sections(register: Any) -> None:
+    register("gce", "goldfish_gce.settings:GceSection")

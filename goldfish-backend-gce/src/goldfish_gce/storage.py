@@ -39,7 +39,7 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 @functools.cache
 def _client(project: str | None, credentials_file: str | None) -> Any:
-    from google.cloud import storage
+    from google.cloud import storage  # type: ignore[attr-defined]
 
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         from google.auth.credentials import AnonymousCredentials

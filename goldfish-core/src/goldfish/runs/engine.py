@@ -9,6 +9,7 @@ A lease per run (``run:<id>``) makes sure only one process acts on a run at a ti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -29,7 +30,7 @@ from goldfish.findings import (
     coerce_finding,
     coerce_review,
 )
-from goldfish.runs import lease, states
+from goldfish.runs import lease, staging, states
 from goldfish.runs.ids import job_id, new_run_id
 from goldfish.runs.plan import Loaded, Pinned, Plan, PlanStep, build_plan, cache_key, find_cached
 from goldfish.runs.plan import load as load_pipeline
@@ -492,6 +493,8 @@ class Engine:
                       resources=resources or Resources(),
                       profile_config=(profile.backend_config
                                       if hasattr(profile, "backend_config") else {}))
+            if not backend.capabilities.shares_filesystem:
+                job, _ = staging.stage_job(self.artifacts, job, self.project.cache_dir)
             handle = backend.launch(job)
         except GoldfishError as exc:
             self._fail_stage(run_id, stage, f"could not launch: {exc.message}")
@@ -603,6 +606,9 @@ class Engine:
         """
         run_id, stage = run["id"], row["stage"]
         job_dir = self.job_dir(run_id, stage)
+        if not backend.capabilities.shares_filesystem:
+            with contextlib.suppress(GoldfishError):  # the next tick tries again
+                backend.fetch(handle, job_dir)  # live metrics, heartbeat and log
         if (row["error"] or "").startswith(STOPPED):
             self._escalate(backend, handle, job_dir)
             return
