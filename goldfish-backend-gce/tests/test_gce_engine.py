@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import goldfish_gce.plugin as gce_plugin
 import pytest
 import yaml
+from goldfish.findings import Finding
+from goldfish.hookspecs import hookimpl
 from goldfish.project import Project
 from goldfish.runs.engine import Engine
 from goldfish.testing.projects import CHAIN, make_project
@@ -68,3 +71,49 @@ def test_pipeline_runs_on_gce_and_a_second_run_reuses_every_stage(
     second = engine.run("w1")
     assert engine.wait(second, timeout=60) == "done"
     assert len(fake_gce.inserts) == inserts  # every stage reused: no VM created
+
+
+class NanStopper:
+    """A metric check like goldfish-svs's: a NaN loss is blocking."""
+
+    @hookimpl
+    def check_metrics(self, context: Any) -> list[Finding]:
+        return [Finding("test", "nan", "blocking", "loss is NaN", stage=context.stage,
+                        signal="loss", data={"grace_seconds": 5})
+                for p in context.new if p.name == "loss" and math.isnan(p.value)]
+
+
+NAN_STAGE = {
+    "pipeline.yaml": """
+        name: nan
+        stages:
+          - name: train
+            outputs: {model: {type: json}}
+    """,
+    "modules/train.py": """
+        import time
+        from goldfish import io
+        for step in range(600):
+            io.log_metric("loss", float("nan") if step >= 3 else 1.0, step=step)
+            if io.should_stop():
+                print("stopping at step", step, flush=True)
+                break
+            time.sleep(0.1)
+        io.save_output("model", {"steps": step})
+    """,
+}
+
+
+def test_nan_loss_on_the_vm_stops_the_stage_within_seconds(
+        tmp_path: Path, plugins: Any, register_goldfish_plugin: Any, fake_gce: FakeCompute,
+        gcs_emulator: GcsEmulator) -> None:
+    register_goldfish_plugin(NanStopper(), name="nan-stopper")
+    project = gce_project(tmp_path, plugins, fake_gce, files=NAN_STAGE)
+    engine = Engine(project)
+    run_id = engine.run("w1")
+    assert engine.wait(run_id, timeout=120) == "failed"
+    row = stages(project, run_id)["train"]
+    assert "loss is NaN" in (row["error"] or "")
+    log = (project.runs_dir / run_id / "train" / "log.txt").read_text()
+    step = int(log.split("stopping at step", 1)[1].split()[0])
+    assert step < 300  # stopped by the host's request, long before the loop's end
