@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,70 @@ def test_nan_loss_on_the_vm_stops_the_stage_within_seconds(
     log = (project.runs_dir / run_id / "train" / "log.txt").read_text()
     step = int(log.split("stopping at step", 1)[1].split()[0])
     assert step < 300  # stopped by the host's request, long before the loop's end
+
+
+RESUMABLE = {
+    "pipeline.yaml": """
+        name: resumable
+        stages:
+          - name: train
+            outputs: {model: {type: json}}
+    """,
+    "modules/train.py": """
+        import json, pathlib, time
+        from goldfish import io
+        start = 0
+        saved = io.load_checkpoint("state")
+        if saved is not None:
+            start = json.loads(saved.read_text())["step"] + 1
+            print("resumed from step", start, flush=True)
+        for step in range(start, 100):
+            io.log_metric("loss", 1.0 / (step + 1), step=step)
+            if step % 10 == 9:
+                state = pathlib.Path("state.json")
+                state.write_text(json.dumps({"step": step}))
+                io.save_checkpoint("state", state, step=step)
+            if start == 0 and step == 45:  # the first attempt waits here to be preempted
+                io.flush()
+                print("waiting at step 45", flush=True)
+                time.sleep(600)
+            time.sleep(0.02)
+        io.save_output("model", {"resumed_from": start})
+    """,
+}
+
+
+def _metric_steps(path: Path) -> list[int]:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    return [json.loads(line)["s"] for line in lines if line.strip()]
+
+
+def test_preempted_stage_resumes_from_its_last_checkpoint(
+        tmp_path: Path, plugins: Any, fake_gce: FakeCompute, gcs_emulator: GcsEmulator) -> None:
+    project = gce_project(tmp_path, plugins, fake_gce, files=RESUMABLE, preset="h100-spot")
+    engine = Engine(project)
+    run_id = engine.run("w1")
+    metrics = project.runs_dir / run_id / "train" / "metrics.jsonl"
+    log = project.runs_dir / run_id / "train" / "log.txt"
+    deadline = time.monotonic() + 90
+    while "waiting at step 45" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "the stage never reached step 45"
+        engine.advance(run_id)
+        time.sleep(0.1)
+    assert max(_metric_steps(metrics)) >= 45  # metrics reached the host while it ran
+    first = stages(project, run_id)["train"]
+    fake_gce.preempt(json.loads(first["handle"])["data"]["name"], notice_seconds=0)
+    assert engine.wait(run_id, timeout=180) == "done", stages(project, run_id)["train"]["error"]
+    row = stages(project, run_id)["train"]
+    assert row["job_id"].endswith("-a2")
+    reasons = [r["reason"] for r in project.db.query(
+        "SELECT reason FROM transitions WHERE run_id = ? AND stage = 'train'", (run_id,))]
+    assert "relaunched after preemption (attempt 2 of 4)" in reasons
+    assert "resumed from step 40" in (project.runs_dir / run_id / "train" / "log.txt").read_text()
+    assert _metric_steps(metrics) == list(range(100))  # continuous across the preemption
+    loss = project.db.one("SELECT * FROM metric_summaries WHERE run_id = ? AND stage = 'train' "
+                          "AND name = 'loss'", (run_id,))
+    assert loss["count"] == 100 and loss["last_step"] == 99

@@ -170,15 +170,16 @@ class FakeCompute:
         with self._lock:
             return list(self.instances.values())
 
-    def preempt(self, name: str) -> None:
+    def preempt(self, name: str, notice_seconds: float | None = None) -> None:
         """Spot preemption: the notice in the metadata, then power-off and DELETE."""
         vm = self.vm(name)
         if vm is None:
             raise KeyError(name)
         vm.preempted = True
+        notice = self.notice_seconds if notice_seconds is None else notice_seconds
 
         def later() -> None:
-            time.sleep(self.notice_seconds)
+            time.sleep(notice)
             self._operation(vm.project, vm.zone, "compute.instances.preempted", vm.name)
             self._remove(vm)
 

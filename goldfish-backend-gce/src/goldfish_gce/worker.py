@@ -173,6 +173,30 @@ class Job:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
                 self.synced[f"checkpoints/{uri[len(base):]}"] = _stamp(target)
+        self.resume_metrics()
+
+    def resume_metrics(self) -> None:
+        """A relaunched stage continues the metric stream up to its last checkpoint's step."""
+        resume = self.spec.get("resume_uri")
+        steps = []
+        for record in (self.dir / "checkpoints").glob("*/latest.json"):
+            try:
+                steps.append(int(json.loads(record.read_text())["step"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        if not resume or not steps:
+            return
+        raw = self.cloud.get(f"{resume}/metrics.jsonl") or b""
+        kept = []
+        for line in raw.decode("utf-8", "replace").splitlines():
+            try:
+                point = json.loads(line)
+                step = point.get("s", point.get("step"))  # goldfish.io writes "s"
+            except (ValueError, AttributeError):
+                continue
+            if step is None or int(step) <= max(steps):
+                kept.append(line + "\n")
+        (self.dir / "metrics.jsonl").write_text("".join(kept), encoding="utf-8")
 
     def command(self) -> list[str]:
         command = [sys.executable if part in ("python", "python3") and i == 0 else part
@@ -276,7 +300,10 @@ class Job:
 
     def sync_live(self, started: float) -> None:
         for rel in LIVE:
-            self.upload_if_changed(rel)
+            if self.upload_if_changed(rel) and rel == "metrics.jsonl" and self.spec.get(
+                    "resume_uri"):
+                self.cloud.put(f"{self.spec['resume_uri']}/metrics.jsonl",
+                               (self.dir / rel).read_bytes())
         beat = self.dir / "heartbeat"
         if beat.exists() and self.upload_if_changed("heartbeat"):
             self.put_json("heartbeat.json", {"at": beat.stat().st_mtime})

@@ -30,7 +30,7 @@ from goldfish.findings import (
     coerce_finding,
     coerce_review,
 )
-from goldfish.runs import lease, staging, states
+from goldfish.runs import lease, retries, staging, states
 from goldfish.runs.ids import job_id, new_run_id
 from goldfish.runs.plan import Loaded, Pinned, Plan, PlanStep, build_plan, cache_key, find_cached
 from goldfish.runs.plan import load as load_pipeline
@@ -469,10 +469,11 @@ class Engine:
         from goldfish.compute import Job, Resources
 
         run_id, stage = run["id"], row["stage"]
+        jid = retries.job_id_for(self.project, run_id, stage)
         self._renew()
         with self.project.tx() as conn:
             states.set_stage_state(conn, run_id, stage, "preparing", "exporting code and inputs",
-                                   job_id=job_id(run_id, stage))
+                                   job_id=jid)
         job_dir = self.job_dir(run_id, stage)
         try:
             if not (job_dir / "launch.lock").exists():
@@ -487,7 +488,7 @@ class Engine:
                 resources = replace(resources or Resources(),
                                     timeout_seconds=float(spec["timeout_minutes"]) * 60)
             python = sys.executable if backend.capabilities.shares_filesystem else "python"
-            job = Job(job_id=job_id(run_id, stage), run_id=run_id, stage=stage, job_dir=job_dir,
+            job = Job(job_id=jid, run_id=run_id, stage=stage, job_dir=job_dir,
                       command=[python, "-m", "goldfish._stage"],
                       env=dict(getattr(profile, "env", {}) or {}), profile=row["profile"],
                       resources=resources or Resources(),
@@ -576,6 +577,8 @@ class Engine:
             self._finish_safely(run, row, backend, handle, None)
             return
         status = backend.poll(handle)
+        if status.final and retries.relaunch(self.project, row, backend, handle, status):
+            return
         if status.final:
             with self.project.tx() as conn:
                 states.set_stage_state(conn, run_id, stage, "finishing",

@@ -54,6 +54,11 @@ def checkpoint_prefix(base_uri: str, run_id: str, stage: str) -> str:
     return f"{base_uri.rstrip('/')}/checkpoints/{run_id}/{stage}"
 
 
+def resume_prefix(base_uri: str, run_id: str, stage: str) -> str:
+    """The metric stream as of the last sync, so a relaunched stage continues it."""
+    return f"{base_uri.rstrip('/')}/resume/{run_id}/{stage}"
+
+
 def _walk(root: Path) -> Iterable[tuple[str, Path]]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
@@ -132,6 +137,7 @@ def stage_job(store: ArtifactStore, job: Job, cache_dir: Path,
             "stage": job.stage, "command": list(job.command), "env": dict(job.env),
             "files": files, "output_uri": prefix,
             "checkpoint_uri": checkpoint_prefix(store.base_uri, job.run_id, job.stage),
+            "resume_uri": resume_prefix(store.base_uri, job.run_id, job.stage),
             "timeout_seconds": job.resources.timeout_seconds, **(extra or {})}
     store.storage.put(f"{prefix}/spec.json", json.dumps(spec, indent=1, sort_keys=True).encode())
     return staged, len(uploads)
