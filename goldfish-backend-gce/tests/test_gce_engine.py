@@ -185,3 +185,33 @@ def test_preempted_stage_resumes_from_its_last_checkpoint(
     loss = project.db.one("SELECT * FROM metric_summaries WHERE run_id = ? AND stage = 'train' "
                           "AND name = 'loss'", (run_id,))
     assert loss["count"] == 100 and loss["last_step"] == 99
+
+
+def test_reconciler_reaps_labelled_vms_no_live_job_owns(
+        tmp_path: Path, plugins: Any, fake_gce: FakeCompute, gcs_emulator: GcsEmulator) -> None:
+    from goldfish.artifacts import ArtifactStore
+    from goldfish.runs import orphans
+    from goldfish.runs.staging import stage_job
+    from goldfish.testing.contracts import SLEEPER, write_job_dir
+
+    project = gce_project(tmp_path, plugins, fake_gce, files=RESUMABLE)
+    engine = Engine(project)
+    run_id = engine.run("w1")
+    log = project.runs_dir / run_id / "train" / "log.txt"
+    deadline = time.monotonic() + 90
+    while "waiting at step 45" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline
+        engine.advance(run_id)
+        time.sleep(0.1)
+    live = json.loads(stages(project, run_id)["train"]["handle"])["data"]["name"]
+    # a VM of this project that the database does not know (a crashed launcher's, say)
+    backend = engine.backend_for("cloud")
+    store = ArtifactStore(GcsStorage(project.root, {}), project.config.storage)
+    orphan_job, _ = stage_job(store, write_job_dir(tmp_path / "orphan", SLEEPER),
+                              tmp_path / "cache")
+    orphan = backend.launch(orphan_job).data["name"]
+    assert fake_gce.vm(orphan) is not None
+    assert orphans.reap_orphans(project) == [orphan]
+    assert fake_gce.vm(orphan) is None and fake_gce.vm(live) is not None
+    assert engine.cancel(run_id)
+    assert engine.wait(run_id, timeout=90) == "cancelled"
