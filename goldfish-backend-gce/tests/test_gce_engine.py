@@ -190,7 +190,7 @@ def test_preempted_stage_resumes_from_its_last_checkpoint(
 def test_reconciler_reaps_labelled_vms_no_live_job_owns(
         tmp_path: Path, plugins: Any, fake_gce: FakeCompute, gcs_emulator: GcsEmulator) -> None:
     from goldfish.artifacts import ArtifactStore
-    from goldfish.runs import orphans
+    from goldfish.runs import backends
     from goldfish.runs.staging import stage_job
     from goldfish.testing.contracts import SLEEPER, write_job_dir
 
@@ -211,7 +211,49 @@ def test_reconciler_reaps_labelled_vms_no_live_job_owns(
                               tmp_path / "cache")
     orphan = backend.launch(orphan_job).data["name"]
     assert fake_gce.vm(orphan) is not None
-    assert orphans.reap_orphans(project) == [orphan]
+    assert backends.reap_orphans(project) == [orphan]
     assert fake_gce.vm(orphan) is None and fake_gce.vm(live) is not None
     assert engine.cancel(run_id)
     assert engine.wait(run_id, timeout=90) == "cancelled"
+
+
+def test_profiles_show_running_vms_with_price_and_doctor_checks_the_cloud(
+        tmp_path: Path, plugins: Any, fake_gce: FakeCompute, gcs_emulator: GcsEmulator) -> None:
+    from goldfish.runs import backends
+    from goldfish.runs.staging import stage_job
+    from goldfish.testing.contracts import SLEEPER, write_job_dir
+
+    project = gce_project(tmp_path, plugins, fake_gce, files=RESUMABLE, preset="h100-spot")
+    checks = {subject: (status, detail) for status, subject, detail in backends.diagnose(project)}
+    assert checks["gce api (cloud)"][0] == "ok"
+    assert checks["gce storage (cloud)"] == ("ok", f"{project.config.storage} is readable")
+    backend = Engine(project).backend_for("cloud")
+    from goldfish.artifacts import ArtifactStore
+
+    store = ArtifactStore(GcsStorage(project.root, {}), project.config.storage)
+    job, _ = stage_job(store, write_job_dir(tmp_path / "j", SLEEPER), tmp_path / "cache")
+    handle = backend.launch(job)
+    try:
+        [vm] = backends.running(project)
+        assert vm["name"] == handle.data["name"] and vm["profile"] == "cloud"
+        assert vm["machine_type"] == "a3-highgpu-1g" and vm["spot"] is True
+        assert vm["hourly_usd"] == 3.3
+    finally:
+        backend.release(handle)
+
+    # a missing bucket and a missing project are failures that name the fix
+    config = yaml.safe_load(project.config_path.read_text())
+    config["storage"] = "gs://no-such-bucket/x"
+    config["profiles"]["cloud"].pop("project_id")
+    project.config_path.write_text(yaml.safe_dump(config))
+    project.reload_config()
+    checks = {subject: (status, detail) for status, subject, detail in backends.diagnose(project)}
+    assert checks["gce project (cloud)"] == (
+        "fail", "no project: set gce.project_id in goldfish.yaml")
+    config["gce"] = {"project_id": "test-project"}
+    project.config_path.write_text(yaml.safe_dump(config))
+    project.reload_config()
+    found = backends.diagnose(project)
+    status, detail = dict((s, (st, d)) for st, s, d in found).get(
+        "gce storage (cloud)", (found, ""))
+    assert status == "fail" and "gcloud storage buckets create gs://no-such-bucket" in detail

@@ -30,8 +30,8 @@ from goldfish.runs.staging import fetch_results
 
 from goldfish_gce.boot import BOOT_SCRIPT, worker_source
 from goldfish_gce.plugin import CAPABILITIES
-from goldfish_gce.settings import DEFAULT_ZONES, GceProfile
-from goldfish_gce.storage import GcsStorage
+from goldfish_gce.settings import DEFAULT_ZONES, GceProfile, hourly_price
+from goldfish_gce.storage import GcsStorage, split_uri
 
 #: Codes that mean "this zone has no room now": try the next zone.
 CAPACITY = frozenset({"ZONE_RESOURCE_POOL_EXHAUSTED", "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS",
@@ -57,16 +57,21 @@ def label(value: str) -> str:
 
 
 def _project_section(project_root: Path) -> dict[str, Any]:
+    """The ``gce:`` section (plus the project's name and storage URI) of goldfish.yaml."""
     try:
         import yaml
 
         raw = yaml.safe_load((project_root / "goldfish.yaml").read_text(encoding="utf-8")) or {}
-        section = raw.get("gce") if isinstance(raw, dict) else None
-        name = raw.get("name") if isinstance(raw, dict) else None
     except (OSError, ValueError, ImportError):
-        return {}
+        raw = {}
+    raw = raw if isinstance(raw, dict) else {}
+    section = raw.get("gce")
     out = dict(section) if isinstance(section, dict) else {}
-    out.setdefault("_project_name", str(name or project_root.name))
+    out["_project_name"] = str(raw.get("project") or raw.get("name") or project_root.name)
+    storage = raw.get("storage")
+    if isinstance(storage, dict):
+        storage = storage.get("uri")
+    out["_storage"] = storage if isinstance(storage, str) else None
     return out
 
 
@@ -78,11 +83,14 @@ class GceBackend:
         self.project_root = Path(project_root)
         section = _project_section(self.project_root)
         self.project_name = label(section.pop("_project_name", self.project_root.name))
+        self.storage_uri: str | None = section.pop("_storage", None)
         merged = {k: v for k, v in section.items()
                   if k in ("project_id", "service_account", "network", "labels", "api_endpoint")}
         if section.get("zones"):
             merged["zones"] = section["zones"]
-        merged.update(config or {})
+        # the profile's keys arrive validated, defaults included: an unset one must not hide
+        # the section's value
+        merged.update({k: v for k, v in (config or {}).items() if v not in (None, [], {})})
         self.settings = GceProfile(**merged)
         self.storage = GcsStorage(self.project_root, {"project": self.settings.project_id})
         self.sleep = time.sleep
@@ -408,3 +416,73 @@ class GceBackend:
                     self.delete_vm(zone, instance.name)
                     deleted.append(instance.name)
         return deleted
+
+    # --- what is running, and is it all reachable --------------------------------------------
+    def running(self) -> list[dict[str, Any]]:
+        """This project's VMs with their machine, zone, job and hourly price (USD)."""
+        from google.cloud import compute_v1
+
+        out: list[dict[str, Any]] = []
+        for zone in self.zones():
+            for instance in self._clients[0].list(request=compute_v1.ListInstancesRequest(
+                    project=self.project, zone=zone,
+                    filter=f'labels.goldfish-project = "{self.project_name}"')):
+                machine = instance.machine_type.rsplit("/", 1)[-1]
+                spot = instance.scheduling.provisioning_model == "SPOT"
+                out.append({"name": instance.name, "zone": zone, "status": instance.status,
+                            "machine_type": machine, "spot": spot,
+                            "job": instance.labels.get("goldfish-job"),
+                            "hourly_usd": hourly_price(machine, spot)})
+        return out
+
+    def diagnose(self) -> list[tuple[str, str, str]]:
+        """Doctor checks ``(status, subject, detail)``: credentials, project, API, bucket.
+        Details name the fix; no token or key is ever part of them."""
+        checks: list[tuple[str, str, str]] = []
+        endpoint = self.settings.api_endpoint or ""
+        if endpoint.startswith("http://"):
+            checks.append(("ok", "gce credentials", f"anonymous (test endpoint {endpoint})"))
+        else:
+            try:
+                import google.auth
+
+                _, adc_project = google.auth.default()
+                checks.append(("ok", "gce credentials", "Application Default Credentials"
+                               + (f" (project {adc_project})" if adc_project else "")))
+            except Exception as exc:
+                checks.append(("fail", "gce credentials", f"{type(exc).__name__}: run `gcloud "
+                               "auth application-default login` or set "
+                               "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file"))
+                return checks
+        if not self.settings.project_id:
+            checks.append(("fail", "gce project", "no project: set gce.project_id in "
+                                                  "goldfish.yaml"))
+            return checks
+        checks.append(("ok", "gce project", self.settings.project_id))
+        try:
+            vms = self.running()
+            cost = sum(v["hourly_usd"] or 0 for v in vms)
+            checks.append(("ok", "gce api", f"reachable; {len(vms)} VM(s) of this project "
+                                            f"running (~${cost:.2f}/h)"))
+        except Exception as exc:
+            checks.append(("fail", "gce api", f"{type(exc).__name__}: {str(exc)[:200]} — "
+                           "enable the Compute Engine API for the project and check that the "
+                           "credentials may list instances (roles/compute.viewer)"))
+        uri = self.storage_uri
+        if not uri or not uri.startswith("gs://"):
+            checks.append(("fail", "gce storage", f"storage is {uri or 'the default'}; GCE "
+                           "stages need storage: gs://bucket/prefix in goldfish.yaml"))
+            return checks
+        try:
+            bucket, _ = split_uri(uri)
+            if not self.storage.client.bucket(bucket).exists():
+                checks.append(("fail", "gce storage", f"bucket {bucket} does not exist: "
+                               f"create it with `gcloud storage buckets create gs://{bucket}`"))
+            else:
+                self.storage.list(uri)
+                checks.append(("ok", "gce storage", f"{uri} is readable"))
+        except Exception as exc:
+            checks.append(("fail", "gce storage", f"{type(exc).__name__}: {str(exc)[:200]} — "
+                           "grant the credentials roles/storage.objectAdmin on the bucket"))
+        return checks
+

@@ -230,6 +230,10 @@ def _project_checks(explicit: str | None, plugins: Plugins) -> list[Check]:
         config = None
         checks.append(Check("fail", "config", exc.message))
     checks += _missing_backends(project, plugins, config)
+    if config is not None:
+        from goldfish.runs import backends
+
+        checks += [Check(*c) for c in backends.diagnose(project)]  # credentials, API, bucket…
     checks.append(_database_check(project))
     checks.append(_repository_check(project))
     return checks

@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from goldfish.runs import orphans, states
+from goldfish.runs import backends, states
 
 if TYPE_CHECKING:
     from goldfish.project import Project
@@ -60,7 +60,7 @@ class Reconciler:
         if self._thread is not None and self._thread.is_alive():
             return self._thread
 
-        reaper = orphans.Schedule()
+        reaper = backends.Schedule()
 
         def loop() -> None:
             if initial_delay > 0 and self._stop.wait(initial_delay):
