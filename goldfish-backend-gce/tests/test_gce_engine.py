@@ -176,7 +176,7 @@ def test_preempted_stage_resumes_from_its_last_checkpoint(
     fake_gce.preempt(json.loads(first["handle"])["data"]["name"], notice_seconds=0)
     assert engine.wait(run_id, timeout=180) == "done", stages(project, run_id)["train"]["error"]
     row = stages(project, run_id)["train"]
-    assert row["job_id"].endswith("-a2")
+    assert row["job_id"].endswith(".train.attempt2")
     reasons = [r["reason"] for r in project.db.query(
         "SELECT reason FROM transitions WHERE run_id = ? AND stage = 'train'", (run_id,))]
     assert "relaunched after preemption (attempt 2 of 4)" in reasons

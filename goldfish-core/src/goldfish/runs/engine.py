@@ -508,9 +508,12 @@ class Engine:
                                    handle=json.dumps(handle.to_json()))
 
     def _prepare_job_dir(self, run: Any, row: Any, job_dir: Path) -> None:
+        resume = None
         if job_dir.exists():
+            resume = retries.set_aside(job_dir)  # a relaunch resumes from its checkpoints
             shutil.rmtree(job_dir)
         job_dir.mkdir(parents=True)
+        retries.put_back(job_dir, resume)
         from goldfish.runs.codecache import export_code
 
         export_code(self.project, run["tree_sha"], job_dir / "code")
