@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -156,3 +157,20 @@ def test_a_backend_built_for_gce_refuses_an_unstaged_job(tmp_path: Path,
 def test_backend_is_typed_and_named(tmp_path: Path, fake_gce: FakeCompute) -> None:
     backend = gce_backend(tmp_path, fake_gce)
     assert isinstance(backend, GceBackend) and not backend.capabilities.shares_filesystem
+
+
+def test_a_boot_that_breaks_is_uploaded_as_a_log_the_user_can_read(
+        fake_gce: FakeCompute, tmp_path: Path, gcs_emulator: GcsEmulator) -> None:
+    storage = GcsStorage(tmp_path, {})
+    store = ArtifactStore(storage, f"gs://goldfish-test/boot-{uuid.uuid4().hex[:8]}")
+    job, _ = stage_job(store, write_job_dir(tmp_path / "j", "print('never')"), tmp_path / "c")
+    spec = json.loads(storage.open(f"{job.output_uri}/spec.json").read())
+    storage.delete(spec["files"]["code/modules/probe.py"])  # the stage's code is gone
+    backend = gce_backend(tmp_path, fake_gce)
+    handle = backend.launch(job)
+    status = wait_final(backend, handle, 60)
+    assert status.state == "lost"
+    assert "its boot failed: RuntimeError: staged file code/modules/probe.py is missing" in (
+        status.message or "")
+    assert "boot.log" in (status.message or "")
+    assert fake_gce.vm(handle.data["name"]) is None  # the VM deleted itself anyway

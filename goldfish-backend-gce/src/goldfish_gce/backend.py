@@ -321,8 +321,12 @@ class GceBackend:
             if stop is not None and stop.get("cancel"):
                 return JobStatus("exited", cause="cancelled", heartbeat_at=beat,
                                  message=f"VM {name} deleted after a cancel")
-            return JobStatus("lost", cause="lost", heartbeat_at=beat,
-                             message=f"VM {name} in {zone} is gone and left no exit record")
+            boot = (self.storage.read(f"{prefix}/boot.log") or b"").decode("utf-8", "replace")
+            last = next((ln for ln in reversed(boot.splitlines()) if ln.strip()), "")
+            return JobStatus("lost", cause="lost", heartbeat_at=beat, message=(
+                f"VM {name} in {zone} is gone and left no exit record"
+                + (f"; its boot failed: {last[:300]} (whole log: {prefix}/boot.log)" if last
+                   else "")))
         now = time.time()
         if stop is not None and stop.get("cancel") and now > float(stop.get("at", now)) + float(
                 stop.get("grace_seconds", 0)) + KILL_MARGIN:
