@@ -34,3 +34,12 @@ def test_bad_uri_names_the_form(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidInputError, match="gs://bucket/path"):
         GcsStorage(tmp_path, {}).exists("s3://x/y")
+
+
+def test_settings_come_from_the_gce_section(tmp_path: Path) -> None:
+    (tmp_path / "goldfish.yaml").write_text(
+        "project: lab\nstorage: gs://b/p\ngce: {project_id: my-proj, credentials_file: /k.json}\n")
+    storage = GcsStorage(tmp_path, {})
+    assert storage.config["project"] == "my-proj"
+    assert storage.config["credentials_file"] == "/k.json"
+    assert GcsStorage(tmp_path, {"project": "explicit"}).config["project"] == "explicit"

@@ -30,7 +30,7 @@ from goldfish.runs.staging import fetch_results
 
 from goldfish_gce.boot import BOOT_SCRIPT, worker_source
 from goldfish_gce.plugin import CAPABILITIES
-from goldfish_gce.settings import DEFAULT_ZONES, GceProfile, hourly_price
+from goldfish_gce.settings import DEFAULT_ZONES, GceProfile, hourly_price, project_settings
 from goldfish_gce.storage import GcsStorage, split_uri
 
 #: Codes that mean "this zone has no room now": try the next zone.
@@ -56,34 +56,16 @@ def label(value: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "-", value.lower())[:63]
 
 
-def _project_section(project_root: Path) -> dict[str, Any]:
-    """The ``gce:`` section (plus the project's name and storage URI) of goldfish.yaml."""
-    try:
-        import yaml
-
-        raw = yaml.safe_load((project_root / "goldfish.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, ValueError, ImportError):
-        raw = {}
-    raw = raw if isinstance(raw, dict) else {}
-    section = raw.get("gce")
-    out = dict(section) if isinstance(section, dict) else {}
-    out["_project_name"] = str(raw.get("project") or raw.get("name") or project_root.name)
-    storage = raw.get("storage")
-    if isinstance(storage, dict):
-        storage = storage.get("uri")
-    out["_storage"] = storage if isinstance(storage, str) else None
-    return out
-
-
 class GceBackend:
     name = "gce"
     capabilities = CAPABILITIES
 
     def __init__(self, project_root: Path, config: dict[str, Any] | None = None) -> None:
         self.project_root = Path(project_root)
-        section = _project_section(self.project_root)
+        section = project_settings(self.project_root)
         self.project_name = label(section.pop("_project_name", self.project_root.name))
         self.storage_uri: str | None = section.pop("_storage", None)
+        self.credentials_file: str | None = section.get("credentials_file")
         merged = {k: v for k, v in section.items()
                   if k in ("project_id", "service_account", "network", "labels", "api_endpoint")}
         if section.get("zones"):
@@ -92,7 +74,9 @@ class GceBackend:
         # the section's value
         merged.update({k: v for k, v in (config or {}).items() if v not in (None, [], {})})
         self.settings = GceProfile(**merged)
-        self.storage = GcsStorage(self.project_root, {"project": self.settings.project_id})
+        self.storage = GcsStorage(self.project_root, {
+            "project": self.settings.project_id,
+            "credentials_file": section.get("credentials_file")})
         self.sleep = time.sleep
 
     # --- clients --------------------------------------------------------------------------
@@ -109,6 +93,12 @@ class GceBackend:
                 from google.auth.credentials import AnonymousCredentials
 
                 kwargs["credentials"] = AnonymousCredentials()
+        if "credentials" not in kwargs and self.credentials_file:
+            from google.oauth2 import service_account
+
+            kwargs["credentials"] = service_account.Credentials.from_service_account_file(
+                self.credentials_file,
+                scopes=["https://www.googleapis.com/auth/cloud-platform"])
         # Operations are waited on with our own client: the SDK's own polling ignores the
         # client options and would talk to the real API.
         return compute_v1.InstancesClient(**kwargs), compute_v1.ZoneOperationsClient(**kwargs)
@@ -322,11 +312,11 @@ class GceBackend:
                 return JobStatus("exited", cause="cancelled", heartbeat_at=beat,
                                  message=f"VM {name} deleted after a cancel")
             boot = (self.storage.read(f"{prefix}/boot.log") or b"").decode("utf-8", "replace")
-            last = next((ln for ln in reversed(boot.splitlines()) if ln.strip()), "")
+            failed = next((ln for ln in reversed(boot.splitlines()) if ln.strip()), "")
             return JobStatus("lost", cause="lost", heartbeat_at=beat, message=(
                 f"VM {name} in {zone} is gone and left no exit record"
-                + (f"; its boot failed: {last[:300]} (whole log: {prefix}/boot.log)" if last
-                   else "")))
+                + (f"; its boot failed: {failed[:300]} (whole log: {prefix}/boot.log)"
+                   if failed else "")))
         now = time.time()
         if stop is not None and stop.get("cancel") and now > float(stop.get("at", now)) + float(
                 stop.get("grace_seconds", 0)) + KILL_MARGIN:

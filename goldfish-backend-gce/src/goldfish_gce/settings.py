@@ -3,6 +3,7 @@ machine presets and their hourly prices. Imported only when a GCE profile is val
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +40,27 @@ def hourly_price(machine_type: str, spot: bool) -> float | None:
     return None if prices is None else prices[1 if spot else 0]
 
 
+def project_settings(project_root: Path) -> dict[str, Any]:
+    """The ``gce:`` section of goldfish.yaml as written (validated by the config loader), plus
+    ``_project_name`` and ``_storage`` (the storage URI). Read directly because backends and
+    storage are built from the project root alone."""
+    try:
+        import yaml
+
+        raw = yaml.safe_load((project_root / "goldfish.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, ValueError, ImportError):
+        raw = {}
+    raw = raw if isinstance(raw, dict) else {}
+    section = raw.get("gce")
+    out = dict(section) if isinstance(section, dict) else {}
+    out["_project_name"] = str(raw.get("project") or raw.get("name") or project_root.name)
+    storage = raw.get("storage")
+    if isinstance(storage, dict):
+        storage = storage.get("uri")
+    out["_storage"] = storage if isinstance(storage, str) else None
+    return out
+
+
 class GceSection(BaseModel):
     """The ``gce:`` section of goldfish.yaml (defaults for every GCE profile)."""
 
@@ -51,6 +73,9 @@ class GceSection(BaseModel):
     network: str | None = Field(None, description="VPC network (default: `default`)")
     labels: dict[str, str] = Field(default_factory=dict, description="extra labels on every VM")
     api_endpoint: str | None = Field(None, description="Compute API endpoint (tests: the fake)")
+    credentials_file: str | None = Field(None, description="service-account key file for API and "
+                                                           "gs:// storage (default: Application "
+                                                           "Default Credentials)")
 
 
 class GceProfile(BaseModel):

@@ -2,7 +2,7 @@
 
 URIs: ``gs://bucket/path/to/object``. google-cloud-storage is imported on first use, never at
 plugin discovery. Credentials are Application Default Credentials unless ``credentials_file``
-names a service-account key; with ``STORAGE_EMULATOR_HOST`` set (the GCS emulator, tests) the
+(in the ``gce:`` section of goldfish.yaml, like ``project_id``) names a service-account key; with ``STORAGE_EMULATOR_HOST`` set (the GCS emulator, tests) the
 client is anonymous.
 
 A GCS upload is atomic by itself (an object appears whole or not at all), so ``put`` needs no
@@ -65,6 +65,12 @@ class GcsStorage:
     def __init__(self, project_root: Path, config: dict[str, Any] | None = None) -> None:
         self.project_root = Path(project_root)
         self.config = dict(config or {})
+        if "project" not in self.config:  # built from the project root alone: the gce: section
+            from goldfish_gce.settings import project_settings
+
+            section = project_settings(self.project_root)
+            self.config.setdefault("project", section.get("project_id"))
+            self.config.setdefault("credentials_file", section.get("credentials_file"))
         self.resumable_threshold = int(float(self.config.get("resumable_threshold_mb", CHUNK_MB))
                                        * 1024 * 1024)
         self.parallel = int(self.config.get("parallel_transfers", 8))
