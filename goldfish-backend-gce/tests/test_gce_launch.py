@@ -145,6 +145,12 @@ def test_spot_preemption_is_reported_from_the_api(fake_gce: FakeCompute, tmp_pat
     fake_gce.preempt(handle.data["name"])
     status = wait_final(backend, handle, 60)
     assert status.state == "exited" and status.cause == "preempted", status
+    # within the notice the worker saw the shutdown and reported the preemption itself
+    deadline = time.monotonic() + 10
+    while (record := backend._json(f"{handle.data['output_uri']}/exit.json")) is None:
+        assert time.monotonic() < deadline, "the worker never wrote its exit record"
+        time.sleep(0.1)
+    assert record["cause"] == "preempted"
 
 
 def test_a_backend_built_for_gce_refuses_an_unstaged_job(tmp_path: Path,

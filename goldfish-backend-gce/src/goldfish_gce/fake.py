@@ -14,7 +14,8 @@ A created VM boots after ``boot_delay`` seconds and then really runs its ``start
 with bash as a local process (its own session and ``TMPDIR``). ``scheduling.terminationTime``
 is enforced (the VM is deleted), ``preempt(name)`` turns ``instance/preempted`` TRUE, waits
 ``notice_seconds``, kills the VM and records a ``compute.instances.preempted`` operation;
-``exhaust(zone)`` and ``exceed_quota(zone)`` make a zone refuse new VMs.
+``exhaust(zone)`` and ``exceed_quota(zone)`` make a zone refuse new VMs. A preemption with a
+notice sends SIGTERM to every process of the VM at once, as a guest shutting down does.
 """
 
 from __future__ import annotations
@@ -177,6 +178,10 @@ class FakeCompute:
             raise KeyError(name)
         vm.preempted = True
         notice = self.notice_seconds if notice_seconds is None else notice_seconds
+        if notice > 0 and vm.process is not None:  # the guest OS shuts down: SIGTERM to all
+            for pid in _descendants(vm.process.pid):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGTERM)
 
         def later() -> None:
             time.sleep(notice)

@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.error
@@ -39,6 +40,7 @@ STORAGE_ENDPOINT = "https://storage.googleapis.com"
 COMPUTE_ENDPOINT = "https://compute.googleapis.com"
 KILL_GRACE = 10.0
 LIVE = ("log.txt", "metrics.jsonl")
+SHUTDOWN = threading.Event()
 
 
 class Cloud:
@@ -154,6 +156,7 @@ class Job:
         self.stop_at: float | None = None
         self.term_at: float | None = None
         self.kill_at: float | None = None
+        self.shutdown_seen = False
 
     # --- set up ---------------------------------------------------------------------------
     def download(self) -> None:
@@ -242,11 +245,15 @@ class Job:
                 _signal(proc, signal.SIGKILL)
             elif self.term_at is not None and now >= self.term_at:
                 self.terminate(proc, self.cause or "cancelled", self.message or "stopped")
-            if now - last_sync >= self.sync_seconds:
+            urgent = SHUTDOWN.is_set() and not self.shutdown_seen  # sync at once, once
+            if now - last_sync >= self.sync_seconds or urgent:
+                self.shutdown_seen = self.shutdown_seen or urgent
                 last_sync = now
                 self.sync_live(started)
                 self.watch(proc)
             time.sleep(0.2)
+        if self.cause is None and code != 0 and self.preempted():
+            self.cause, self.message = "preempted", "the spot VM was preempted"
         if code < 0 and -code == signal.SIGKILL and self.cause is None:
             self.cause, self.message = "oom", "killed by SIGKILL (out of memory)"
         elif code == 137 and self.cause is None:
@@ -255,6 +262,12 @@ class Job:
                                     "message": self.message, "started_at": started,
                                     "finished_at": time.time(), "results": "uploading"})
         return code
+
+    def preempted(self) -> bool:
+        try:
+            return self.cloud.meta("instance/preempted", "FALSE") == "TRUE"
+        except OSError:
+            return False
 
     def terminate(self, proc: subprocess.Popen[bytes], cause: str, message: str) -> None:
         if self.kill_at is not None:
@@ -278,7 +291,7 @@ class Job:
                 self.term_at = self.stop_at + grace
                 self.cause = "cancelled"
                 self.message = str(stop.get("reason") or "stop requested")
-        if self.cloud.meta("instance/preempted", "FALSE") == "TRUE" and self.cause != "preempted":
+        if self.cause != "preempted" and self.preempted():
             self.cause, self.message = "preempted", "the spot VM was preempted"
             (self.dir / "stop").write_text(json.dumps({"reason": "preempted"}))
             self.sync_checkpoints()
@@ -371,7 +384,12 @@ def run_job(cloud: Cloud, spec_uri: str) -> None:
         shutil.rmtree(job.dir, ignore_errors=True)
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    SHUTDOWN.set()  # the VM is shutting down (preemption): sync now, report what happened
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _on_sigterm)
     cloud: Cloud | None = None
     spec_uri: str | None = None
     try:
