@@ -46,7 +46,7 @@ def test_exhausted_zone_falls_through_to_the_next(fake_gce: FakeCompute, tmp_pat
     handle = backend.launch(make_job("print('landed')"))
     assert handle.data["zone"] == "us-central1-b"
     assert handle.data["zones_tried"] == [
-        "us-central1-a: ZONE_RESOURCE_POOL_EXHAUSTED (The zone 'projects/test-project/zones/"
+        "us-central1-a (on-demand): ZONE_RESOURCE_POOL_EXHAUSTED (The zone 'projects/test-project/zones/"
         "us-central1-a' does not have enough resources available to fulfill the request.)"]
     assert wait_final(backend, handle, 60).exit_code == 0
 
@@ -64,9 +64,9 @@ def test_all_zones_refusing_is_a_clear_error_within_the_budget(
     with pytest.raises(CapacityError) as excinfo:
         backend.launch(job)
     message = excinfo.value.message
-    assert "us-central1-a: ZONE_RESOURCE_POOL_EXHAUSTED" in message
-    assert "us-central1-b: ZONE_RESOURCE_POOL_EXHAUSTED" in message
-    assert "us-east4-c: QUOTA_EXCEEDED" in message
+    assert "us-central1-a (on-demand): ZONE_RESOURCE_POOL_EXHAUSTED" in message
+    assert "us-central1-b (on-demand): ZONE_RESOURCE_POOL_EXHAUSTED" in message
+    assert "us-east4-c (on-demand): QUOTA_EXCEEDED" in message
     assert "compute.googleapis.com/nvidia_h100_gpus" in message  # the quota metric is named
     assert excinfo.value.hint and "zones" in excinfo.value.hint
     assert sum(slept) <= 3 and slept  # backed off, within the budget
@@ -180,3 +180,22 @@ def test_a_boot_that_breaks_is_uploaded_as_a_log_the_user_can_read(
         status.message or "")
     assert "boot.log" in (status.message or "")
     assert fake_gce.vm(handle.data["name"]) is None  # the VM deleted itself anyway
+
+
+def test_spot_falls_back_to_on_demand_by_preference(fake_gce: FakeCompute, tmp_path: Path,
+                                                    make_job, zones) -> None:  # type: ignore[no-untyped-def]
+    fake_gce.exhaust("us-central1-a", spot_only=True)
+    fake_gce.exhaust("us-central1-b", spot_only=True)
+    strict = gce_backend(tmp_path, fake_gce, preset="a100-spot", launch_budget_seconds=1)
+    strict.sleep = lambda seconds: None
+    with pytest.raises(CapacityError, match="on_demand_fallback"):
+        strict.launch(make_job("print('spot only')"))
+    backend = gce_backend(tmp_path, fake_gce, preset="a100-spot", on_demand_fallback=True)
+    handle = backend.launch(make_job("print('on demand')"))
+    assert handle.data["spot"] is False and handle.data["zone"] == "us-central1-a"
+    assert [t.split(":")[0] for t in handle.data["zones_tried"]] == [
+        "us-central1-a (spot)", "us-central1-b (spot)"]
+    vm = fake_gce.vm(handle.data["name"])
+    assert vm is not None and vm.body["scheduling"]["provisioningModel"] == "STANDARD"
+    assert wait_final(backend, handle, 60).exit_code == 0
+

@@ -126,42 +126,50 @@ class GceBackend:
         if previous is not None:
             return Handle.from_json(json.loads(previous))
         machine = self.settings.machine(job.resources.spot)
+        choices = [machine]
+        if machine["spot"] and self.settings.on_demand_fallback:
+            choices.append({**machine, "spot": False})  # by preference: spot first
         name = vm_name(job.job_id)
         tried: list[str] = []
-        blocked_regions: set[str] = set()
+        blocked: set[tuple[bool, str]] = set()  # (spot, region): spot quotas are separate
+        regions = {z.rsplit("-", 1)[0] for z in self.zones()}
         deadline = time.monotonic() + self.settings.launch_budget_seconds
         backoff = 1.0
         while True:
-            for zone in self.zones():
-                region = zone.rsplit("-", 1)[0]
-                if region in blocked_regions:
-                    continue
-                refusal = self._insert(zone, name, job, machine)
-                if refusal is None:
-                    handle = Handle("gce", job.job_id, {
-                        "name": name, "zone": zone, "project": self.project,
-                        "output_uri": prefix, "launched_at": time.time(),
-                        "machine_type": machine["machine_type"], "spot": machine["spot"],
-                        "zones_tried": tried})
-                    self.storage.put(f"{prefix}/handle.json",
-                                     json.dumps(handle.to_json()).encode())
-                    return handle
-                code, message = refusal
-                tried.append(f"{zone}: {code} ({message})")
-                if code in QUOTA:
-                    blocked_regions.add(region)
-                elif code not in CAPACITY:
-                    raise GoldfishError(f"GCE refused VM {name} in {zone}: {code}: {message}",
-                                        "fix the profile or project settings named above; "
-                                        "this is not a capacity problem, so no zone is retried")
-            if time.monotonic() + backoff > deadline or len(blocked_regions) >= len(
-                    {z.rsplit("-", 1)[0] for z in self.zones()}):
+            for choice in choices:
+                kind = "spot" if choice["spot"] else "on-demand"
+                for zone in self.zones():
+                    region = zone.rsplit("-", 1)[0]
+                    if (choice["spot"], region) in blocked:
+                        continue
+                    refusal = self._insert(zone, name, job, choice)
+                    if refusal is None:
+                        handle = Handle("gce", job.job_id, {
+                            "name": name, "zone": zone, "project": self.project,
+                            "output_uri": prefix, "launched_at": time.time(),
+                            "machine_type": choice["machine_type"], "spot": choice["spot"],
+                            "zones_tried": tried})
+                        self.storage.put(f"{prefix}/handle.json",
+                                         json.dumps(handle.to_json()).encode())
+                        return handle
+                    code, message = refusal
+                    tried.append(f"{zone} ({kind}): {code} ({message})")
+                    if code in QUOTA:
+                        blocked.add((choice["spot"], region))
+                    elif code not in CAPACITY:
+                        raise GoldfishError(
+                            f"GCE refused VM {name} in {zone}: {code}: {message}",
+                            "fix the profile or project settings named above; this is not a "
+                            "capacity problem, so no zone is retried")
+            all_blocked = all((c["spot"], r) in blocked for c in choices for r in regions)
+            if time.monotonic() + backoff > deadline or all_blocked:
                 raise CapacityError(
                     f"no zone could start a {machine['machine_type']} "
                     f"{'spot ' if machine['spot'] else ''}VM within "
                     f"{self.settings.launch_budget_seconds:g}s; tried: " + "; ".join(tried),
-                    "add zones (profile zones or gce.zones), raise the quota named above, use "
-                    "on-demand instead of spot, or raise launch_budget_seconds")
+                    "add zones (profile zones or gce.zones), raise the quota named above, "
+                    "allow on_demand_fallback for spot profiles, or raise "
+                    "launch_budget_seconds")
             self.sleep(backoff)
             backoff = min(backoff * 2, 60.0)
 

@@ -96,6 +96,7 @@ class FakeCompute:
         self.instances: dict[tuple[str, str], FakeVm] = {}
         self.operations: dict[str, dict[str, Any]] = {}
         self.exhausted: set[str] = set()
+        self.exhausted_spot: set[str] = set()
         self.quota: set[str] = set()
         self.deleted: list[str] = []
         self.inserts: list[tuple[str, str]] = []
@@ -153,14 +154,16 @@ class FakeCompute:
             thread.start()
 
     # --- test controls ----------------------------------------------------------------------
-    def exhaust(self, zone: str) -> None:
-        self.exhausted.add(zone)
+    def exhaust(self, zone: str, spot_only: bool = False) -> None:
+        """The zone refuses new VMs (only spot ones with ``spot_only``) for lack of capacity."""
+        (self.exhausted_spot if spot_only else self.exhausted).add(zone)
 
     def exceed_quota(self, zone: str) -> None:
         self.quota.add(zone)
 
     def restore(self, zone: str) -> None:
         self.exhausted.discard(zone)
+        self.exhausted_spot.discard(zone)
         self.quota.discard(zone)
 
     def vm(self, name: str) -> FakeVm | None:
@@ -285,7 +288,8 @@ class FakeCompute:
                                                                      "project-region",
                                                         "dimensions": {"region": region},
                                                         "limit": 0}}]}), "application/json"
-                if zone in self.exhausted:
+                spot = (body.get("scheduling") or {}).get("provisioningModel") == "SPOT"
+                if zone in self.exhausted or (spot and zone in self.exhausted_spot):
                     return 200, self._operation(project, zone, "insert", name, {
                         "code": "ZONE_RESOURCE_POOL_EXHAUSTED",
                         "message": f"The zone 'projects/{project}/zones/{zone}' does not have "

@@ -102,6 +102,9 @@ class GceProfile(BaseModel):
                                                                    "this long is killed")
     sync_seconds: float = Field(5.0, gt=0, description="how often the worker syncs results")
     max_retries: int = Field(3, ge=0, description="relaunches after preemption")
+    on_demand_fallback: bool = Field(False, description="a spot profile that finds no spot "
+                                                        "capacity in any zone tries on-demand "
+                                                        "VMs in the same round")
     project_id: str | None = None
     api_endpoint: str | None = None
     service_account: str | None = None
