@@ -177,6 +177,8 @@ def test_preempted_stage_resumes_from_its_last_checkpoint(
     assert engine.wait(run_id, timeout=180) == "done", stages(project, run_id)["train"]["error"]
     row = stages(project, run_id)["train"]
     assert row["job_id"].endswith(".train.attempt2")
+    zones = (json.loads(first["handle"])["data"]["zone"], json.loads(row["handle"])["data"]["zone"])
+    assert zones == ("us-central1-a", "us-central1-b")  # relaunched away from the preempting zone
     reasons = [r["reason"] for r in project.db.query(
         "SELECT reason FROM transitions WHERE run_id = ? AND stage = 'train'", (run_id,))]
     assert "relaunched after preemption (attempt 2 of 4)" in reasons

@@ -26,6 +26,7 @@ from typing import Any
 
 from goldfish.compute import Handle, Job, JobStatus, LogChunk
 from goldfish.errors import GoldfishError
+from goldfish.runs.ids import attempt_of, job_id
 from goldfish.runs.staging import fetch_results
 
 from goldfish_gce.boot import BOOT_SCRIPT, worker_source
@@ -130,15 +131,16 @@ class GceBackend:
         if machine["spot"] and self.settings.on_demand_fallback:
             choices.append({**machine, "spot": False})  # by preference: spot first
         name = vm_name(job.job_id)
+        zones = self._zone_order(job, prefix)
         tried: list[str] = []
         blocked: set[tuple[bool, str]] = set()  # (spot, region): spot quotas are separate
-        regions = {z.rsplit("-", 1)[0] for z in self.zones()}
+        regions = {z.rsplit("-", 1)[0] for z in zones}
         deadline = time.monotonic() + self.settings.launch_budget_seconds
         backoff = 1.0
         while True:
             for choice in choices:
                 kind = "spot" if choice["spot"] else "on-demand"
-                for zone in self.zones():
+                for zone in zones:
                     region = zone.rsplit("-", 1)[0]
                     if (choice["spot"], region) in blocked:
                         continue
@@ -172,6 +174,18 @@ class GceBackend:
                     "launch_budget_seconds")
             self.sleep(backoff)
             backoff = min(backoff * 2, 60.0)
+
+    def _zone_order(self, job: Job, prefix: str) -> list[str]:
+        """The search order; a relaunch after a preemption tries the zone that preempted its
+        previous attempt last (spot VMs are often preempted again and again in one zone)."""
+        zones = self.zones()
+        attempt = attempt_of(job.job_id)
+        if attempt < 2:
+            return zones
+        previous = job_id(job.run_id, job.stage, attempt - 1)
+        raw = self._json(f"{prefix.rsplit('/', 1)[0]}/{previous}/handle.json") or {}
+        zone = (raw.get("data") or {}).get("zone")
+        return [z for z in zones if z != zone] + [z for z in zones if z == zone]
 
     def _insert(self, zone: str, name: str, job: Job,
                 machine: dict[str, Any]) -> tuple[str, str] | None:
