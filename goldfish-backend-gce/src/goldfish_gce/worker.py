@@ -39,7 +39,7 @@ METADATA_FLAVOR = {"Metadata-Flavor": "Google"}
 STORAGE_ENDPOINT = "https://storage.googleapis.com"
 COMPUTE_ENDPOINT = "https://compute.googleapis.com"
 KILL_GRACE = 10.0
-LIVE = ("log.txt", "metrics.jsonl")
+LIVE = ("metrics.jsonl", "log.txt")  # metrics first: a log line never runs ahead of them
 SHUTDOWN = threading.Event()
 
 
