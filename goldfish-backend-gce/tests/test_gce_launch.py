@@ -199,3 +199,14 @@ def test_spot_falls_back_to_on_demand_by_preference(fake_gce: FakeCompute, tmp_p
     assert vm is not None and vm.body["scheduling"]["provisioningModel"] == "STANDARD"
     assert wait_final(backend, handle, 60).exit_code == 0
 
+
+
+def test_the_hard_lifetime_is_enforced_by_gce_even_if_the_worker_hangs(
+        fake_gce: FakeCompute, tmp_path: Path, make_job) -> None:  # type: ignore[no-untyped-def]
+    backend = gce_backend(tmp_path, fake_gce, max_run_hours=3 / 3600)  # three seconds
+    handle = backend.launch(make_job(SLEEPER))
+    vm = fake_gce.vm(handle.data["name"])
+    assert vm is not None and vm.body["scheduling"]["instanceTerminationAction"] == "DELETE"
+    status = wait_final(backend, handle, 60)
+    assert status.state == "lost" and "no exit record" in (status.message or "")
+    assert handle.data["name"] in fake_gce.deleted
