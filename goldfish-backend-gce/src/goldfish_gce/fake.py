@@ -25,6 +25,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -205,6 +206,7 @@ class FakeCompute:
             self._remove(vm)
         self.server.shutdown()
         self.server.server_close()
+        shutil.rmtree(self._root, ignore_errors=True)
 
     def __enter__(self) -> FakeCompute:
         return self
