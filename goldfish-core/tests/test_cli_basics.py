@@ -47,9 +47,9 @@ CONFIG_CORPUS = [
     ("default profile missing", "project: lab\ndefault_profile: gpu\n",
      ["goldfish.yaml:2: default_profile: names profile 'gpu', which is not defined",
       "add it under `profiles:`"]),
-    ("unknown backend", "project: lab\nprofiles:\n  h100: {backend: gce}\n",
-     ["goldfish.yaml:3: profiles.h100.backend: unknown compute backend 'gce'",
-      "pip install goldfish-backend-gce"]),
+    ("unknown backend", "project: lab\nprofiles:\n  h100: {backend: tpu}\n",
+     ["goldfish.yaml:3: profiles.h100.backend: unknown compute backend 'tpu'",
+      "pip install goldfish-backend-tpu"]),
     ("yaml syntax error", "project: lab\nprofiles:\n  local: {backend: local\n",
      ["goldfish.yaml:4: YAML syntax error", "fix the YAML syntax"]),
     ("a list", "- project: lab\n", ["found a list", "write `key: value` lines"]),
@@ -180,7 +180,7 @@ def test_doctor_fails_on_a_broken_config_and_a_missing_backend(lab: Path, cache:
     config = lab / "goldfish.yaml"
     original = config.read_bytes()
     try:
-        config.write_text("project: lab\nprofiles:\n  h100: {backend: gce}\n")
+        config.write_text("project: lab\nprofiles:\n  h100: {backend: tpu}\n")
         before = tree_digest(lab)
         result = run_cli("doctor", "--json", cwd=lab, cache=cache)
         assert result.code == 1 and "Traceback" not in result.err

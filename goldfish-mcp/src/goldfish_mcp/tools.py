@@ -662,8 +662,10 @@ class GoldfishTools:
         return answer(p.to_json(), p.render())
 
     def profiles(self) -> Answer:
-        """Compute profiles (backend and resources), the default profile, and the installed
-        backends with their capabilities."""
+        """Compute profiles (backend and resources), the default profile, the installed
+        backends with their capabilities, and what runs now (VMs with their hourly price)."""
+        from goldfish.runs.backends import running
+
         config = self.project.config
         registry = self.project.plugins.registries.compute
         backends = {}
@@ -673,9 +675,11 @@ class GoldfishTools:
                               "capabilities": caps.__dict__ if hasattr(caps, "__dict__")
                               else caps}
         profiles = {name: p.to_dict() for name, p in config.profiles.items()}
+        live = running(self.project)
         return answer({"default": config.default_profile, "profiles": profiles,
-                       "backends": backends},
-                      "\n".join(f"{n}: {p}" for n, p in profiles.items()))
+                       "backends": backends, "running": live},
+                      "\n".join([*(f"{n}: {p}" for n, p in profiles.items()),
+                                  *(f"running: {r}" for r in live)]))
 
 
 def _finding_line(f: dict[str, Any], run: bool = True) -> str:

@@ -22,7 +22,8 @@ to reap it, and it outlives whoever started it (the CLI, the MCP server, a test)
 Causes: ``cancelled`` (a stop/cancel request was seen), ``timeout``, ``killed`` (a signal we did not
 send, e.g. SIGKILL from outside), ``oom`` (the cgroup's OOM-kill counter moved while the stage was
 SIGKILLed, or exit code 137 without our kill), ``error`` (the command could not be started), else
-``null`` for a normal exit, whatever its code.
+``null`` for a normal exit, whatever its code; ``preempted`` when the profile's ``simulate``
+option ended it (a rehearsal of a spot VM going away).
 
 Kept tiny and dependency-free on purpose: it must start fast and never be the reason a run is lost.
 """
@@ -168,6 +169,7 @@ class Supervisor:
         self.timeout: float | None = spec.get("timeout_seconds")
         self.kill_grace = float(spec.get("kill_grace_seconds", DEFAULT_KILL_GRACE))
         self.stop_grace = float(spec.get("stop_grace_seconds", DEFAULT_STOP_GRACE))
+        self.preempt_after: float | None = spec.get("preempt_after_seconds")
         self.cause: str | None = None
         self.message: str | None = None
         self.sent_kill = False
@@ -318,6 +320,9 @@ class Supervisor:
             if deadline is not None and now >= deadline:
                 self._terminate(pgid, "timeout", self.kill_grace,
                                 f"exceeded its timeout of {self.timeout:g}s")
+            if self.preempt_after is not None and now >= started + self.preempt_after:
+                self._terminate(pgid, "preempted", self.kill_grace,
+                                f"simulated spot preemption after {self.preempt_after:g}s")
             if self.terminated:
                 self._terminate(pgid, "killed", self.kill_grace,
                                 "the supervisor received SIGTERM (machine shutting down?)")

@@ -35,7 +35,9 @@ into ``launch.json`` (which is written 0600 all the same).
 
 Profile keys (``config``): ``env_passthrough`` (list of names), ``kill_grace_seconds`` (SIGTERM →
 SIGKILL on timeout, default 10), ``stop_grace_seconds`` (a bare ``stop`` file → SIGTERM, default
-30), ``startup_grace_seconds`` (how long a launched job may show no supervisor, default 30).
+30), ``startup_grace_seconds`` (how long a launched job may show no supervisor, default 30),
+``simulate`` (``{preempt_after_seconds: N, preemptions: 1}``: the supervisor ends the first
+attempts with cause ``preempted`` N seconds after the stage starts, like a spot VM going away).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ import goldfish
 from goldfish.builtins import _supervisor as sup
 from goldfish.compute import Capabilities, Handle, Job, JobStatus, LogChunk
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
+from goldfish.runs.ids import attempt_of
 
 CAPABILITIES = Capabilities(gpu=False, spot=False, live_logs=True, detached=True,
                             shares_filesystem=True)
@@ -87,6 +90,15 @@ def __getattr__(name: str) -> Any:
 def _config_model() -> type:
     from pydantic import BaseModel, ConfigDict, Field
 
+    class Simulate(BaseModel):
+        """Failures the local backend can rehearse."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        preempt_after_seconds: float = Field(
+            gt=0, description="the stage is preempted this long after it starts")
+        preemptions: int = Field(1, ge=0, description="how many attempts are preempted")
+
     class LocalConfig(BaseModel):
         """Keys a ``backend: local`` profile accepts beyond the common ones."""
 
@@ -105,6 +117,10 @@ def _config_model() -> type:
         startup_grace_seconds: float = Field(
             30.0, gt=0,
             description="seconds a just-launched job may show no supervisor before it is lost")
+        simulate: Simulate | None = Field(
+            None, description="rehearse cloud failures locally: `{preempt_after_seconds: 30, "
+                              "preemptions: 1}` ends the first attempts as a spot preemption "
+                              "would, so checkpoint/resume logic is tried before paying for a GPU")
 
     return LocalConfig
 
@@ -198,6 +214,10 @@ class LocalBackend:
         self.kill_grace = float(config.get("kill_grace_seconds", sup.DEFAULT_KILL_GRACE))
         self.stop_grace = float(config.get("stop_grace_seconds", sup.DEFAULT_STOP_GRACE))
         self.startup_grace = float(config.get("startup_grace_seconds", 30.0))
+        simulate = config.get("simulate") or {}
+        simulate = simulate if isinstance(simulate, dict) else dict(simulate)
+        self.preempt_after: float | None = simulate.get("preempt_after_seconds")
+        self.preemptions = int(simulate.get("preemptions", 1))
 
     # --- launch -----------------------------------------------------------------------------
     def stage_env(self, job: Job) -> dict[str, str]:
@@ -257,7 +277,10 @@ class LocalBackend:
             "job_id": job.job_id, "command": list(job.command), "env": env,
             "env_from_supervisor": passed,
             "cwd": str(cwd), "timeout_seconds": timeout, "kill_grace_seconds": self.kill_grace,
-            "stop_grace_seconds": self.stop_grace}, mode=0o600, durable=False)
+            "stop_grace_seconds": self.stop_grace,
+            "preempt_after_seconds": self.preempt_after
+            if self.preempt_after and attempt_of(job.job_id) <= self.preemptions else None},
+            mode=0o600, durable=False)
         launched_at = time.time()
         # Started directly in its own session (no fork-and-report round trip: the pid is known
         # at once). It outlives this process; while this process lives it reaps it (_reap).

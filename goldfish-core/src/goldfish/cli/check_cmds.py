@@ -98,9 +98,12 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     config = project.config
     backends = project.plugins.registries.compute
     profiles = {name: p.to_dict() for name, p in config.profiles.items()}
+    from goldfish.runs.backends import running
+
+    live = running(project)
     if args.json:
         emit_json({"default": config.default_profile, "profiles": profiles,
-                   "backends": sorted(backends)})
+                   "backends": sorted(backends), "running": live})
         return 0
     for name, profile in profiles.items():
         mark = "*" if name == config.default_profile else " "
@@ -109,4 +112,13 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         rest = ", ".join(f"{k}={v}" for k, v in profile.items() if k != "backend")
         print(f"{mark} {name:<14} {backend}{missing}" + (f"  {rest}" if rest else ""))
     print(f"backends installed: {', '.join(sorted(backends)) or 'none'}")
+    for item in live:
+        if "error" in item:
+            print(f"running ({item['profile']}): could not list: {item['error']}")
+            continue
+        price = item.get("hourly_usd")
+        print(f"running: {item['name']} ({item['profile']}, {item.get('machine_type', '?')}"
+              f"{' spot' if item.get('spot') else ''}, {item.get('zone', '?')}, "
+              f"{item.get('status', '?').lower()})"
+              + (f"  ${price:.2f}/h" if isinstance(price, int | float) else ""))
     return 0

@@ -276,6 +276,10 @@ def _project_checks(explicit: str | None, plugins: Plugins) -> list[Check]:
     checks += _missing_backends(project, plugins, config)
     checks += _storage_backend(plugins, config)
     checks += _backend_checks(project, plugins, config)
+    if config is not None:
+        from goldfish.runs import backends
+
+        checks += [Check(*c) for c in backends.diagnose(project)]  # credentials, API, bucket…
     checks.append(_database_check(project))
     checks.append(_repository_check(project))
     if checks[-1].status == "ok":

@@ -9,6 +9,7 @@ A lease per run (``run:<id>``) makes sure only one process acts on a run at a ti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
@@ -30,7 +31,7 @@ from goldfish.findings import (
     coerce_finding,
     coerce_review,
 )
-from goldfish.runs import lease, states
+from goldfish.runs import lease, retries, staging, states
 from goldfish.runs.ids import job_id, new_run_id
 from goldfish.runs.ingest import TICK_SECONDS, Batch, Ingest
 from goldfish.runs.plan import (
@@ -541,12 +542,13 @@ class Engine:
         from goldfish.compute import Job, Resources
 
         run_id, stage = run["id"], row["stage"]
+        jid = retries.job_id_for(self.project, run_id, stage)
         self._renew()
         with self.project.tx() as conn:
             extra = {"note": note} if note else {}
             states.set_stage_state(conn, run_id, stage, "preparing",
                                    note or "exporting code and inputs",
-                                   job_id=job_id(run_id, stage), **extra)
+                                   job_id=jid, **extra)
         job_dir = self.job_dir(run_id, stage)
         try:
             if not (job_dir / "launch.lock").exists():
@@ -561,13 +563,15 @@ class Engine:
                 resources = replace(resources or Resources(),
                                     timeout_seconds=float(spec["timeout_minutes"]) * 60)
             python = sys.executable if backend.capabilities.shares_filesystem else "python"
-            job = Job(job_id=job_id(run_id, stage), run_id=run_id, stage=stage, job_dir=job_dir,
+            job = Job(job_id=jid, run_id=run_id, stage=stage, job_dir=job_dir,
                       command=[python, "-m", "goldfish._stage"],
                       env=dict(getattr(profile, "env", {}) or {}), profile=row["profile"],
                       resources=resources or Resources(),
                       profile_config=(profile.backend_config
                                       if hasattr(profile, "backend_config") else {}),
                       image=getattr(profile, "image", None))
+            if not backend.capabilities.shares_filesystem:
+                job, _ = staging.stage_job(self.artifacts, job, self.project.cache_dir)
             handle = backend.launch(job)
         except GoldfishError as exc:
             self._fail_stage(run_id, stage, f"could not launch: {exc.message}")
@@ -582,9 +586,12 @@ class Engine:
                                    handle=json.dumps(handle.to_json()))
 
     def _prepare_job_dir(self, run: Any, row: Any, job_dir: Path) -> None:
+        resume = None
         if job_dir.exists():
+            resume = retries.set_aside(job_dir)  # a relaunch resumes from its checkpoints
             shutil.rmtree(job_dir)
         job_dir.mkdir(parents=True)
+        retries.put_back(job_dir, resume)
         from goldfish.runs.codecache import export_code
 
         export_code(self.project, run["tree_sha"], job_dir / "code")
@@ -652,6 +659,8 @@ class Engine:
             self._finish_safely(run, row, backend, handle, None)
             return
         status = backend.poll(handle)
+        if status.final and retries.relaunch(self.project, row, backend, handle, status):
+            return
         if status.final:
             with self.project.tx() as conn:
                 states.set_stage_state(conn, run_id, stage, "finishing",
@@ -684,6 +693,9 @@ class Engine:
         """
         run_id, stage = run["id"], row["stage"]
         job_dir = self.job_dir(run_id, stage)
+        if not backend.capabilities.shares_filesystem:
+            with contextlib.suppress(GoldfishError):  # the next tick tries again
+                backend.fetch(handle, job_dir)  # live metrics, heartbeat and log
         if (row["error"] or "").startswith(STOPPED):
             self._escalate(backend, handle, job_dir)
             return

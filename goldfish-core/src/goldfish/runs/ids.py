@@ -62,9 +62,16 @@ def new_run_id(now: float | None = None) -> str:
     return f"r-{stamp}-{os.urandom(3).hex()}"  # what secrets.token_hex does, minus hmac/OpenSSL
 
 
-def job_id(run_id: str, stage: str) -> str:
-    """The backend job id of a stage run: deterministic, so a repeated launch is the same job."""
-    return f"{run_id}.{stage}"
+def job_id(run_id: str, stage: str, attempt: int = 1) -> str:
+    """The backend job id of a stage run: deterministic, so a repeated launch is the same job.
+    A relaunch (after a preemption) is attempt 2, 3…: ``<run>.<stage>.attempt2``."""
+    return f"{run_id}.{stage}" if attempt <= 1 else f"{run_id}.{stage}.attempt{attempt}"
+
+
+def attempt_of(job: str) -> int:
+    """The attempt a job id names (1 unless it ends in ``.attemptN``)."""
+    _, sep, tail = job.rpartition(".attempt")
+    return int(tail) if sep and tail.isdigit() else 1
 
 
 @dataclass(frozen=True)

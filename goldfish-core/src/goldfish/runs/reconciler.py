@@ -18,7 +18,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from goldfish.runs import states
+from goldfish.runs import backends, states
 
 if TYPE_CHECKING:
     from goldfish.project import Project
@@ -73,12 +73,15 @@ class Reconciler:
         if self._thread is not None and self._thread.is_alive():
             return self._thread
 
+        reaper = backends.Schedule()
+
         def loop() -> None:
             if initial_delay > 0 and self._stop.wait(initial_delay):
                 return
             while not self._stop.is_set():
                 try:
                     self.reconcile_once()
+                    reaper.tick(self.project)  # cost guard: VMs no live job owns
                 except Exception as exc:
                     print(f"goldfish: warning: reconcile pass failed: {exc}", file=sys.stderr)
                 self._stop.wait(interval)

@@ -20,7 +20,7 @@ SUCCEEDED: tuple[str, ...] = ("done", "reused")
 _ALLOWED: dict[str, tuple[str, ...]] = {
     "queued": ("preparing", "reused", "skipped", "cancelled", "failed", "lost", "running"),
     "preparing": ("running", "failed", "cancelled", "lost", "preparing"),
-    "running": ("finishing", "failed", "cancelled", "lost"),
+    "running": ("finishing", "failed", "cancelled", "lost", "preparing"),  # preparing: a retry
     "finishing": ("done", "failed", "cancelled", "lost"),
 }
 

@@ -1,0 +1,27 @@
+"""Hook implementations of goldfish-backend-gce (registrations only; nothing heavy imported)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from goldfish.compute import Capabilities
+from goldfish.hookspecs import hookimpl
+
+CAPABILITIES = Capabilities(gpu=True, spot=True, live_logs=True, detached=True,
+                            shares_filesystem=False)
+
+
+@hookimpl
+def register_storage_backends(register: Any) -> None:
+    register("gs", "goldfish_gce.storage:GcsStorage")
+
+
+@hookimpl
+def register_compute_backends(register: Any) -> None:
+    register("gce", "goldfish_gce.backend:GceBackend",
+             config_model="goldfish_gce.settings:GceProfile", capabilities=CAPABILITIES)
+
+
+@hookimpl
+def register_config_sections(register: Any) -> None:
+    register("gce", "goldfish_gce.settings:GceSection")

@@ -1,0 +1,167 @@
+"""The ``gs://`` storage backend: objects in Google Cloud Storage.
+
+URIs: ``gs://bucket/path/to/object``. google-cloud-storage is imported on first use, never at
+plugin discovery. Credentials are Application Default Credentials unless ``credentials_file``
+(in the ``gce:`` section of goldfish.yaml, like ``project_id``) names a service-account key; with ``STORAGE_EMULATOR_HOST`` set (the GCS emulator, tests) the
+client is anonymous.
+
+A GCS upload is atomic by itself (an object appears whole or not at all), so ``put`` needs no
+temp object. Objects larger than ``resumable_threshold_mb`` go up as resumable uploads in chunks
+(an interrupted chunk is retried, not the whole file); :meth:`GcsStorage.put_many` moves many small
+objects in parallel threads.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
+
+PREFIX = "gs://"
+CHUNK_MB = 8
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """``gs://bucket/key`` → ``(bucket, key)``; a bad URI says what a good one looks like."""
+    if not isinstance(uri, str) or not uri.startswith(PREFIX):
+        raise InvalidInputError(f"{uri!r} is not a gs:// URI", "write gs://bucket/path")
+    bucket, _, key = uri[len(PREFIX):].partition("/")
+    if not bucket:
+        raise InvalidInputError(f"{uri!r} names no bucket", "write gs://bucket/path")
+    return bucket, key
+
+
+@functools.cache
+def _client(project: str | None, credentials_file: str | None) -> Any:
+    from google.cloud import storage  # type: ignore[attr-defined]
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(project=project or "goldfish-emulator",
+                              credentials=AnonymousCredentials())
+    if credentials_file:
+        return storage.Client.from_service_account_json(credentials_file, project=project)
+    try:
+        return storage.Client(project=project)
+    except Exception as exc:  # google.auth.exceptions.DefaultCredentialsError and kin
+        raise GoldfishError(
+            f"no Google Cloud credentials for gs:// storage ({type(exc).__name__})",
+            "run `gcloud auth application-default login`, or set credentials_file to a "
+            "service-account key in goldfish.yaml") from None
+
+
+class GcsStorage:
+    """Objects in a GCS bucket (see the module docstring)."""
+
+    scheme = "gs"
+
+    def __init__(self, project_root: Path, config: dict[str, Any] | None = None) -> None:
+        self.project_root = Path(project_root)
+        self.config = dict(config or {})
+        if "project" not in self.config:  # built from the project root alone: the gce: section
+            from goldfish_gce.settings import project_settings
+
+            section = project_settings(self.project_root)
+            self.config.setdefault("project", section.get("project_id"))
+            self.config.setdefault("credentials_file", section.get("credentials_file"))
+        self.resumable_threshold = int(float(self.config.get("resumable_threshold_mb", CHUNK_MB))
+                                       * 1024 * 1024)
+        self.parallel = int(self.config.get("parallel_transfers", 8))
+
+    @property
+    def client(self) -> Any:
+        return _client(self.config.get("project"), self.config.get("credentials_file"))
+
+    def _blob(self, uri: str) -> Any:
+        bucket, key = split_uri(uri)
+        if not key or key.endswith("/"):
+            raise InvalidInputError(f"{uri!r} names no object", "write gs://bucket/path/object")
+        return self.client.bucket(bucket).blob(key)
+
+    def put(self, uri: str, src: Path | bytes) -> None:
+        blob = self._blob(uri)
+        if isinstance(src, bytes | bytearray | memoryview):
+            data, size = bytes(src), len(src)
+        else:
+            path = Path(src)
+            if not path.is_file():
+                raise NotFoundError(f"cannot store {path} at {uri}: no such file")
+            data, size = None, path.stat().st_size
+        if size > self.resumable_threshold:
+            blob.chunk_size = CHUNK_MB * 1024 * 1024  # resumable, chunk by chunk
+        if data is not None:
+            blob.upload_from_file(io.BytesIO(data), size=size, rewind=True)
+        else:
+            blob.upload_from_filename(str(src))
+
+    def put_many(self, items: Iterable[tuple[str, Path | bytes]]) -> None:
+        """Upload many objects in parallel (the first error is raised after all finished)."""
+        with ThreadPoolExecutor(max_workers=max(1, self.parallel)) as pool:
+            for future in [pool.submit(self.put, uri, src) for uri, src in items]:
+                future.result()
+
+    def _not_found(self, uri: str) -> NotFoundError:
+        return NotFoundError(f"no object at {uri}",
+                             "check the URI; list the prefix to see what is stored")
+
+    def get(self, uri: str, dest: Path) -> Path:
+        from google.api_core.exceptions import NotFound
+
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".goldfish-tmp-{os.getpid()}-{dest.name}")
+        try:
+            self._blob(uri).download_to_filename(str(tmp))
+        except NotFound:
+            tmp.unlink(missing_ok=True)
+            raise self._not_found(uri) from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, dest)
+        return dest
+
+    def open(self, uri: str) -> BinaryIO:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            return io.BytesIO(self._blob(uri).download_as_bytes())
+        except NotFound:
+            raise self._not_found(uri) from None
+
+    def read(self, uri: str) -> bytes | None:
+        """The object's bytes, or None when it is absent (one request, no ``exists`` first)."""
+        from google.api_core.exceptions import NotFound
+
+        try:
+            return bytes(self._blob(uri).download_as_bytes())
+        except NotFound:
+            return None
+
+    def exists(self, uri: str) -> bool:
+        return bool(self._blob(uri).exists())
+
+    def list(self, prefix: str) -> list[str]:
+        bucket, key = split_uri(prefix)
+        if key and not key.endswith("/"):
+            key += "/"  # directory-style, like the file:// backend
+        return sorted(f"{PREFIX}{bucket}/{blob.name}"
+                      for blob in self.client.list_blobs(bucket, prefix=key or None))
+
+    def delete(self, uri: str) -> None:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            self._blob(uri).delete()
+        except NotFound:
+            pass
+
+    def local_path(self, uri: str) -> Path | None:
+        return None

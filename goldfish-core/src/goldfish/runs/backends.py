@@ -1,0 +1,100 @@
+"""What compute backends may offer beyond the contract, found by method (never by name).
+
+* ``reap_orphans(live_jobs: set[str]) -> list[str]`` — cost guard: delete resources (VMs labelled
+  with the project) that no live job owns; :func:`reap_orphans` hands it the job ids of every
+  active stage run. The server's background reconciler runs it every :data:`INTERVAL` seconds
+  (listing VMs costs API calls, so it is not part of the pass every CLI command runs).
+* ``running() -> list[dict]`` — what runs now and its hourly price (``goldfish profiles``).
+* ``diagnose() -> list[(status, subject, detail)]`` — ``goldfish doctor`` checks (credentials,
+  project, API, bucket), each detail naming the fix and never a secret.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from goldfish.runs import states
+
+INTERVAL = 300.0
+
+
+def live_jobs(project: Any) -> set[str]:
+    marks = ",".join("?" * len(states.ACTIVE))
+    return {str(r[0]) for r in project.db.query(
+        f"SELECT job_id FROM stage_runs WHERE state IN ({marks}) AND job_id IS NOT NULL",
+        states.ACTIVE)}
+
+
+def offering(project: Any, method: str) -> Iterator[tuple[str, Callable[..., Any]]]:
+    """``(profile, bound method)`` for each profile whose backend has ``method``; a backend
+    that cannot even be built is skipped with a warning."""
+    from goldfish.runs.engine import Engine
+
+    engine = Engine(project)
+    for name in sorted(project.config.profiles):
+        try:
+            found = getattr(engine.backend_for(name), method, None)
+        except Exception as exc:
+            print(f"goldfish: warning: profile {name}: {exc}", file=sys.stderr)
+            continue
+        if callable(found):
+            yield name, found
+
+
+def reap_orphans(project: Any) -> list[str]:
+    """Ask each profile's backend that can to delete what no live job owns; returns names."""
+    deleted: list[str] = []
+    live = live_jobs(project)
+    for name, reap in offering(project, "reap_orphans"):
+        try:
+            deleted += [d for d in reap(live) if d not in deleted]
+        except Exception as exc:  # one unreachable cloud must not stop the others
+            print(f"goldfish: warning: could not look for orphaned resources of profile "
+                  f"{name}: {exc}", file=sys.stderr)
+    return deleted
+
+
+def running(project: Any) -> list[dict[str, Any]]:
+    """Every backend's running resources, each with its ``profile``; errors become entries."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for name, listing in offering(project, "running"):
+        try:
+            for item in listing():
+                key = str(item.get("name"))
+                if key not in seen:
+                    seen.add(key)
+                    out.append({"profile": name, **item})
+        except Exception as exc:
+            out.append({"profile": name, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+    return out
+
+
+def diagnose(project: Any) -> list[tuple[str, str, str]]:
+    """Doctor checks from every backend that offers them, subjects suffixed with the profile."""
+    checks: list[tuple[str, str, str]] = []
+    for name, check in offering(project, "diagnose"):
+        try:
+            checks += [(status, f"{subject} ({name})", detail)
+                       for status, subject, detail in check()]
+        except Exception as exc:
+            checks.append(("fail", f"profile {name}", f"{type(exc).__name__}: {exc}"))
+    return checks
+
+
+class Schedule:
+    """Runs :func:`reap_orphans` at most every ``interval`` seconds."""
+
+    def __init__(self, interval: float = INTERVAL) -> None:
+        self.interval = interval
+        self.last = 0.0
+
+    def tick(self, project: Any) -> list[str]:
+        now = time.monotonic()
+        if now - self.last < self.interval:
+            return []
+        self.last = now
+        return reap_orphans(project)

@@ -1,0 +1,94 @@
+"""A preempted stage is relaunched and resumes from its last checkpoint (local `simulate:`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from goldfish.runs.engine import Engine
+from goldfish.runs.ids import attempt_of, job_id
+from goldfish.runs.retries import metrics_up_to
+from goldfish.testing.projects import make_project
+
+RESUMABLE = {
+    "pipeline.yaml": """
+        name: resumable
+        stages:
+          - name: train
+            outputs: {model: {type: json}}
+    """,
+    "modules/train.py": """
+        import json, pathlib, time
+        from goldfish import io
+        start = 0
+        saved = io.load_checkpoint("state")
+        if saved is not None:
+            start = json.loads(saved.read_text())["step"] + 1
+            print("resumed from step", start, flush=True)
+        for step in range(start, 100):
+            io.log_metric("loss", 1.0 / (step + 1), step=step)
+            if step % 10 == 9:
+                state = pathlib.Path("state.json")
+                state.write_text(json.dumps({"step": step}))
+                io.save_checkpoint("state", state, step=step)
+            time.sleep(0.03)
+        io.save_output("model", {"resumed_from": start})
+    """,
+}
+
+
+def _project(tmp_path: Path, goldfish_plugins: Any, **local: Any) -> Any:
+    project = make_project(tmp_path, RESUMABLE, plugins=goldfish_plugins)
+    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
+    config["profiles"] = {"local": {"backend": "local", **local}}
+    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    project.reload_config()
+    return project
+
+
+def test_simulated_preemption_relaunches_and_resumes_from_the_checkpoint(
+        tmp_path: Path, goldfish_plugins: Any) -> None:
+    project = _project(tmp_path, goldfish_plugins,
+                       simulate={"preempt_after_seconds": 1.2, "preemptions": 1})
+    engine = Engine(project)
+    run_id = engine.run("w1")
+    assert engine.wait(run_id, timeout=120) == "done"
+    row = project.db.one("SELECT * FROM stage_runs WHERE run_id = ? AND stage = 'train'",
+                         (run_id,))
+    assert row["job_id"] == f"{run_id}.train.attempt2"
+    reasons = [r["reason"] for r in project.db.query(
+        "SELECT reason FROM transitions WHERE run_id = ? AND stage = 'train'", (run_id,))]
+    assert "relaunched after preemption (attempt 2 of 4)" in reasons
+    job_dir = project.runs_dir / run_id / "train"
+    log = (job_dir / "log.txt").read_text()
+    resumed = int(log.split("resumed from step", 1)[1].split()[0])
+    assert resumed > 0 and resumed % 10 == 0
+    steps = [json.loads(line)["s"] for line in (job_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(100))  # continuous: nothing twice, nothing missing
+    loss = project.db.one("SELECT * FROM metric_summaries WHERE run_id = ? AND stage = 'train' "
+                          "AND name = 'loss'", (run_id,))
+    assert loss["count"] == 100
+    assert json.loads((job_dir / "outputs" / "model.json").read_text()) == {
+        "resumed_from": resumed}
+
+
+def test_the_retry_budget_ends_with_a_preempted_failure(tmp_path: Path,
+                                                        goldfish_plugins: Any) -> None:
+    project = _project(tmp_path, goldfish_plugins,
+                       simulate={"preempt_after_seconds": 0.5, "preemptions": 9})
+    engine = Engine(project)
+    run_id = engine.run("w1")
+    assert engine.wait(run_id, timeout=120) in ("failed", "lost")  # the engine's call
+    row = project.db.one("SELECT * FROM stage_runs WHERE run_id = ? AND stage = 'train'",
+                         (run_id,))
+    assert row["cause"] == "preempted" and row["job_id"].endswith(".attempt4")  # 1 + 3 retries
+
+
+def test_attempt_ids_and_metric_truncation() -> None:
+    assert job_id("r-1", "train") == "r-1.train"
+    assert job_id("r-1", "train", 3) == "r-1.train.attempt3"
+    assert attempt_of("r-1.train.attempt3") == 3 and attempt_of("r-1.attempt-stage") == 1
+    text = "".join(json.dumps({"n": "loss", "v": 1, "s": s}) + "\n" for s in range(5))
+    assert [json.loads(x)["s"] for x in metrics_up_to(text, 2).splitlines()] == [0, 1, 2]
