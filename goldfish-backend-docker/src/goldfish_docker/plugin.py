@@ -11,16 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 from goldfish import hookimpl
-from goldfish.compute import Capabilities
-
-CAPABILITIES = Capabilities(gpu=False, spot=False, live_logs=True, detached=True,
-                            shares_filesystem=True)
 
 
 @hookimpl
 def register_compute_backends(register: Callable[..., None]) -> None:
+    from goldfish.compute import Capabilities  # the registry is collected only when used
+
     register("docker", "goldfish_docker.backend:DockerBackend",
-             config_model="goldfish_docker.settings:DockerSettings", capabilities=CAPABILITIES)
+             config_model="goldfish_docker.settings:DockerSettings", capabilities=Capabilities(
+                 gpu=False, spot=False, live_logs=True, detached=True, shares_filesystem=True))
 
 
 @hookimpl

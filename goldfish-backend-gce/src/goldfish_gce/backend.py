@@ -24,15 +24,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from goldfish.compute import Handle, Job, JobStatus, LogChunk
+from goldfish.compute import Capabilities, Handle, Job, JobStatus, LogChunk
 from goldfish.errors import GoldfishError
 from goldfish.runs.ids import attempt_of, job_id
 from goldfish.runs.staging import fetch_results
 
 from goldfish_gce.boot import BOOT_SCRIPT, worker_source
-from goldfish_gce.plugin import CAPABILITIES
 from goldfish_gce.settings import DEFAULT_ZONES, GceProfile, hourly_price, project_settings
 from goldfish_gce.storage import GcsStorage, split_uri
+
+#: As registered by :mod:`goldfish_gce.plugin` (which does not import this module).
+CAPABILITIES = Capabilities(gpu=True, spot=True, live_logs=True, detached=True,
+                            shares_filesystem=False)
 
 #: Codes that mean "this zone has no room now": try the next zone.
 CAPACITY = frozenset({"ZONE_RESOURCE_POOL_EXHAUSTED", "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS",

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from goldfish.compute import Capabilities
 from goldfish.hookspecs import hookimpl
-
-CAPABILITIES = Capabilities(gpu=True, spot=True, live_logs=True, detached=True,
-                            shares_filesystem=False)
 
 
 @hookimpl
@@ -18,8 +14,11 @@ def register_storage_backends(register: Any) -> None:
 
 @hookimpl
 def register_compute_backends(register: Any) -> None:
+    from goldfish.compute import Capabilities  # the registry is collected only when used
+
     register("gce", "goldfish_gce.backend:GceBackend",
-             config_model="goldfish_gce.settings:GceProfile", capabilities=CAPABILITIES)
+             config_model="goldfish_gce.settings:GceProfile", capabilities=Capabilities(
+                 gpu=True, spot=True, live_logs=True, detached=True, shares_filesystem=False))
 
 
 @hookimpl

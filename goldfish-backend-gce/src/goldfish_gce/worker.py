@@ -254,14 +254,29 @@ class Job:
             time.sleep(0.2)
         if self.cause is None and code != 0 and self.preempted():
             self.cause, self.message = "preempted", "the spot VM was preempted"
-        if code < 0 and -code == signal.SIGKILL and self.cause is None:
-            self.cause, self.message = "oom", "killed by SIGKILL (out of memory)"
+        if code < 0 and self.cause is None:
+            # ended by a signal nobody here sent (the OOM killer, an operator): no exit code
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else -code
+            self.cause = "oom" if -code == signal.SIGKILL and self.oom_killed() else "killed"
+            self.message = f"stage killed by {name}" + (
+                " (out of memory)" if self.cause == "oom" else "")
         elif code == 137 and self.cause is None:
             self.cause, self.message = "oom", "exit 137 (out of memory)"
-        self.put_json("exit.json", {"exit_code": code, "cause": self.cause,
+        self.put_json("exit.json", {"exit_code": None if code < 0 else code,
+                                    "signal": -code if code < 0 else None, "cause": self.cause,
                                     "message": self.message, "started_at": started,
                                     "finished_at": time.time(), "results": "uploading"})
         return code
+
+    @staticmethod
+    def oom_killed() -> bool:
+        """Did the kernel's OOM killer act on this machine (cgroup v2 memory.events)?"""
+        try:
+            with open("/sys/fs/cgroup/memory.events", encoding="ascii") as fh:
+                return any(line.startswith("oom_kill ") and line.split()[1] != "0"
+                           for line in fh)
+        except OSError:
+            return False
 
     def preempted(self) -> bool:
         try:
@@ -378,7 +393,8 @@ def run_job(cloud: Cloud, spec_uri: str) -> None:
         code = job.run()
         job.upload_results()
         final = json.loads(cloud.get(f"{job.prefix}/exit.json") or b"{}")
-        final.update({"exit_code": code, "results": "complete"})
+        final.update({"exit_code": None if code is None or code < 0 else code,
+                      "results": "complete"})
         job.put_json("exit.json", final)
     finally:
         shutil.rmtree(job.dir, ignore_errors=True)

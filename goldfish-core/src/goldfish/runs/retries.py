@@ -71,7 +71,8 @@ def relaunch(project: Any, row: Any, backend: ComputeBackend, handle: Handle,
     with project.tx() as conn:
         states.set_stage_state(conn, run_id, stage, "preparing",
                                f"{REASON} (attempt {done + 2} of {allowed + 1})",
-                               handle=None, metrics_offset=0, heartbeat_at=None)
+                               handle=None, metrics_offset=0, metrics_state=None,
+                               heartbeat_at=None)
     return True
 
 

@@ -31,6 +31,7 @@ Compute::
     class TestMyBackend(ComputeBackendContract):
         job_timeout = 300.0                       # seconds a small job may take end to end
         config_model = "my_pkg.settings:MyProfile"   # what you register, for the pipeline test
+        pipeline_storage = "s3://test-bucket/e2e"    # when your workers cannot see file://
 
         @pytest.fixture
         def backend_factory(self, tmp_path):      # how Goldfish builds it: factory(root, config)
@@ -420,6 +421,10 @@ class ComputeBackendContract:
     #: test puts ``backend_factory.config`` into the profile and validates it with this model.
     #: None: the profile holds no backend keys (the backend is built with ``{}``).
     config_model: str | None = None
+    #: The project's ``storage:`` for the end-to-end test (a URI, or ``{uri, ...settings}``):
+    #: a backend that does not share the filesystem needs the storage its workers can reach.
+    #: None: the project's default ``file://`` store.
+    pipeline_storage: str | dict[str, Any] | None = None
 
     @pytest.fixture
     def backend_factory(self) -> BackendFactory:
@@ -783,7 +788,7 @@ class ComputeBackendContract:
         register_goldfish_plugin(Registration(), name=f"{name}-plugin")
         run = run_pipeline(tmp_path / "e2e", backend=name,
                            profile=dict(backend_factory.config) if model else {},
-                           timeout=self.job_timeout * 4)
+                           storage=self.pipeline_storage, timeout=self.job_timeout * 4)
         assert run.state == "done", (run.state, run.error,
                                      [(s.stage, s.state, s.error) for s in run.stages])
         assert [(s.stage, s.state) for s in run.stages] == [
