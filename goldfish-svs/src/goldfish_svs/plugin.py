@@ -53,15 +53,17 @@ def register_config_sections(register: Callable[..., None]) -> None:
 
 
 def _config(project: Any) -> Any:
-    from goldfish_svs.config import SvsConfig
+    section = None
+    if project is not None:
+        try:
+            section = project.config.section_view("svs")  # plain data when cached: no pydantic
+        except Exception:
+            section = None
+    if section is None:
+        from goldfish_svs.config import SvsConfig
 
-    if project is None:
-        return SvsConfig.model_validate({})
-    try:
-        section = project.config.section("svs")
-    except Exception:
-        section = None
-    return section if section is not None else SvsConfig.model_validate({})
+        section = SvsConfig.model_validate({})
+    return section
 
 
 def _pattern_checks(project: Any, stage: str) -> list[dict[str, Any]]:
