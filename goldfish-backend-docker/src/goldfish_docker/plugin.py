@@ -11,16 +11,18 @@ from collections.abc import Callable
 from typing import Any
 
 from goldfish import hookimpl
-from goldfish.compute import Capabilities
-
-CAPABILITIES = Capabilities(gpu=False, spot=False, live_logs=True, detached=True,
-                            shares_filesystem=True)
 
 
 @hookimpl
 def register_compute_backends(register: Callable[..., None]) -> None:
+    # imported here: goldfish.compute (the compute contract's dataclasses) is needed when the
+    # registry is first collected, not by every command that builds the plugin manager
+    from goldfish.compute import Capabilities
+
+    capabilities = Capabilities(gpu=False, spot=False, live_logs=True, detached=True,
+                                shares_filesystem=True)
     register("docker", "goldfish_docker.backend:DockerBackend",
-             config_model="goldfish_docker.settings:DockerSettings", capabilities=CAPABILITIES)
+             config_model="goldfish_docker.settings:DockerSettings", capabilities=capabilities)
 
 
 @hookimpl
