@@ -118,7 +118,7 @@ def test_cached_status_and_save_import_no_models_yaml_or_backends(lab: Path) -> 
     (lab / "workspaces" / "w1" / "train.py").write_text("print(1)\n")
     heavy = {"pydantic", "yaml", "dulwich", "goldfish.config", "goldfish.pipeline",
              "goldfish.builtins.local_compute", "goldfish.compute", "importlib.resources",
-             "goldfish.patterns", "goldfish.findings", "tempfile"}  # STATE.md counts in SQL
+             "goldfish.patterns", "goldfish.findings", "tempfile", "goldfish.goals"}
     for args in (["status", "--peek"], ["save", "w1", "-m", "one edit"]):
         loaded = modules_after(args, lab, xdg)
         assert not heavy & loaded, (args, sorted(heavy & loaded))

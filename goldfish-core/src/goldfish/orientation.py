@@ -305,7 +305,6 @@ def _one_line(error: str) -> str:
 
 
 def _best(project: Project, o: Orientation) -> None:
-    from goldfish.goals import against_goal
     from goldfish.runs.records import BEST, _metric_values
 
     db = project.db
@@ -331,6 +330,8 @@ def _best(project: Project, o: Orientation) -> None:
                                 "value": best_value, "direction": direction,
                                 "trend": _trend(series, direction)}
         # the workspace's own goal when it states a number, else the project's
+        from goldfish.goals import against_goal  # only with a best run (STATE.md on every save)
+
         goal = (against_goal(_workspace_goal(project, workspace), metric, best_value, direction)
                 or against_goal(o.goal, metric, best_value, direction))
         if goal:
