@@ -117,8 +117,42 @@ def test_cached_status_and_save_import_no_models_yaml_or_backends(lab: Path) -> 
     assert run_cli("workspace", "create", "exp", "--mount", "w1", cwd=lab, cache=xdg).code == 0
     (lab / "workspaces" / "w1" / "train.py").write_text("print(1)\n")
     heavy = {"pydantic", "yaml", "dulwich", "goldfish.config", "goldfish.pipeline",
-             "goldfish.builtins.local_compute", "goldfish.compute", "importlib.resources"}
+             "goldfish.builtins.local_compute", "goldfish.compute", "importlib.resources",
+             "goldfish.patterns", "goldfish.findings", "tempfile", "goldfish.goals"}
     for args in (["status", "--peek"], ["save", "w1", "-m", "one edit"]):
         loaded = modules_after(args, lab, xdg)
         assert not heavy & loaded, (args, sorted(heavy & loaded))
     assert run_cli("history", "exp", cwd=lab, cache=xdg).out.count("one edit") == 1
+
+
+PIPELINE = """name: two
+stages:
+  - name: prepare
+    outputs: {data: {type: json}}
+  - name: train
+    inputs: {data: {from: prepare.data}}
+    outputs: {model: {type: json}}
+"""
+
+
+def test_a_cached_run_imports_no_models_and_no_reviewer(tmp_path: Path) -> None:
+    """`goldfish run --wait` with a recorded config: profiles, svs and review settings and the
+    storage settings come from the record's plain data, and the skipped review (no model) is
+    recorded without importing the reviewer."""
+    src, root, xdg = tmp_path / "src", tmp_path / "lab", tmp_path / "xdg"
+    (src / "modules").mkdir(parents=True)
+    (src / "pipeline.yaml").write_text(PIPELINE)
+    (src / "modules" / "prepare.py").write_text(
+        "from goldfish import io\nio.save_output('data', {'xs': [1, 2]})\n")
+    (src / "modules" / "train.py").write_text(
+        "from goldfish import io\nio.save_output('model', {'w': sum(io.load_input('data')['xs'])})\n")
+    assert run_cli("init", str(root), "--name", "lab", "--from", str(src), "--workspace", "exp",
+                   cache=xdg).code == 0
+    first = run_cli("run", "w1", "--wait", "--no-cache", cwd=root, cache=xdg)  # records config
+    assert first.code == 0, first.err
+    heavy = {"pydantic", "goldfish.config", "goldfish_reviewers.reviewer",
+             "goldfish_reviewers.settings", "goldfish_svs.config"}
+    loaded = modules_after(["run", "w1", "--wait", "--no-cache"], root, xdg)
+    assert not heavy & loaded, sorted(heavy & loaded)
+    shown = run_cli("runs", cwd=root, cache=xdg)
+    assert shown.code == 0 and shown.out.count("done") >= 2, shown.out

@@ -73,8 +73,13 @@ def test_models_are_rebuilt_from_the_file_not_the_record(goldfish_project: Proje
     tamper(goldfish_project, profiles={"local": {"backend": "forged"}})
     config = fresh(goldfish_project).config
     assert config.from_cache
-    assert config.profile("local").backend == "local"  # validated from goldfish.yaml
+    # profiles are plain views of the record (what `goldfish run` reads, without pydantic)...
+    assert config.profile("local").backend == "forged"
+    assert config.from_cache
+    # ...the validated objects are rebuilt from goldfish.yaml
+    assert config.values["profiles"]["local"].backend == "local"
     assert not config.from_cache
+    assert config.profile("local").backend == "local"
 
 
 def test_an_edit_is_revalidated_and_a_broken_file_reported_with_its_line(
@@ -180,3 +185,55 @@ def test_another_goldfish_version_revalidates(goldfish_project: Project,
     monkeypatch.setattr(envcache, "__version__", "99.0")
     config = fresh(goldfish_project).config
     assert not config.from_cache and config.goal != "recorded by another version"
+
+
+RICH_PROFILE = {"backend": "local", "cpus": 2, "memory_gb": 1.5, "gpu": "all", "spot": True,
+                "timeout_minutes": 3, "env": {"MODE": "fast"}, "kill_grace_seconds": 4}
+
+
+def test_a_recorded_profile_reads_like_the_validated_one(goldfish_project: Project) -> None:
+    """The view `goldfish run` gets from the record has the model's attributes and values."""
+    import yaml
+
+    path = goldfish_project.config_path
+    data = yaml.safe_load(path.read_text())
+    data["profiles"] = {"rich": RICH_PROFILE}
+    path.write_text(yaml.safe_dump(data))
+    validated = fresh(goldfish_project).config
+    assert not validated.from_cache
+    model = validated.profile("rich")
+    cached = fresh(goldfish_project).config
+    view = cached.profile("rich")
+    assert cached.from_cache and isinstance(view, configcache.ProfileView)
+    for attr in ("backend", "image", "cpus", "memory_gb", "spot", "timeout_minutes", "env",
+                 "backend_config"):
+        assert getattr(view, attr) == getattr(model, attr), attr
+    assert view.gpu is not None and model.gpu is not None
+    assert (view.gpu.type, view.gpu.count) == (model.gpu.type, model.gpu.count) == (None, "all")
+    assert view.resources() == model.resources()
+    assert view.to_dict() == model.to_dict()
+    assert view.backend_config["kill_grace_seconds"] == 4
+    assert cached.from_cache  # nothing above validated the file
+
+
+def test_the_common_profile_keys_are_the_models_fields() -> None:
+    from goldfish.config import COMMON_PROFILE_KEYS
+
+    assert configcache.COMMON_PROFILE_KEYS == COMMON_PROFILE_KEYS
+
+
+def test_sections_and_storage_settings_read_from_the_record(goldfish_project: Project) -> None:
+    validated = fresh(goldfish_project).config
+    settings, limits = validated.storage_settings, validated.get("limits")
+    cached = fresh(goldfish_project).config
+    assert cached.from_cache
+    assert cached.storage_settings == settings
+    view = cached.section_view("limits")
+    assert (view.max_file_mb, view.max_metric_names) == (limits["max_file_mb"],
+                                                         limits["max_metric_names"])
+    with pytest.raises(AttributeError):
+        view.max_file_mb = 1
+    assert cached.section_view("no-such-section") is None
+    assert cached.from_cache
+    assert cached.section("limits").max_file_mb == limits["max_file_mb"]  # a model: validates
+    assert not cached.from_cache

@@ -283,3 +283,30 @@ def test_numpy_is_imported_only_when_arrays_are_used(tmp_path: Path) -> None:
     assert json.loads((job / "outputs" / "scores.json").read_text()) == {"numpy_loaded": False}
     arr = np.arange(3)
     assert arr.sum() == 3  # numpy available to the tests themselves
+
+
+def test_the_stage_interpreter_imports_no_dataclasses_or_inspect() -> None:
+    """Every stage process imports goldfish._stage (and goldfish.io, goldfish.errors): kept free
+    of dataclasses and inspect, ~10 ms of start-up per stage."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, goldfish._stage\n"
+             "print(sorted({'dataclasses', 'inspect', 'typing_extensions', 'pydantic'} "
+             "& set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_problems_compare_and_render_as_before() -> None:
+    from goldfish.errors import GoldfishError, Problem, ProblemsError
+
+    a = Problem("bad", file="f.yaml", line=3, key="k", hint="fix")
+    assert a == Problem("bad", "f.yaml", 3, "k", "fix") and a != Problem("bad")
+    assert repr(a) == ("Problem(message='bad', file='f.yaml', line=3, key='k', hint='fix')")
+    err = ProblemsError(problems=[a], title="f.yaml is not valid")
+    assert isinstance(err, GoldfishError) and err.hint is None
+    assert str(err) == "f.yaml is not valid (1 problem):\n  - f.yaml:3: k: bad (hint: fix)"
+    assert err == ProblemsError([Problem("bad", "f.yaml", 3, "k", "fix")], "f.yaml is not valid")
+    assert ProblemsError().problems == [] and ProblemsError().title == "invalid input"

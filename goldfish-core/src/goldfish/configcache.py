@@ -19,11 +19,15 @@ imports PyYAML), so the key names the plugins instead; the validated objects are
 from the record anyway.
 
 The record holds the configuration as plain data (``ProjectConfig.data``, what ``goldfish config
-show`` prints) and the line of every key. A hit gives a :class:`ProjectConfig` whose plain keys
-(``project``, ``slots``, ``limits.max_file_mb`` through :meth:`ProjectConfig.get`…) are read from
-that data without importing pydantic; the validated objects (``profiles``, ``section()``,
-``limits``) are rebuilt by validating the file for real on first use, so they never come from
-the record. A miss, an unreadable or corrupt record, or ``GOLDFISH_NO_CACHE=1`` validates the
+show`` prints), the line of every key and the storage backend's validated settings. A hit gives
+a :class:`ProjectConfig` whose plain keys (``project``, ``slots``, ``limits.max_file_mb``
+through :meth:`ProjectConfig.get`…) are read from that data without importing pydantic, and so
+is what ``goldfish run`` needs: the profiles (:class:`ProfileView`, the attributes of
+``Profile`` over its recorded ``to_dict()``), plugin sections through
+:meth:`ProjectConfig.section_view` (svs and review settings) and ``storage_settings``. The
+validated objects (``values``, ``section()``, ``limits``) are rebuilt by validating the file for
+real on first use, so they never come from the record; ``config check`` and ``doctor`` validate
+for real too. A miss, an unreadable or corrupt record, or ``GOLDFISH_NO_CACHE=1`` validates the
 file as before, and a broken file is reported with file:line whatever is recorded (its content
 no longer matches the key). The record is written atomically and readable only by its owner
 (profile ``env`` values are in it).
@@ -44,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from goldfish import envcache
 
 if TYPE_CHECKING:
+    from goldfish.compute import Resources
     from goldfish.config import Limits, Profile
     from goldfish.plugins import Plugins
 
@@ -51,7 +56,7 @@ Path_ = tuple[str | int, ...]
 
 CACHE_FILE = "config.json"
 DEFAULT_STORAGE = "file://.goldfish/store"
-_FORMAT = 1
+_FORMAT = 2  # 2: the storage backend's validated settings are recorded too
 _MISSING = object()
 #: the core's models: edited during development without a new version number
 _MODELS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "config.py")
@@ -144,19 +149,26 @@ class ProjectConfig:
 
     @property
     def storage_settings(self) -> dict[str, Any]:
-        """The storage backend's settings, validated (and defaulted) by its registered model;
-        like :attr:`values`, never taken from the cache record."""
+        """The storage backend's settings, validated (and defaulted) by its registered model:
+        plain data, recorded with the rest when the file validated (the record's key covers the
+        plugin set that registered the model)."""
         if self._storage_settings is None:
             self.values  # noqa: B018 - validating the file sets the settings
         return dict(self._storage_settings or {})
 
     @property
-    def profiles(self) -> dict[str, Profile]:
-        profiles: dict[str, Profile] = self.values["profiles"]
+    def profiles(self) -> dict[str, Profile | ProfileView]:
+        """The compute profiles: the validated :class:`Profile` models once the file has been
+        validated in this process, else light :class:`ProfileView`\\ s over the recorded plain
+        data (same attributes, no pydantic: ``goldfish run`` needs only these)."""
+        if self._values is None:
+            return {name: ProfileView(raw) for name, raw in self.data["profiles"].items()}
+        profiles: dict[str, Profile | ProfileView] = self.values["profiles"]
         return profiles
 
     @property
     def limits(self) -> Limits:
+        """The ``limits:`` section, validated (plain values: ``get("limits.max_file_mb")``)."""
         from goldfish.config import Limits
 
         limits: Limits = self.values.get("limits") or Limits.model_validate({})
@@ -166,7 +178,17 @@ class ProjectConfig:
         """A plugin's section (its model instance), or None when absent and not defaultable."""
         return self.values.get(name)
 
-    def profile(self, name: str | None = None) -> Profile:
+    def section_view(self, name: str) -> Any:
+        """A plugin's section for reading: attributes over its recorded plain data (nested
+        mappings stay dicts) while the configuration comes from the record, so a hook that only
+        reads settings costs no pydantic; the validated model (:meth:`section`) otherwise.
+        None when the section is absent."""
+        if self._values is None:
+            raw = self.data.get(name)
+            return SectionView(raw) if isinstance(raw, dict) else raw
+        return self.section(name)
+
+    def profile(self, name: str | None = None) -> Profile | ProfileView:
         """The profile called ``name`` (default: ``default_profile``)."""
         from goldfish.errors import NotFoundError, did_you_mean
 
@@ -180,6 +202,104 @@ class ProjectConfig:
     def to_dict(self) -> dict[str, Any]:
         """Every key with defaults filled in, as plain data (``goldfish config show``)."""
         return copy.deepcopy(self.data)
+
+
+class SectionView:
+    """Read-only attributes over a section's plain data (see :meth:`ProjectConfig.section_view`)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.__dict__["_data"] = copy.deepcopy(data)
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self.__dict__["_data"][key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"{key}: a configuration section is read-only")
+
+    def model_dump(self, **_: Any) -> dict[str, Any]:
+        return copy.deepcopy(self.__dict__["_data"])
+
+
+#: the keys of :class:`goldfish.config.Profile` itself; the others are the backend's settings
+#: (a test checks this against the model's fields)
+COMMON_PROFILE_KEYS = ("backend", "image", "cpus", "memory_gb", "gpu", "spot", "timeout_minutes",
+                       "env")
+
+
+class GpuView:
+    """``Profile.gpu`` read from plain data: ``type`` and ``count`` (an int or ``"all"``)."""
+
+    __slots__ = ("count", "type")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.type: str | None = data.get("type")
+        self.count: int | str = data.get("count", 1)
+
+
+class ProfileView:
+    """A compute profile read from the recorded plain data (``Profile.to_dict()`` of a profile
+    that validated), with the attributes of :class:`goldfish.config.Profile`: a cached
+    configuration gives these so that launching a run never imports pydantic. The data was
+    validated when it was recorded, and the record's key covers the file, the plugin set and
+    Goldfish itself; ``config check`` and ``doctor`` validate the file for real."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    @property
+    def backend(self) -> str:
+        return str(self._data["backend"])
+
+    @property
+    def image(self) -> str | None:
+        value = self._data.get("image")
+        return None if value is None else str(value)
+
+    @property
+    def cpus(self) -> float | None:
+        return self._data.get("cpus")
+
+    @property
+    def memory_gb(self) -> float | None:
+        return self._data.get("memory_gb")
+
+    @property
+    def gpu(self) -> GpuView | None:
+        raw = self._data.get("gpu")
+        return GpuView(raw) if isinstance(raw, dict) else None
+
+    @property
+    def spot(self) -> bool:
+        return bool(self._data.get("spot", False))
+
+    @property
+    def timeout_minutes(self) -> float | None:
+        return self._data.get("timeout_minutes")
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self._data.get("env") or {})
+
+    @property
+    def backend_config(self) -> dict[str, Any]:
+        return {k: copy.deepcopy(v) for k, v in self._data.items() if k not in COMMON_PROFILE_KEYS}
+
+    def resources(self) -> Resources:
+        from goldfish.compute import Resources
+
+        gpu = self.gpu
+        return Resources(
+            cpus=self.cpus, memory_gb=self.memory_gb,
+            gpu_type=gpu.type if gpu else None,
+            gpu_count=(-1 if gpu.count == "all" else int(gpu.count)) if gpu else 0,
+            spot=self.spot,
+            timeout_seconds=self.timeout_minutes * 60 if self.timeout_minutes else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self._data)
 
 
 # --- the cache record --------------------------------------------------------------------------
@@ -205,8 +325,9 @@ def load(path: Path, plugins: Plugins, cache_dir: Path | None) -> ProjectConfig:
     record = cache_dir / CACHE_FILE
     hit = _read(record, key)
     if hit is not None:
-        data, lines = hit
-        return ProjectConfig(path, lines=lines, data=data, plugins=plugins)
+        data, lines, storage_settings = hit
+        return ProjectConfig(path, lines=lines, data=data, plugins=plugins,
+                             storage_settings=storage_settings)
     config = load_config(path, plugins)
     _write(record, key, config)
     return config
@@ -240,7 +361,8 @@ def _describe(plugin: Any) -> str:
     return f"{cls.__module__}:{cls.__qualname__} {_stamp(getattr(module, '__file__', None))}"
 
 
-def _read(record: Path, key: str) -> tuple[dict[str, Any], dict[Path_, int]] | None:
+def _read(record: Path, key: str
+          ) -> tuple[dict[str, Any], dict[Path_, int], dict[str, Any] | None] | None:
     """The recorded data and lines when the record is intact and has ``key``; anything else
     (missing, unreadable, corrupt, another key) is a miss."""
     try:
@@ -249,9 +371,10 @@ def _read(record: Path, key: str) -> tuple[dict[str, Any], dict[Path_, int]] | N
         if not isinstance(stored, dict) or stored.get("key") != key:
             return None
         data, lines = stored["data"], stored["lines"]
-        if not isinstance(data, dict):
+        settings = stored.get("storage_settings")  # absent: validated when asked for
+        if not isinstance(data, dict) or not isinstance(settings, dict | None):
             return None
-        return data, {tuple(p): int(n) for p, n in lines}
+        return data, {tuple(p): int(n) for p, n in lines}, settings
     except (OSError, ValueError, TypeError, KeyError):
         return None
 
@@ -260,12 +383,15 @@ def _write(record: Path, key: str, config: ProjectConfig) -> None:
     """Record a validated configuration; a failure to write (read-only project, full disk, data
     that is not JSON) costs only the next command's time."""
     try:
+        settings = config.storage_settings
         text = json.dumps({"key": key, "data": config.data,
-                           "lines": [[list(p), n] for p, n in config.lines.items()]})
+                           "lines": [[list(p), n] for p, n in config.lines.items()],
+                           "storage_settings": settings})
     except (TypeError, ValueError):
         return
-    if json.loads(text)["data"] != config.data:  # e.g. integer mapping keys: not cacheable
-        return
+    back = json.loads(text)
+    if back["data"] != config.data or back["storage_settings"] != settings:
+        return  # e.g. integer mapping keys: not cacheable
     if not record.parent.parent.is_dir():  # no .goldfish/: not a project this process created
         return
     tmp = record.with_name(f"{record.name}.{os.getpid()}.{threading.get_ident()}.tmp")

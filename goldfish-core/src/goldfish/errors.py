@@ -7,8 +7,6 @@ the MCP server print these without a traceback; anything else is a bug.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 
 class GoldfishError(Exception):
     """A problem the user or agent can fix. ``hint`` tells them how."""
@@ -36,15 +34,35 @@ class InvalidInputError(GoldfishError):
     """An argument or value is malformed."""
 
 
-@dataclass
 class Problem:
-    """One located problem in a user file; many are collected and reported at once."""
+    """One located problem in a user file; many are collected and reported at once.
 
-    message: str
-    file: str | None = None
-    line: int | None = None
-    key: str | None = None
-    hint: str | None = None
+    Written out rather than a dataclass (same constructor, equality and repr): this module is
+    imported by :mod:`goldfish.io` in every stage process, where ``dataclasses`` (and the
+    ``inspect`` it imports) would cost ~10 ms per stage."""
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value (as a dataclass)
+
+    def __init__(self, message: str, file: str | None = None, line: int | None = None,
+                 key: str | None = None, hint: str | None = None) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.key = key
+        self.hint = hint
+
+    def _fields(self) -> tuple[str | int | None, ...]:
+        return (self.message, self.file, self.line, self.key, self.hint)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Problem)
+        return self._fields() == other._fields()
+
+    def __repr__(self) -> str:
+        return (f"Problem(message={self.message!r}, file={self.file!r}, line={self.line!r}, "
+                f"key={self.key!r}, hint={self.hint!r})")
 
     def render(self) -> str:
         where = self.file or ""
@@ -56,17 +74,27 @@ class Problem:
         return f"{text} (hint: {self.hint})" if self.hint else text
 
 
-@dataclass
 class ProblemsError(GoldfishError):
     """Several located problems in one file (config, pipeline), all reported together."""
 
-    problems: list[Problem] = field(default_factory=list)
-    title: str = "invalid input"
+    __hash__ = None  # type: ignore[assignment]  # compared by value (as a dataclass)
 
-    def __post_init__(self) -> None:
+    def __init__(self, problems: list[Problem] | None = None,
+                 title: str = "invalid input") -> None:
+        self.problems: list[Problem] = problems if problems is not None else []
+        self.title = title
         lines = [f"{self.title} ({len(self.problems)} problem{'s' * (len(self.problems) != 1)}):"]
         lines += [f"  - {p.render()}" for p in self.problems]
         GoldfishError.__init__(self, "\n".join(lines))
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, ProblemsError)
+        return (self.problems, self.title) == (other.problems, other.title)
+
+    def __repr__(self) -> str:
+        return f"ProblemsError(problems={self.problems!r}, title={self.title!r})"
 
     def __str__(self) -> str:
         return self.message

@@ -305,7 +305,6 @@ def _one_line(error: str) -> str:
 
 
 def _best(project: Project, o: Orientation) -> None:
-    from goldfish.goals import against_goal
     from goldfish.runs.records import BEST, _metric_values
 
     db = project.db
@@ -331,6 +330,8 @@ def _best(project: Project, o: Orientation) -> None:
                                 "value": best_value, "direction": direction,
                                 "trend": _trend(series, direction)}
         # the workspace's own goal when it states a number, else the project's
+        from goldfish.goals import against_goal  # only with a best run (STATE.md on every save)
+
         goal = (against_goal(_workspace_goal(project, workspace), metric, best_value, direction)
                 or against_goal(o.goal, metric, best_value, direction))
         if goal:
@@ -362,12 +363,13 @@ def _trend(series: list[float], direction: str) -> str:
 
 
 def _patterns_pending(project: Project) -> int:
+    """Pending patterns (up to 100), counted in SQL: STATE.md is rewritten by every save and
+    run, and importing :mod:`goldfish.patterns` (with the findings model) to build objects only
+    to count them cost ~10 ms of each."""
     try:
-        from goldfish import patterns
-    except ImportError:
-        return 0
-    try:
-        return len(patterns.list_patterns(project, "pending", limit=100))
+        rows = project.db.query("SELECT COUNT(*) AS n FROM (SELECT 1 FROM patterns "
+                                "WHERE status = 'pending' LIMIT 100)")
+        return int(rows[0]["n"]) if rows else 0
     except Exception:  # a broken patterns store must not take orientation down
         return 0
 

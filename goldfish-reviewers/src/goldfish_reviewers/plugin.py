@@ -29,17 +29,41 @@ def register_config_sections(register: Callable[..., None]) -> None:
     register("review", "goldfish_reviewers.settings:ReviewSettings")
 
 
+def _skip_early(project: Any, kind: str) -> Any | None:
+    """The skipped review when the settings alone rule a review out (reviews off, no model,
+    this kind off), read from the configuration's plain data: no reviewer or pydantic import.
+    None when a question might be asked (the reviewer decides, key look-up included)."""
+    if project is None:
+        return None
+    from goldfish_reviewers.skips import kind_skip, skipped
+
+    try:
+        settings = project.config.section_view("review")
+    except Exception:
+        return None
+    if settings is None:
+        return None
+    why = kind_skip(settings, kind)
+    return skipped(why, settings) if why else None
+
+
 @hookimpl
 def review_before_run(context: Any) -> Any | None:
-    from goldfish_reviewers.reviewer import Reviewer
-
     if context.project is not None:
         _remember(context.run_id, Path(context.project.root))
+    early = _skip_early(context.project, "before")
+    if early is not None:
+        return early
+    from goldfish_reviewers.reviewer import Reviewer
+
     return Reviewer(context.project).before(context)
 
 
 @hookimpl
 def review_after_run(context: Any) -> Any | None:
+    early = _skip_early(context.project, "after")
+    if early is not None:
+        return early
     from goldfish_reviewers.reviewer import Reviewer
 
     return Reviewer(context.project).after(context)

@@ -19,8 +19,8 @@ from goldfish_reviewers.cache import VerdictCache, content_key
 from goldfish_reviewers.prompts import PROMPT_VERSION, Part, build
 from goldfish_reviewers.secrets import Scrubber, config_secrets
 from goldfish_reviewers.settings import ReviewSettings
+from goldfish_reviewers.skips import KIND_OFF, REVIEWER, skipped
 
-REVIEWER = "llm"
 SOURCE = "review"
 
 
@@ -41,9 +41,7 @@ def cache_dir(project: Any) -> Path | None:
 
 
 def _skipped(why: str, settings: ReviewSettings, **usage: Any) -> Review:
-    return Review(REVIEWER, "skipped", summary=f"review skipped: {why}",
-                  usage={"model": settings.model, "cached": False, "tokens_in": 0,
-                         "tokens_out": 0, "skipped": why, **usage})
+    return skipped(why, settings, **usage)
 
 
 def _finding(raw: Any, check_default: str = "reviewer") -> Finding:
@@ -126,7 +124,7 @@ class Reviewer:
         from goldfish_reviewers.verdict import PreRunVerdict
 
         if not self.settings.before_run:
-            return _skipped("pre-run reviews are off (review.before_run: false)", self.settings)
+            return _skipped(KIND_OFF["before"], self.settings)
         try:
             verdict, usage = self._ask("before", lambda: before_parts(context), PreRunVerdict,
                                        lambda: config_secrets(context.configs))
@@ -147,7 +145,7 @@ class Reviewer:
         from goldfish_reviewers.verdict import PostRunVerdict
 
         if not self.settings.after_run:
-            return _skipped("post-run reviews are off (review.after_run: false)", self.settings)
+            return _skipped(KIND_OFF["after"], self.settings)
         try:
             verdict, usage = self._ask("after", lambda: after_parts(context), PostRunVerdict,
                                        lambda: config_secrets(context.configs))

@@ -15,6 +15,8 @@ from typing import Literal
 from goldfish.config import Section
 from pydantic import Field, field_validator
 
+from goldfish_reviewers.skips import settings_skip
+
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 #: Where each provider's SDK looks for its key when ``api_key_env`` is not set.
 DEFAULT_KEY_ENV: dict[str, str] = {
@@ -88,11 +90,9 @@ class ReviewSettings(Section):
     def credentials(self, environ: dict[str, str] | None = None) -> tuple[str | None, str | None]:
         """(api key or None, why we cannot review or None)."""
         env = os.environ if environ is None else environ
-        if not self.enabled:
-            return None, "reviews are disabled (review.enabled: false in goldfish.yaml)"
-        if not self.model:
-            return None, ("no model configured: set review.model in goldfish.yaml "
-                          "(e.g. anthropic/claude-sonnet-4-5)")
+        why = settings_skip(self)
+        if why:
+            return None, why
         name = self.key_env()
         if name is None:
             return None, None

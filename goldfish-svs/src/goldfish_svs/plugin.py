@@ -13,13 +13,14 @@ names it adds to the ``checks:`` vocabulary. The work happens in the validators:
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from goldfish import hookimpl
-from goldfish.findings import Finding, MetricContext, OutputContext
+
+if TYPE_CHECKING:  # imported on use: every command builds the plugin manager, few check outputs
+    from goldfish.findings import Finding, MetricContext, OutputContext
 
 from goldfish_svs.settings import asked, is_on, resolve, severity, switch_off
 
@@ -53,15 +54,17 @@ def register_config_sections(register: Callable[..., None]) -> None:
 
 
 def _config(project: Any) -> Any:
-    from goldfish_svs.config import SvsConfig
+    section = None
+    if project is not None:
+        try:
+            section = project.config.section_view("svs")  # plain data when cached: no pydantic
+        except Exception:
+            section = None
+    if section is None:
+        from goldfish_svs.config import SvsConfig
 
-    if project is None:
-        return SvsConfig.model_validate({})
-    try:
-        section = project.config.section("svs")
-    except Exception:
-        section = None
-    return section if section is not None else SvsConfig.model_validate({})
+        section = SvsConfig.model_validate({})
+    return section
 
 
 def _pattern_checks(project: Any, stage: str) -> list[dict[str, Any]]:
@@ -77,6 +80,8 @@ def _pattern_checks(project: Any, stage: str) -> list[dict[str, Any]]:
 
 def _finding(check: str, sev: str, message: str, stage: str, signal: str | None,
              data: dict[str, Any]) -> Finding:
+    from goldfish.findings import Finding
+
     if sev != "info" and check not in ("contract", "readable", "check_reference"):
         hint = switch_off(check)  # a contract is the user's own statement: fix it, not off
         message, data = f"{message} ({hint})", {**data, "switch_off": hint}
@@ -235,6 +240,8 @@ def _array_findings(context: OutputContext, cfg: Any, name: str, path: Path,
     from goldfish_svs import stats
 
     active = {k: v for k, v in checks.items() if is_on(v)}
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="svs-ref-") as tmp:
         reference = None
         drift = active.get("drift")

@@ -1102,7 +1102,7 @@ def _runtime(project: Project, profile: str) -> str:
 
 def _max_metric_names(project: Project) -> int:
     try:
-        return int(project.config.limits.max_metric_names)
+        return int(project.config.get("limits.max_metric_names", 200))
     except Exception:
         return 200
 

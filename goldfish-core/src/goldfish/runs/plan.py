@@ -218,7 +218,7 @@ def code_hashes(pipeline: Any, files: dict[str, str]) -> dict[str, str]:
 
 def runtime_hash(project: Project, profile_name: str) -> str:
     profile = project.config.profile(profile_name)
-    settings = profile.to_dict() if hasattr(profile, "to_dict") else dict(profile)
+    settings = profile.to_dict()
     settings.pop("env", None)  # may hold secrets; also rarely changes what a stage computes
     settings.pop("timeout_minutes", None)
     identity = backend_runtime_identity(project, profile)
