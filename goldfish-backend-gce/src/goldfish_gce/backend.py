@@ -69,6 +69,7 @@ class GceBackend:
         section = project_settings(self.project_root)
         self.project_name = label(section.pop("_project_name", self.project_root.name))
         self.storage_uri: str | None = section.pop("_storage", None)
+        storage_settings: dict[str, Any] = section.pop("_storage_settings", {})
         self.credentials_file: str | None = section.get("credentials_file")
         merged = {k: v for k, v in section.items()
                   if k in ("project_id", "service_account", "network", "labels", "api_endpoint")}
@@ -78,9 +79,12 @@ class GceBackend:
         # the section's value
         merged.update({k: v for k, v in (config or {}).items() if v not in (None, [], {})})
         self.settings = GceProfile(**merged)
-        self.storage = GcsStorage(self.project_root, {
-            "project": self.settings.project_id,
-            "credentials_file": section.get("credentials_file")})
+        # the settings beside `storage: {uri: gs://...}`; unset project/credentials come from
+        # this backend's project_id and the gce: section
+        storage_settings = dict(storage_settings) if isinstance(storage_settings, dict) else {}
+        if storage_settings.get("project") is None:
+            storage_settings["project"] = self.settings.project_id
+        self.storage = GcsStorage(self.project_root, storage_settings)
         self.sleep = time.sleep
 
     # --- clients --------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from goldfish.hookspecs import hookimpl
 
 @hookimpl
 def register_storage_backends(register: Any) -> None:
-    register("gs", "goldfish_gce.storage:GcsStorage")
+    register("gs", "goldfish_gce.storage:GcsStorage",
+             config_model="goldfish_gce.settings:GcsSettings")
 
 
 @hookimpl

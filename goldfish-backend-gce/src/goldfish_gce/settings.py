@@ -42,7 +42,8 @@ def hourly_price(machine_type: str, spot: bool) -> float | None:
 
 def project_settings(project_root: Path) -> dict[str, Any]:
     """The ``gce:`` section of goldfish.yaml as written (validated by the config loader), plus
-    ``_project_name`` and ``_storage`` (the storage URI). Read directly because backends and
+    ``_project_name``, ``_storage`` (the storage URI) and ``_storage_settings`` (the keys beside
+    the URI in the mapping form of ``storage:``). Read directly because backends and
     storage are built from the project root alone."""
     try:
         import yaml
@@ -55,10 +56,31 @@ def project_settings(project_root: Path) -> dict[str, Any]:
     out = dict(section) if isinstance(section, dict) else {}
     out["_project_name"] = str(raw.get("project") or raw.get("name") or project_root.name)
     storage = raw.get("storage")
+    out["_storage_settings"] = {}
     if isinstance(storage, dict):
+        out["_storage_settings"] = {k: v for k, v in storage.items() if k != "uri"}
         storage = storage.get("uri")
     out["_storage"] = storage if isinstance(storage, str) else None
     return out
+
+
+class GcsSettings(BaseModel):
+    """Settings of ``gs://`` storage, beside the URI: ``storage: {uri: gs://bucket/prefix,
+    project: ..., credentials_file: ...}``. ``project`` and ``credentials_file`` left unset fall
+    back to ``gce.project_id`` and ``gce.credentials_file``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project: str | None = Field(None, description="Google Cloud project billed for the bucket's "
+                                                  "requests (default: `gce.project_id`)")
+    credentials_file: str | None = Field(None, description="service-account key file (default: "
+                                                           "`gce.credentials_file`, else "
+                                                           "Application Default Credentials)")
+    parallel_transfers: int = Field(8, ge=1, le=64, description="objects uploaded at once when "
+                                                                "many are staged (put_many)")
+    resumable_threshold_mb: float = Field(8.0, gt=0, description="objects larger than this go "
+                                                                 "up as resumable uploads, in "
+                                                                 "8 MB chunks")
 
 
 class GceSection(BaseModel):

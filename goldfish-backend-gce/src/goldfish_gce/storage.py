@@ -1,9 +1,11 @@
 """The ``gs://`` storage backend: objects in Google Cloud Storage.
 
 URIs: ``gs://bucket/path/to/object``. google-cloud-storage is imported on first use, never at
-plugin discovery. Credentials are Application Default Credentials unless ``credentials_file``
-(in the ``gce:`` section of goldfish.yaml, like ``project_id``) names a service-account key; with ``STORAGE_EMULATOR_HOST`` set (the GCS emulator, tests) the
-client is anonymous.
+plugin discovery. Settings (:class:`~goldfish_gce.settings.GcsSettings`) sit beside the URI:
+``storage: {uri: gs://bucket/prefix, project: ..., credentials_file: ..., parallel_transfers: 8}``;
+``project`` and ``credentials_file`` left unset fall back to the ``gce:`` section. Credentials are
+Application Default Credentials unless ``credentials_file`` names a service-account key; with
+``STORAGE_EMULATOR_HOST`` set (the GCS emulator, tests) the client is anonymous.
 
 A GCS upload is atomic by itself (an object appears whole or not at all), so ``put`` needs no
 temp object. Objects larger than ``resumable_threshold_mb`` go up as resumable uploads in chunks
@@ -63,21 +65,45 @@ class GcsStorage:
     scheme = "gs"
 
     def __init__(self, project_root: Path, config: dict[str, Any] | None = None) -> None:
-        self.project_root = Path(project_root)
-        self.config = dict(config or {})
-        if "project" not in self.config:  # built from the project root alone: the gce: section
-            from goldfish_gce.settings import project_settings
+        """``config`` is the settings beside the URI (:class:`~goldfish_gce.settings.GcsSettings`,
+        validated by the config loader); ``project`` and ``credentials_file`` left unset come
+        from the ``gce:`` section of the project's goldfish.yaml."""
+        from pydantic import ValidationError
 
-            section = project_settings(self.project_root)
-            self.config.setdefault("project", section.get("project_id"))
-            self.config.setdefault("credentials_file", section.get("credentials_file"))
-        self.resumable_threshold = int(float(self.config.get("resumable_threshold_mb", CHUNK_MB))
-                                       * 1024 * 1024)
-        self.parallel = int(self.config.get("parallel_transfers", 8))
+        from goldfish_gce.settings import GcsSettings, project_settings
+
+        self.project_root = Path(project_root)
+        try:
+            settings = GcsSettings.model_validate(dict(config or {}))
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "storage"
+            raise InvalidInputError(
+                f"gs:// storage setting storage.{where}: {first['msg']}",
+                "fix it beside `uri:` under `storage:` in goldfish.yaml; the settings are "
+                "listed in docs/config.md (Storage backend settings)") from None
+        if settings.project is None or settings.credentials_file is None:
+            section = project_settings(self.project_root)  # compatibility: the gce: section
+            if settings.project is None:
+                settings.project = section.get("project_id")
+            if settings.credentials_file is None:
+                settings.credentials_file = section.get("credentials_file")
+        if settings.credentials_file and not os.path.isabs(settings.credentials_file):
+            settings.credentials_file = str(self.project_root / settings.credentials_file)
+        self.settings = settings
+        self.config = settings.model_dump()
+        self.resumable_threshold = int(settings.resumable_threshold_mb * 1024 * 1024)
+        self.parallel = settings.parallel_transfers
 
     @property
     def client(self) -> Any:
-        return _client(self.config.get("project"), self.config.get("credentials_file"))
+        key = self.settings.credentials_file
+        if key and not os.environ.get("STORAGE_EMULATOR_HOST") and not Path(key).is_file():
+            raise GoldfishError(f"gs:// storage: credentials_file {key} does not exist",
+                                "fix storage.credentials_file (or gce.credentials_file) in "
+                                "goldfish.yaml, or remove it to use Application Default "
+                                "Credentials")
+        return _client(self.settings.project, self.settings.credentials_file)
 
     def _blob(self, uri: str) -> Any:
         bucket, key = split_uri(uri)
