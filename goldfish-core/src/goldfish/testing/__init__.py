@@ -7,6 +7,8 @@
   and ``make_project`` for real projects with a mounted workspace.
 * :mod:`goldfish.testing.contracts` — conformance suites (``ComputeBackendContract``,
   ``StorageBackendContract``) that every backend subclasses to prove it behaves.
+* :mod:`goldfish.testing.install` — ``fresh_install``: wheels of some packages installed by name
+  into a new virtual environment (what `pip install goldfish-core goldfish-backend-x` gives).
 
 Nothing here is imported by Goldfish itself.
 """
