@@ -69,6 +69,12 @@ def test_all_zones_refusing_is_a_clear_error_within_the_budget(
     assert "us-east4-c (on-demand): QUOTA_EXCEEDED" in message
     assert "compute.googleapis.com/nvidia_h100_gpus" in message  # the quota metric is named
     assert excinfo.value.hint and "zones" in excinfo.value.hint
+    # the core's typed capacity error (the engine's and the local simulate's), every refusal
+    from goldfish import errors
+
+    assert isinstance(excinfo.value, errors.CapacityError)
+    assert excinfo.value.zones_tried and all(t.split(" ")[0] in message
+                                             for t in excinfo.value.zones_tried)
     assert sum(slept) <= 3 and slept  # backed off, within the budget
     # the quota-blocked region was asked once; exhausted zones once per round
     asked = [zone for zone, name in fake_gce.inserts if name == vm_name(job.job_id)]

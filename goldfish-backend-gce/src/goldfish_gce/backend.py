@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from goldfish import errors
 from goldfish.compute import Capabilities, Handle, Job, JobStatus, LogChunk
 from goldfish.errors import GoldfishError
 from goldfish.runs.ids import attempt_of, job_id
@@ -45,8 +46,8 @@ QUOTA = frozenset({"QUOTA_EXCEEDED"})
 KILL_MARGIN = 25.0  # seconds past a cancel's grace before the VM itself is deleted
 
 
-class CapacityError(GoldfishError):
-    """No zone could take the VM within the wait budget."""
+class CapacityError(errors.CapacityError):
+    """No zone could take the VM within the wait budget (the core's typed capacity error)."""
 
 
 def vm_name(job_id: str) -> str:
@@ -178,7 +179,7 @@ class GceBackend:
                     f"{self.settings.launch_budget_seconds:g}s; tried: " + "; ".join(tried),
                     "add zones (profile zones or gce.zones), raise the quota named above, "
                     "allow on_demand_fallback for spot profiles, or raise "
-                    "launch_budget_seconds")
+                    "launch_budget_seconds", zones_tried=tried)
             self.sleep(backoff)
             backoff = min(backoff * 2, 60.0)
 

@@ -489,6 +489,10 @@ class _Checker:
                 self.add(full, f"missing required key {full[-1]!r}",
                          f"add `{full[-1]}: ...` under `{_dotted(full[:-1])}`"
                          if len(full) > 1 else None)
+            elif kind == "value_error":  # a model's own check: its message says it all
+                message, _, hint = str(err.get("msg", "")).removeprefix("Value error, ") \
+                    .partition("; ")
+                self.add(full, message, hint or None)
             else:
                 expected = _expected(err)
                 self.add(full, f"expected {expected}, got {_show(err.get('input'))}",

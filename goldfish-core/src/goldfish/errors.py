@@ -34,6 +34,19 @@ class InvalidInputError(GoldfishError):
     """An argument or value is malformed."""
 
 
+class CapacityError(GoldfishError):
+    """A compute backend found no zone (or region) that could take the job now: capacity or
+    quota refusals in every place it searched. ``zones_tried`` lists each refusal, in order, as
+    ``"<zone> (<kind>): <code> (<message>)"``. The engine fails the stage with the message; the
+    GCE backend raises it, and the local backend's ``simulate: {refuse_zones: [...]}`` rehearses
+    it."""
+
+    def __init__(self, message: str, hint: str | None = None,
+                 zones_tried: list[str] | None = None) -> None:
+        super().__init__(message, hint)
+        self.zones_tried = list(zones_tried or [])
+
+
 class Problem:
     """One located problem in a user file; many are collected and reported at once.
 

@@ -37,7 +37,10 @@ Profile keys (``config``): ``env_passthrough`` (list of names), ``kill_grace_sec
 SIGKILL on timeout, default 10), ``stop_grace_seconds`` (a bare ``stop`` file → SIGTERM, default
 30), ``startup_grace_seconds`` (how long a launched job may show no supervisor, default 30),
 ``simulate`` (``{preempt_after_seconds: N, preemptions: 1}``: the supervisor ends the first
-attempts with cause ``preempted`` N seconds after the stage starts, like a spot VM going away).
+attempts with cause ``preempted`` N seconds after the stage starts, like a spot VM going away;
+``{zones: [a, b], refuse_zones: [a]}``: the launch searches the zones in order, each refused one
+answering ZONE_RESOURCE_POOL_EXHAUSTED; the handle records ``zone`` and ``zones_tried``, and when
+every zone refuses the launch raises :class:`~goldfish.errors.CapacityError`, as GCE's does).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ from typing import Any
 import goldfish
 from goldfish.builtins import _supervisor as sup
 from goldfish.compute import Capabilities, Handle, Job, JobStatus, LogChunk
-from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
+from goldfish.errors import CapacityError, GoldfishError, InvalidInputError, NotFoundError
 from goldfish.runs.ids import attempt_of
 
 CAPABILITIES = Capabilities(gpu=False, spot=False, live_logs=True, detached=True,
@@ -88,16 +91,38 @@ def __getattr__(name: str) -> Any:
 
 @functools.cache
 def _config_model() -> type:
-    from pydantic import BaseModel, ConfigDict, Field
+    from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
     class Simulate(BaseModel):
         """Failures the local backend can rehearse."""
 
         model_config = ConfigDict(extra="forbid")
 
-        preempt_after_seconds: float = Field(
-            gt=0, description="the stage is preempted this long after it starts")
+        preempt_after_seconds: float | None = Field(
+            None, gt=0, description="the stage is preempted this long after it starts")
         preemptions: int = Field(1, ge=0, description="how many attempts are preempted")
+        zones: list[str] = Field(
+            default_factory=list,
+            description="zones the launch searches in order, as a cloud backend would "
+                        "(default: the refused zones, then `local`)")
+        refuse_zones: list[str] = Field(
+            default_factory=list,
+            description="zones that refuse every launch for lack of capacity "
+                        "(ZONE_RESOURCE_POOL_EXHAUSTED); the stage lands in the first zone "
+                        "that does not refuse, and fails with a capacity error naming every "
+                        "zone when all refuse")
+
+        @field_validator("refuse_zones")
+        @classmethod
+        def _refused_zones_are_searched(cls, value: list[str],
+                                        info: ValidationInfo) -> list[str]:
+            zones = info.data.get("zones") or []
+            unknown = [z for z in value if zones and z not in zones]
+            if unknown:
+                raise ValueError(f"refuse_zones names {', '.join(unknown)}, which zones does "
+                                 f"not list ({', '.join(zones)}); add it to zones or remove it "
+                                 "from refuse_zones")
+            return value
 
     class LocalConfig(BaseModel):
         """Keys a ``backend: local`` profile accepts beyond the common ones."""
@@ -120,7 +145,9 @@ def _config_model() -> type:
         simulate: Simulate | None = Field(
             None, description="rehearse cloud failures locally: `{preempt_after_seconds: 30, "
                               "preemptions: 1}` ends the first attempts as a spot preemption "
-                              "would, so checkpoint/resume logic is tried before paying for a GPU")
+                              "would, so checkpoint/resume logic is tried before paying for a "
+                              "GPU; `{zones: [a, b], refuse_zones: [a]}` rehearses the zone "
+                              "search (the stage lands in b, its record lists a's refusal)")
 
     return LocalConfig
 
@@ -218,6 +245,10 @@ class LocalBackend:
         simulate = simulate if isinstance(simulate, dict) else dict(simulate)
         self.preempt_after: float | None = simulate.get("preempt_after_seconds")
         self.preemptions = int(simulate.get("preemptions", 1))
+        self.refuse_zones: list[str] = list(simulate.get("refuse_zones") or [])
+        self.zones: list[str] = list(simulate.get("zones") or [])
+        if self.refuse_zones and not self.zones:
+            self.zones = [*self.refuse_zones, "local"]
 
     # --- launch -----------------------------------------------------------------------------
     def stage_env(self, job: Job) -> dict[str, str]:
@@ -254,12 +285,31 @@ class LocalBackend:
             json.dump({"pid": me, "start_time": sup.proc_start_time(me), "boot_id": sup.boot_id(),
                        "host": socket.gethostname(), "job_id": job.job_id}, fh)
         try:
-            return self._start(job, job_dir, cwd)
+            return self._start(job, job_dir, cwd, self._simulated_zone(job))
         except BaseException:
             lock.unlink(missing_ok=True)  # nothing was started: a retry may launch
             raise
 
-    def _start(self, job: Job, job_dir: Path, cwd: Path) -> Handle:
+    def _simulated_zone(self, job: Job) -> dict[str, Any]:
+        """The zone search of ``simulate: {zones, refuse_zones}``, as a cloud backend does it:
+        ``{"zone": ..., "zones_tried": [...]}`` for the handle, or a :class:`CapacityError`
+        listing every refusal when all zones refuse ({} when no zones are simulated)."""
+        if not self.zones:
+            return {}
+        tried: list[str] = []
+        for zone in self.zones:
+            if zone not in self.refuse_zones:
+                return {"zone": zone, "zones_tried": tried}
+            tried.append(f"{zone} (simulated): ZONE_RESOURCE_POOL_EXHAUSTED (the profile's "
+                         f"simulate.refuse_zones lists {zone})")
+        raise CapacityError(
+            f"no zone could start job {job.job_id} (simulated); tried: " + "; ".join(tried),
+            "this is the local backend's `simulate: {refuse_zones: [...]}` in the profile; on a "
+            "cloud backend: add zones, raise the quota, or allow on-demand fallback",
+            zones_tried=tried)
+
+    def _start(self, job: Job, job_dir: Path, cwd: Path,
+               placement: dict[str, Any] | None = None) -> Handle:
         timeout = job.resources.timeout_seconds
         env = self.stage_env(job)
         sup_env = {k: os.environ[k] for k in INHERITED_ENV if k in os.environ}
@@ -299,7 +349,7 @@ class LocalBackend:
         pid = proc.pid
         handle = Handle(backend=self.name, job_id=job.job_id, data={
             "job_dir": str(job_dir), "pid": pid, "start_time": sup.proc_start_time(pid),
-            "boot_id": sup.boot_id(), "launched_at": launched_at})
+            "boot_id": sup.boot_id(), "launched_at": launched_at, **(placement or {})})
         sup.write_json_atomic(job_dir / HANDLE_FILE, handle.to_json(), durable=False)
         return handle
 
