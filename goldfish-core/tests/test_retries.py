@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from goldfish.runs.engine import Engine
 from goldfish.runs.ids import attempt_of, job_id
@@ -92,3 +93,46 @@ def test_attempt_ids_and_metric_truncation() -> None:
     assert attempt_of("r-1.train.attempt3") == 3 and attempt_of("r-1.attempt-stage") == 1
     text = "".join(json.dumps({"n": "loss", "v": 1, "s": s}) + "\n" for s in range(5))
     assert [json.loads(x)["s"] for x in metrics_up_to(text, 2).splitlines()] == [0, 1, 2]
+
+
+def _with_retries(value: str) -> dict[str, str]:
+    pipeline = RESUMABLE["pipeline.yaml"].replace(
+        "outputs: {model: {type: json}}", f"outputs: {{model: {{type: json}}}}\n            retries: {value}")
+    return {**RESUMABLE, "pipeline.yaml": pipeline}
+
+
+def test_the_stage_retries_key_sets_the_budget(tmp_path: Path, goldfish_plugins: Any) -> None:
+    project = make_project(tmp_path, _with_retries("1"), plugins=goldfish_plugins)
+    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
+    config["profiles"] = {"local": {"backend": "local", "simulate": {
+        "preempt_after_seconds": 0.5, "preemptions": 9}}}
+    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    project.reload_config()
+    engine = Engine(project)
+    run_id = engine.run("w1")
+    assert engine.wait(run_id, timeout=120) in ("failed", "lost")
+    row = project.db.one("SELECT * FROM stage_runs WHERE run_id = ? AND stage = 'train'",
+                         (run_id,))
+    assert json.loads(row["spec"])["retries"] == 1  # in the run record
+    assert row["cause"] == "preempted" and row["job_id"].endswith(".attempt2")  # 1 + 1 retry
+    reasons = [r["reason"] for r in project.db.query(
+        "SELECT reason FROM transitions WHERE run_id = ? AND stage = 'train'", (run_id,))]
+    assert [r for r in reasons if r.startswith("relaunched")] == [
+        "relaunched after preemption (attempt 2 of 2)"]
+
+
+def test_a_bad_retries_value_is_a_located_error() -> None:
+    from goldfish.errors import ProblemsError
+    from goldfish.pipeline import load_pipeline
+
+    for bad in ("-1", "2.5", "true", "many"):
+        text = ("name: p\nstages:\n  - name: train\n    outputs: {m: {type: json}}\n"
+                f"    retries: {bad}\n")
+        with pytest.raises(ProblemsError) as info:
+            load_pipeline(text, "pipeline.yaml")
+        [problem] = info.value.problems
+        assert (problem.key, problem.line) == ("stages.train.retries", 5), problem
+        assert problem.message.startswith("retries must be a whole number ≥ 0, got")
+        assert "retries: 0" in (problem.hint or "")
+    good = load_pipeline("name: p\nstages:\n  - name: train\n    retries: 0\n", "pipeline.yaml")
+    assert good.stages[0].retries == 0

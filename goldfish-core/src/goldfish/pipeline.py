@@ -40,7 +40,7 @@ _PARAM = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*\}$")
 
 PIPELINE_KEYS = ("name", "description", "results", "stages")
 STAGE_KEYS = ("name", "description", "module", "inputs", "outputs", "config", "config_schema",
-              "profile", "deps", "cache", "timeout_minutes", "checks")
+              "profile", "deps", "cache", "timeout_minutes", "retries", "checks")
 INPUT_KEYS = ("source", "from", "type", "description")
 OUTPUT_KEYS = ("type", "contract", "description")
 RESULTS_KEYS = ("metric", "direction", "goal", "tolerance")
@@ -165,6 +165,8 @@ class Stage:
     deps: list[str] | None = None
     cache: bool = True
     timeout_minutes: float | None = None
+    #: relaunches after a preemption (None: the profile's ``max_retries``, else 3)
+    retries: int | None = None
     checks: dict[str, Any] = field(default_factory=dict)
     line: int | None = None
     description: str | None = None
@@ -589,6 +591,15 @@ def _parse_stage(r: _Report, index: int, raw: object, seen: dict[str, int]) -> S
                   f"timeout_minutes must be a positive number, got {timeout!r}")
         else:
             stage.timeout_minutes = float(timeout)
+    retries = raw.get("retries")
+    if retries is not None:
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            r.add((*ypath, "retries"), f"{key}.retries",
+                  f"retries must be a whole number ≥ 0, got {retries!r}",
+                  "relaunches after a preemption, e.g. `retries: 5`; `retries: 0` never "
+                  "relaunches (default: the profile's max_retries, else 3)")
+        else:
+            stage.retries = retries
     stage.checks = _check_checks(r, raw.get("checks"), (*ypath, "checks"), f"{key}.checks")
     description = raw.get("description")
     stage.description = description if isinstance(description, str) else None

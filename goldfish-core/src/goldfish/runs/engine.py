@@ -305,6 +305,7 @@ class Engine:
         spec = {"outputs": {n: signal_json(s) for n, s in stage.outputs.items()},
                 "checks": _plain(getattr(stage, "checks", None)) or {},
                 "timeout_minutes": getattr(stage, "timeout_minutes", None),
+                "retries": getattr(stage, "retries", None),
                 "code_hash": step.code_hash,
                 "runtime": step.key_parts.get("runtime") or _runtime(self.project, step.profile)}
         conn.execute(

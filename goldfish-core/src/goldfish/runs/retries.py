@@ -42,9 +42,12 @@ def job_id_for(project: Any, run_id: str, stage: str) -> str:
 
 
 def budget(project: Any, row: Any) -> int:
+    """Relaunches the stage may have: its ``retries:`` in pipeline.yaml (kept in the stage's
+    spec), else its profile's ``max_retries``, else :data:`DEFAULT_RETRIES`."""
     spec = json.loads(row["spec"] or "{}")
-    if isinstance(spec.get("retries"), int):
-        return int(spec["retries"])
+    retries = spec.get("retries")
+    if isinstance(retries, int) and not isinstance(retries, bool):
+        return retries
     try:
         profile = project.config.profile(row["profile"])
         configured = (getattr(profile, "backend_config", {}) or {}).get("max_retries")
