@@ -184,7 +184,8 @@ class DockerBackend(LocalBackend):
             volumes[str(Path(host).expanduser().resolve())] = {"bind": inside, "mode": "ro"}
         return volumes
 
-    def _start(self, job: Job, job_dir: Path, cwd: Path) -> Handle:
+    def _start(self, job: Job, job_dir: Path, cwd: Path,
+               placement: dict[str, Any] | None = None) -> Handle:
         docker = engine.sdk()
         image = self._image_for(job)
         with engine.reachable(f"launching job {job.job_id}"):
@@ -227,7 +228,8 @@ class DockerBackend(LocalBackend):
                                     "check the profile's keys (user, network, mounts, gpu)")
         handle = Handle(backend=self.name, job_id=job.job_id, data={
             "job_dir": str(job_dir), "container": name, "container_id": container.id,
-            "image": image, "image_id": img.id, "launched_at": launched_at})
+            "image": image, "image_id": img.id, "launched_at": launched_at,
+            **(placement or {})})
         sup.write_json_atomic(job_dir / HANDLE_FILE, handle.to_json())
         return handle
 
