@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 import pytest
 from goldfish import hookimpl
 from goldfish.config import Section, load_config
-from goldfish.errors import GoldfishError
+from goldfish.errors import GoldfishError, ProblemsError
 from goldfish.events import Event, Hit
 from goldfish.findings import Finding, MetricContext, MetricPoint, Review
 from goldfish.plugins import Plugins
@@ -122,6 +122,52 @@ def test_hook_register_config_sections(tmp_path: Path, goldfish_plugins: Plugins
     path.write_text("project: p\ntoy: {level: 4}\n")
     config = load_config(path, goldfish_plugins)
     assert config.section("toy").level == 4 and config.section("lazy_toy").level == 1
+
+
+class ReadyProfiles:
+    @hookimpl
+    def register_profiles(self, register: Callable[..., None]) -> None:
+        register("big", {"backend": "local", "cpus": 8, "env": {"SIZE": "big"}})
+        register("mine", {"backend": "local", "cpus": 1})
+        register("local", {"backend": "local", "cpus": 99})
+
+
+class BrokenProfiles:
+    @hookimpl
+    def register_profiles(self, register: Callable[..., None]) -> None:
+        register("warp", {"backend": "local", "cpus": -1})
+        register("paint", {"backend": "local", "colour": "red"})
+
+
+def test_hook_register_profiles(tmp_path: Path, goldfish_plugins: Plugins,
+                                register: Register) -> None:
+    from goldfish.config import DEFAULT_PROFILES
+    from goldfish.configcache import BUILTIN_PROFILES
+    from goldfish.configcache import load as load_cached
+
+    register(ReadyProfiles(), name="ready")
+    path = tmp_path / "goldfish.yaml"
+    path.write_text("project: p\nprofiles:\n  mine: {backend: local, cpus: 4}\n")
+    cache = tmp_path / "cache"
+    for attempt in ("validated", "from the cache record"):
+        config = load_cached(path, goldfish_plugins, cache)
+        assert config.profile("big").cpus == 8, attempt  # offered, nothing written
+        assert config.profile("big").env == {"SIZE": "big"}, attempt
+        assert config.profile("mine").cpus == 4, attempt  # goldfish.yaml wins
+        assert config.profile("local").cpus is None, attempt  # the core's local wins
+        assert {n: config.profile_source(n) for n in ("big", "mine", "local")} == {
+            "big": "plugin ready", "mine": "goldfish.yaml", "local": "built-in"}, attempt
+    assert (cache / "config.json").exists()
+    assert tuple(DEFAULT_PROFILES) == BUILTIN_PROFILES
+    assert goldfish_plugins.registrations()["ready"]["profiles"] == ["big", "mine", "local"]
+
+    register(BrokenProfiles(), name="broken")  # validated like a written profile
+    with pytest.raises(ProblemsError) as err:
+        load_config(path, goldfish_plugins)
+    text = str(err.value)
+    assert "2 problems" in text and text.count("offered by plugin 'broken'") == 2
+    assert "profiles.warp.cpus" in text and "unknown key 'colour'" in text
+    assert "under `profiles:`" in text
 
 
 class Commands:

@@ -25,3 +25,15 @@ def register_compute_backends(register: Any) -> None:
 @hookimpl
 def register_config_sections(register: Any) -> None:
     register("gce", "goldfish_gce.settings:GceSection")
+
+
+#: the presets of :data:`goldfish_gce.settings.PRESETS`, offered as ready profiles (named here so
+#: listing them imports nothing; a test keeps the two in step)
+PRESET_NAMES = ("cpu-small", "cpu-large", "h100-spot", "h100-on-demand", "a100-spot",
+                "a100-on-demand")
+
+
+@hookimpl
+def register_profiles(register: Any) -> None:
+    for name in PRESET_NAMES:
+        register(name, {"backend": "gce", "preset": name})

@@ -231,6 +231,7 @@ def validate_config(text: str, path: Path, plugins: Plugins) -> ProjectConfig:
     checker = _Checker(file, lines, problems)
     values = checker.sections(data, _section_types(plugins, problems, file))
     if "profiles" in values:
+        checker.offered_profiles(values, plugins)
         checker.profiles(values, plugins)
         checker.default_profile(values, data.get("profiles"))
     settings: dict[str, Any] = {}
@@ -283,8 +284,14 @@ def field_info(tp: Any) -> FieldInfo | None:
 class _Checker:
     def __init__(self, file: str, lines: dict[Path_, int], problems: list[Problem]) -> None:
         self.file, self.lines, self.problems = file, lines, problems
+        self.offered: dict[str, str] = {}  # profile name -> the plugin that offered it
 
     def add(self, path: Path_, message: str, hint: str | None = None) -> None:
+        if path[:1] == ("profiles",) and len(path) > 1 and path[1] in self.offered:
+            message = f"{message} (profile offered by plugin {self.offered[path[1]]!r})"
+            hint = ((hint + "; ") if hint else "") + (
+                f"update or remove that plugin, or define `{path[1]}` under `profiles:` "
+                "(goldfish.yaml's own profiles win)")
         self.problems.append(Problem(message, self.file, self._line_of(path), _dotted(path),
                                      hint))
 
@@ -373,6 +380,19 @@ class _Checker:
             except ValidationError as exc:
                 self._record(exc, Profile, body, path)
         return out
+
+    def offered_profiles(self, values: dict[str, Any], plugins: Plugins) -> None:
+        """Add the profiles plugins offer under names ``goldfish.yaml`` (and the core's
+        ``local``) leave free; :meth:`profiles` then validates them like written ones."""
+        profiles = values["profiles"]
+        for name, offer in plugins.registries.profiles.items():
+            if name in profiles or ("profiles", name) in self.lines:
+                continue  # goldfish.yaml wins (also over an entry of its own that did not validate)
+            self.offered[name] = offer.plugin
+            try:
+                profiles[name] = Profile.model_validate(offer.settings)
+            except ValidationError as exc:
+                self._record(exc, Profile, offer.settings, ("profiles", name))
 
     def profiles(self, values: dict[str, Any], plugins: Plugins) -> None:
         from goldfish.plugins import resolve

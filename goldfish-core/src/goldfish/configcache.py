@@ -199,6 +199,18 @@ class ProjectConfig:
             raise NotFoundError(f"unknown profile {name!r}", hint)
         return self.profiles[name]
 
+    def profile_source(self, name: str) -> str:
+        """Where profile ``name`` comes from: ``goldfish.yaml``, ``built-in`` (the core's
+        ``local``) or ``plugin NAME`` (offered through ``register_profiles``)."""
+        if ("profiles", name) in self.lines:
+            return self.path.name
+        if name in BUILTIN_PROFILES:
+            return "built-in"
+        offer = self._plugins.registries.profiles.get(name) if self._plugins else None
+        if offer is not None:
+            return f"plugin {offer.plugin}"
+        return "built-in"
+
     def to_dict(self) -> dict[str, Any]:
         """Every key with defaults filled in, as plain data (``goldfish config show``)."""
         return copy.deepcopy(self.data)
@@ -222,6 +234,10 @@ class SectionView:
     def model_dump(self, **_: Any) -> dict[str, Any]:
         return copy.deepcopy(self.__dict__["_data"])
 
+
+#: the names of :data:`goldfish.config.DEFAULT_PROFILES` (a test checks the two agree); they win
+#: over a profile a plugin offers under the same name
+BUILTIN_PROFILES = ("local",)
 
 #: the keys of :class:`goldfish.config.Profile` itself; the others are the backend's settings
 #: (a test checks this against the model's fields)

@@ -84,6 +84,19 @@ def register_config_sections(register: Callable[..., None]) -> None:
 
 
 @hookspec
+def register_profiles(register: Callable[..., None]) -> None:
+    """Offer named compute profiles, so ``profile: h100-spot`` works with no ``profiles:`` entry.
+
+    Called when configuration is loaded. Call ``register(name, settings)`` where ``settings`` is
+    the profile as it would be written under ``profiles:`` in ``goldfish.yaml`` (``{"backend":
+    "gce", "preset": "h100-spot"}``). Offered profiles are validated like written ones (an invalid
+    one is a configuration problem naming the plugin); a profile of the same name in
+    ``goldfish.yaml`` wins, then the core's ``local``, then the first plugin that offered it.
+    ``goldfish profiles`` shows where each profile comes from. Returns nothing.
+    """
+
+
+@hookspec
 def register_commands(cli: argparse._SubParsersAction[Any], command: str | None) -> None:
     """Add CLI subcommands.
 

@@ -98,10 +98,21 @@ class StorageSpec:
 
 
 @dataclass
+class ProfileOffer:
+    """A compute profile a plugin offers (``register_profiles``), as it would be written in
+    ``goldfish.yaml``."""
+
+    name: str
+    settings: dict[str, Any]
+    plugin: str = ""
+
+
+@dataclass
 class Registries:
     compute: dict[str, BackendSpec] = field(default_factory=dict)
     storage: dict[str, StorageSpec] = field(default_factory=dict)
     config_sections: dict[str, Any] = field(default_factory=dict)
+    profiles: dict[str, ProfileOffer] = field(default_factory=dict)
     errors: list[LoadError] = field(default_factory=list)
 
 
@@ -272,6 +283,15 @@ class Plugins:
                     return
                 reg.config_sections[section] = model
             self._call_one(impl, "register_config_sections", register=add_section)
+        for impl in self.pm.hook.register_profiles.get_hookimpls():
+            def add_profile(name: str, settings: dict[str, Any],
+                            _p: str = impl.plugin_name) -> None:
+                if name in reg.profiles:
+                    reg.errors.append(LoadError(_p, f"profile {name!r} is already offered by "
+                                                    f"{reg.profiles[name].plugin}"))
+                    return
+                reg.profiles[name] = ProfileOffer(name, dict(settings), _p)
+            self._call_one(impl, "register_profiles", register=add_profile)
         return reg
 
     def _call_one(self, impl: Any, hook: str, **kwargs: Any) -> None:
@@ -360,7 +380,8 @@ class Plugins:
 
     def registrations(self) -> dict[str, dict[str, list[str]]]:
         """What each plugin registers: ``{plugin: {"compute_backends": [...],
-        "storage_schemes": [...], "config_sections": [...], "commands": [...]}}``."""
+        "storage_schemes": [...], "config_sections": [...], "profiles": [...],
+        "commands": [...]}}``."""
         import argparse
 
         out: dict[str, dict[str, list[str]]] = {}
@@ -375,6 +396,8 @@ class Plugins:
             add(sspec.plugin, "storage_schemes", f"{scheme}://")
         for section, owner in self._section_owners().items():
             add(owner, "config_sections", section)
+        for name, offer in reg.profiles.items():
+            add(offer.plugin, "profiles", name)
         for impl in self.pm.hook.register_commands.get_hookimpls():
             parser = argparse.ArgumentParser(add_help=False)
             sub = parser.add_subparsers()

@@ -662,7 +662,8 @@ class GoldfishTools:
         return answer(p.to_json(), p.render())
 
     def profiles(self) -> Answer:
-        """Compute profiles (backend and resources), the default profile, the installed
+        """Compute profiles (backend and resources) with where each comes from (`sources`:
+        goldfish.yaml, built-in, or the plugin that offers it), the default profile, the installed
         backends with their capabilities, and what runs now (VMs with their hourly price)."""
         from goldfish.runs.backends import running
 
@@ -675,10 +676,11 @@ class GoldfishTools:
                               "capabilities": caps.__dict__ if hasattr(caps, "__dict__")
                               else caps}
         profiles = {name: p.to_dict() for name, p in config.profiles.items()}
+        sources = {name: config.profile_source(name) for name in profiles}
         live = running(self.project)
         return answer({"default": config.default_profile, "profiles": profiles,
-                       "backends": backends, "running": live},
-                      "\n".join([*(f"{n}: {p}" for n, p in profiles.items()),
+                       "sources": sources, "backends": backends, "running": live},
+                      "\n".join([*(f"{n}: {p} [{sources[n]}]" for n, p in profiles.items()),
                                   *(f"running: {r}" for r in live)]))
 
 

@@ -98,19 +98,21 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     config = project.config
     backends = project.plugins.registries.compute
     profiles = {name: p.to_dict() for name, p in config.profiles.items()}
+    sources = {name: config.profile_source(name) for name in profiles}
     from goldfish.runs.backends import running
 
     live = running(project)
     if args.json:
         emit_json({"default": config.default_profile, "profiles": profiles,
-                   "backends": sorted(backends), "running": live})
+                   "sources": sources, "backends": sorted(backends), "running": live})
         return 0
     for name, profile in profiles.items():
         mark = "*" if name == config.default_profile else " "
         backend = profile.get("backend")
         missing = "" if backend in backends else "  (backend not installed)"
         rest = ", ".join(f"{k}={v}" for k, v in profile.items() if k != "backend")
-        print(f"{mark} {name:<14} {backend}{missing}" + (f"  {rest}" if rest else ""))
+        print(f"{mark} {name:<14} {backend}{missing}" + (f"  {rest}" if rest else "")
+              + f"  [{sources[name]}]")
     print(f"backends installed: {', '.join(sorted(backends)) or 'none'}")
     for item in live:
         if "error" in item:

@@ -30,11 +30,22 @@ def live_jobs(project: Any) -> set[str]:
 
 def offering(project: Any, method: str) -> Iterator[tuple[str, Callable[..., Any]]]:
     """``(profile, bound method)`` for each profile whose backend has ``method``; a backend
-    that cannot even be built is skipped with a warning."""
+    that cannot even be built is skipped with a warning. Profiles a plugin offers
+    (``register_profiles``) differ only in the machine, so they count once per backend, and not
+    at all when a written profile already uses that backend: six GCE presets are one VM listing,
+    one doctor check, one orphan sweep."""
     from goldfish.runs.engine import Engine
 
     engine = Engine(project)
-    for name in sorted(project.config.profiles):
+    config = project.config
+    offered = {n for n in config.profiles if config.profile_source(n).startswith("plugin ")}
+    covered = {config.profiles[n].backend for n in config.profiles if n not in offered}
+    for name in sorted(config.profiles):
+        if name in offered:
+            backend = config.profiles[name].backend
+            if backend in covered:
+                continue
+            covered.add(backend)
         try:
             found = getattr(engine.backend_for(name), method, None)
         except Exception as exc:
