@@ -229,7 +229,10 @@ class GceBackend:
         end = datetime.now(UTC) + timedelta(hours=s.max_run_hours)
         items = {"startup-script": BOOT_SCRIPT, "goldfish-worker": worker_source(),
                  "goldfish-spec-uri": f"{job.output_uri}/spec.json",
-                 "goldfish-sync-seconds": f"{s.sync_seconds:g}"}
+                 "goldfish-sync-seconds": f"{s.sync_seconds:g}",
+                 "goldfish-gpu-count": str(int(machine.get("gpu_count") or 1)
+                                           if machine.get("gpu_type") else 0),
+                 "goldfish-container-network": "host" if s.container_network else "none"}
         if os.environ.get("STORAGE_EMULATOR_HOST"):
             items["goldfish-storage-endpoint"] = os.environ["STORAGE_EMULATOR_HOST"]
         if s.api_endpoint:
@@ -318,8 +321,11 @@ class GceBackend:
             return JobStatus("pending", message=f"could not ask GCE about {name}: {exc!r}")
 
     def _poll(self, handle: Handle, name: str, zone: str, prefix: str) -> JobStatus:
-        exit_record = self._json(f"{prefix}/exit.json")
+        # the VM first, then its exit record: the worker writes the record before it deletes its
+        # VM, so a VM found gone here has left its record already (read in the other order, a
+        # worker finishing between the two reads looked lost)
         instance = self._instance(zone, name)
+        exit_record = self._json(f"{prefix}/exit.json")
         worker = self._json(f"{prefix}/worker.json") or {}
         beat = (self._json(f"{prefix}/heartbeat.json") or {}).get("at")
         started = worker.get("started_at")

@@ -123,6 +123,9 @@ class GceProfile(BaseModel):
     heartbeat_stale_seconds: float = Field(600.0, gt=0, description="a running worker silent "
                                                                    "this long is killed")
     sync_seconds: float = Field(5.0, gt=0, description="how often the worker syncs results")
+    container_network: bool = Field(False, description="give the stage's container (a profile "
+                                                       "with `image:`) the VM's network; off, "
+                                                       "the container has none")
     max_retries: int = Field(3, ge=0, description="relaunches after preemption")
     on_demand_fallback: bool = Field(False, description="a spot profile that finds no spot "
                                                         "capacity in any zone tries on-demand "

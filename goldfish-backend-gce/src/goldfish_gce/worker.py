@@ -207,12 +207,14 @@ class Job:
         image = self.spec.get("image")
         if not image:
             return command
-        gpus = int(self.spec.get("gpu_count") or 0)
-        return ["docker", "run", "--rm", "--init", "--network", "host",
-                *(["--gpus", str(gpus)] if gpus else []),
-                "-v", f"{self.dir}:{self.dir}", "-w", f"{self.dir}/code",
-                *[arg for key, value in self.env().items() for arg in ("-e", f"{key}={value}")],
-                image, *(["python3" if part == sys.executable else part for part in command])]
+        return container_command(
+            str(image), ["python3" if part == sys.executable else part for part in command],
+            self.dir, self.env(), name=self.container_name(),
+            gpus=int(self.cloud.attribute("goldfish-gpu-count") or 0),
+            network=(self.cloud.attribute("goldfish-container-network") or "none"))
+
+    def container_name(self) -> str | None:
+        return f"goldfish-{self.spec['job_id']}" if self.spec.get("image") else None
 
     def env(self) -> dict[str, str]:
         env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TZ", "TMPDIR")
@@ -243,6 +245,7 @@ class Job:
                 self.terminate(proc, "timeout", f"timed out after {float(timeout):g}s")
             if self.kill_at is not None and now >= self.kill_at:
                 _signal(proc, signal.SIGKILL)
+                self.kill_container()
             elif self.term_at is not None and now >= self.term_at:
                 self.terminate(proc, self.cause or "cancelled", self.message or "stopped")
             urgent = SHUTDOWN.is_set() and not self.shutdown_seen  # sync at once, once
@@ -283,6 +286,13 @@ class Job:
             return self.cloud.meta("instance/preempted", "FALSE") == "TRUE"
         except OSError:
             return False
+
+    def kill_container(self) -> None:
+        """Killing ``docker run`` leaves its container running: kill the container itself."""
+        name = self.container_name()
+        if name:
+            subprocess.run(["docker", "kill", name], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
     def terminate(self, proc: subprocess.Popen[bytes], cause: str, message: str) -> None:
         if self.kill_at is not None:
@@ -365,6 +375,31 @@ class Job:
         for rel in (*LIVE, "error.json", "heartbeat"):
             self.upload_if_changed(rel)
         self.sync_checkpoints()
+
+
+#: the worker's own variables, meaningless (or harmful: the image has its own ``PATH``) inside
+#: the container
+HOST_ONLY = ("PATH", "HOME", "TMPDIR")
+
+
+def container_command(image: str, command: list[str], job_dir: Path, env: dict[str, str], *,
+                      name: str | None = None, gpus: int = 0, network: str = "none",
+                      user: str | None = None) -> list[str]:
+    """``docker run`` for a stage in ``image``: ``--init`` (signals reach the stage, zombies are
+    reaped), no network unless the profile asks (``container_network``), ``--gpus N`` only
+    when the VM has GPUs, the job directory mounted at the same path (so ``GOLDFISH_JOB_DIR``
+    and ``PYTHONPATH`` mean the same inside), and the worker's uid so the outputs it uploads
+    are its own."""
+    if user is None and hasattr(os, "getuid"):
+        user = f"{os.getuid()}:{os.getgid()}"
+    return ["docker", "run", "--rm", "--init", "--network", network,
+            *(["--name", name] if name else []),
+            *(["--gpus", str(gpus)] if gpus > 0 else []),
+            *(["--user", user] if user else []),
+            "-v", f"{job_dir}:{job_dir}", "-w", f"{job_dir}/code",
+            *[arg for key, value in env.items() if key not in HOST_ONLY
+              for arg in ("-e", f"{key}={value}")],
+            image, *command]
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -138,7 +138,8 @@ def stage_job(store: ArtifactStore, job: Job, cache_dir: Path,
             "files": files, "output_uri": prefix,
             "checkpoint_uri": checkpoint_prefix(store.base_uri, job.run_id, job.stage),
             "resume_uri": resume_prefix(store.base_uri, job.run_id, job.stage),
-            "timeout_seconds": job.resources.timeout_seconds, **(extra or {})}
+            "timeout_seconds": job.resources.timeout_seconds, "image": job.image,
+            **(extra or {})}
     store.storage.put(f"{prefix}/spec.json", json.dumps(spec, indent=1, sort_keys=True).encode())
     return staged, len(uploads)
 
