@@ -109,11 +109,16 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def summary(config: ProjectConfig) -> list[str]:
     core = {"project", "goal", "slots", "invariants", "profiles", "default_profile", "storage",
             "limits"}
-    profiles = ", ".join(f"{name} ({p.backend})" for name, p in sorted(config.profiles.items()))
+    offered = sorted(n for n in config.profiles
+                     if config.profile_source(n).startswith("plugin "))
+    profiles = ", ".join(f"{name} ({p.backend})" for name, p in sorted(config.profiles.items())
+                         if name not in offered)
     extra = sorted(k for k in config.values if k not in core)
     out = [f"project:  {config.project}", f"slots:    {config.slots}",
            f"profiles: {profiles} (default: {config.default_profile})",
            f"storage:  {config.storage}"]
+    if offered:
+        out.insert(3, f"ready profiles from plugins: {', '.join(offered)} (`goldfish profiles`)")
     if config.invariants:
         out.append(f"invariants: {len(config.invariants)}")
     if extra:

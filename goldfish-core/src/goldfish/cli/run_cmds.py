@@ -351,6 +351,7 @@ def _follow_stage(project: Project, ref: str, cursor: int = 0) -> None:
     from goldfish.runs.engine import Engine
     from goldfish.runs.logs import read_log
     from goldfish.runs.records import get_run
+    from goldfish.runs.states import FINAL_STAGE
 
     engine = Engine(project)
     while True:
@@ -364,8 +365,15 @@ def _follow_stage(project: Project, ref: str, cursor: int = 0) -> None:
         if not chunk.truncated:
             engine.advance(chunk.run)
             time.sleep(0.2)
-    engine.advance(chunk.run)
-    state = get_run(project, chunk.run).stage(chunk.stage).state
+    # The log is complete once the stage process ended; its final state comes when whoever
+    # holds the run (this process, or the run's driver) has finished it.
+    deadline = time.monotonic() + 30.0
+    while True:
+        engine.advance(chunk.run)
+        state = get_run(project, chunk.run).stage(chunk.stage).state
+        if state in FINAL_STAGE or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     print(f"[{chunk.run}/{chunk.stage} {state}]", file=sys.stderr)
 
 

@@ -28,20 +28,37 @@ def live_jobs(project: Any) -> set[str]:
         states.ACTIVE)}
 
 
-def offering(project: Any, method: str) -> Iterator[tuple[str, Callable[..., Any]]]:
+def offering(project: Any, method: str, *, offered: bool = True
+             ) -> Iterator[tuple[str, Callable[..., Any]]]:
     """``(profile, bound method)`` for each profile whose backend has ``method``; a backend
     that cannot even be built is skipped with a warning. Profiles a plugin offers
-    (``register_profiles``) differ only in the machine, so they count once per backend, and not
-    at all when a written profile already uses that backend: six GCE presets are one VM listing,
-    one doctor check, one orphan sweep."""
+    (``register_profiles``) count only once a stage has run on them (installing a backend
+    that offers profiles does not make anything ask a cloud nobody uses; ``offered=False``
+    leaves them out altogether, for `doctor`, which must not depend on a readable database),
+    then once per backend, and not at all when a written profile already uses that backend: six GCE presets
+    are one VM listing, one doctor check, one orphan sweep."""
     from goldfish.runs.engine import Engine
 
     engine = Engine(project)
     config = project.config
-    offered = {n for n in config.profiles if config.profile_source(n).startswith("plugin ")}
-    covered = {config.profiles[n].backend for n in config.profiles if n not in offered}
+    plugin_offered = {n for n in config.profiles
+                      if config.profile_source(n).startswith("plugin ")}
+    if plugin_offered and not offered:
+        offered_unused = plugin_offered
+    elif plugin_offered:
+        try:
+            used = {str(r[0]) for r in project.db.query(
+                "SELECT DISTINCT profile FROM stage_runs")}
+        except Exception:  # a damaged database is doctor's own finding, not a reason to stop
+            used = set()
+        offered_unused = plugin_offered - used
+    else:
+        offered_unused = set()
+    covered = {config.profiles[n].backend for n in config.profiles if n not in plugin_offered}
     for name in sorted(config.profiles):
-        if name in offered:
+        if name in offered_unused:
+            continue
+        if name in plugin_offered:
             backend = config.profiles[name].backend
             if backend in covered:
                 continue
@@ -87,7 +104,7 @@ def running(project: Any) -> list[dict[str, Any]]:
 def diagnose(project: Any) -> list[tuple[str, str, str]]:
     """Doctor checks from every backend that offers them, subjects suffixed with the profile."""
     checks: list[tuple[str, str, str]] = []
-    for name, check in offering(project, "diagnose"):
+    for name, check in offering(project, "diagnose", offered=False):
         try:
             checks += [(status, f"{subject} ({name})", detail)
                        for status, subject, detail in check()]
