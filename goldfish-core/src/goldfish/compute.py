@@ -23,6 +23,8 @@ suite :class:`goldfish.testing.contracts.ComputeBackendContract` checks all of t
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -193,3 +195,22 @@ class WaitsForJobs(Protocol):
     """
 
     def wait_any(self, handles: list[Handle], timeout: float) -> None: ...
+
+def request_stop(backend: ComputeBackend, handle: Handle, job_dir: Path, grace: float,
+                 reason: str = "stop requested") -> None:
+    """Ask a stage to stop cooperatively, exactly as the run engine does.
+
+    A backend that shares the filesystem gets a ``stop`` file in the caller's job directory (the
+    stage sees it through ``io.should_stop()``; the engine escalates with ``cancel`` after the
+    grace). Any other backend is asked with ``cancel(handle, grace)`` and must deliver the stop
+    request to the stage first and terminate it only after ``grace`` seconds.
+    """
+    if not backend.capabilities.shares_filesystem:
+        backend.cancel(handle, grace_seconds=grace)
+        return
+    tmp = job_dir / f".stop.tmp-{time.monotonic_ns()}"
+    tmp.write_text(json.dumps({"reason": reason[:500], "grace_seconds": grace,
+                               "at": time.time()}), encoding="utf-8")
+    tmp.replace(job_dir / "stop")
+    if grace <= 0:
+        backend.cancel(handle, grace_seconds=0)

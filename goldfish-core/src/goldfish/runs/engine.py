@@ -758,15 +758,9 @@ class Engine:
     def _request_stop(self, backend: ComputeBackend, handle: Handle, job_dir: Path,
                       grace: float, reason: str) -> None:
         """Cooperative first: the ``stop`` file (records when and the grace); hard later."""
-        if not backend.capabilities.shares_filesystem:
-            backend.cancel(handle, grace_seconds=grace)  # the backend writes stop, then escalates
-            return
-        tmp = job_dir / f".stop.tmp-{time.monotonic_ns()}"
-        tmp.write_text(json.dumps({"reason": reason[:500], "grace_seconds": grace,
-                                   "at": time.time()}), encoding="utf-8")
-        tmp.replace(job_dir / "stop")
-        if grace <= 0:
-            backend.cancel(handle, grace_seconds=0)
+        from goldfish.compute import request_stop
+
+        request_stop(backend, handle, job_dir, grace, reason)
 
     def _escalate(self, backend: ComputeBackend, handle: Handle, job_dir: Path) -> None:
         """A stage asked to stop that is still running after its grace is cancelled."""

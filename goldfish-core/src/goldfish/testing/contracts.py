@@ -85,7 +85,15 @@ from typing import Any
 
 import pytest
 
-from goldfish.compute import Capabilities, ComputeBackend, Handle, Job, JobStatus, Resources
+from goldfish.compute import (
+    Capabilities,
+    ComputeBackend,
+    Handle,
+    Job,
+    JobStatus,
+    Resources,
+    request_stop,  # re-exported: tests ask as the engine does
+)
 from goldfish.errors import NotFoundError
 from goldfish.storage import StorageBackend
 
@@ -344,24 +352,6 @@ def read_all_logs(backend: ComputeBackend, handle: Handle, timeout: float,
         time.sleep(interval)
 
 
-def request_stop(backend: ComputeBackend, handle: Handle, job_dir: Path, grace: float,
-                 reason: str = "stop requested") -> None:
-    """Ask a stage to stop cooperatively, exactly as the run engine does.
-
-    A backend that shares the filesystem gets a ``stop`` file in the caller's job directory (the
-    stage sees it through ``io.should_stop()``; the engine escalates with ``cancel`` after the
-    grace). Any other backend is asked with ``cancel(handle, grace)`` and must deliver the stop
-    request to the stage first and terminate it only after ``grace`` seconds.
-    """
-    if not backend.capabilities.shares_filesystem:
-        backend.cancel(handle, grace_seconds=grace)
-        return
-    tmp = job_dir / f".stop.tmp-{time.monotonic_ns()}"
-    tmp.write_text(json.dumps({"reason": reason[:500], "grace_seconds": grace,
-                               "at": time.time()}), encoding="utf-8")
-    tmp.replace(job_dir / "stop")
-    if grace <= 0:
-        backend.cancel(handle, grace_seconds=0)
 
 
 #: A stage that sleeps (bounded, so a backend that fails to end it leaks nothing for long).
