@@ -8,4 +8,13 @@ Install it next to ``goldfish-core`` and name ``backend: docker`` in a profile o
 The docker SDK is imported only when a docker profile is used (:mod:`goldfish_docker.engine`).
 """
 
-__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> str:
+    # The version of the installed distribution (one source: the repository's VERSION file),
+    # looked up only when asked for.
+    if name == "__version__":
+        from importlib import metadata
+
+        return metadata.version("goldfish-backend-docker")
+    raise AttributeError(f"module 'goldfish_docker' has no attribute {name!r}")

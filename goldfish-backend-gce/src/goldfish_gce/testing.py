@@ -60,7 +60,7 @@ class GcsEmulator:
                     if process.poll() is not None or time.monotonic() > deadline:
                         raise GoldfishError(
                             f"the GCS emulator did not start on port {port}",
-                            "install it with `pip install gcp-storage-emulator`") from None
+                            "install it with `pip install 'goldfish-backend-gce[testing]'`") from None
                     time.sleep(0.1)
             for bucket in buckets or []:
                 request = urllib.request.Request(

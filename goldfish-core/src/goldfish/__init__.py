@@ -10,7 +10,20 @@ TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: importing typing costs ~1
 if TYPE_CHECKING:  # for type checkers only: at run time pluggy is imported on first use
     from goldfish.hookspecs import hookimpl as hookimpl
 
-__version__ = "0.1.0"
+
+def _installed_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("goldfish-core")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+try:  # written by the build from the repository's VERSION file (see pyproject.toml)
+    from goldfish._version import __version__
+except ImportError:  # a source tree that was never built: ask the installed metadata
+    __version__ = _installed_version()
 
 __all__ = ["__version__", "hookimpl"]
 

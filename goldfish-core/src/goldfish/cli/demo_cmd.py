@@ -38,8 +38,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from goldfish.errors import GoldfishError
 
         raise GoldfishError("the demo's stages use numpy, which this Python does not have",
-                            "install it (`pip install numpy`, or `uv sync` in the repository) "
-                            "and run `goldfish demo` again")
+                            "install it (`pip install 'goldfish-core[demo]'`, or `uv sync` in the "
+                            "repository) and run `goldfish demo` again")
     path = Path(args.path).expanduser().absolute()
     if is_demo(path):
         project = Project(path)

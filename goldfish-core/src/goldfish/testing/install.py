@@ -1,23 +1,103 @@
-"""A fresh virtual environment with some members of this workspace installed as users install
-them (`pip install goldfish-core goldfish-backend-x`): wheels built from the local paths, then
-``uv venv`` + ``uv pip install`` of the distribution names from those wheels.
+"""Releases of this workspace, as users get them: the members found in the root pyproject, their
+wheels and sdists built with ``uv build``, and fresh virtual environments with some of them
+installed (`pip install goldfish-core goldfish-backend-x`).
 
-Used by the install tests of the backend packages and by ``tests/benchmarks/gce_help.py``.
+Everything works offline once ``uv sync`` has run: the build backend comes from uv's cache, the
+members from the wheels built here, and third-party packages from uv's cache at the versions the
+workspace's ``uv.lock`` pins (``uv export``), installed without resolving again (``--no-deps``;
+``uv pip check`` then proves that every installed requirement, the members' own included, holds).
+
+Used by the release tests (``tests/test_release.py``), the install tests of the backend packages
+and ``tests/benchmarks/gce_help.py``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Every distribution of this workspace (and its test plugins): what must NOT come along.
-WORKSPACE_MEMBERS = ("goldfish-core", "goldfish-mcp", "goldfish-svs", "goldfish-reviewers",
-                     "goldfish-backend-docker", "goldfish-backend-gce",
-                     "goldfish-example-plugin", "goldfish-broken-plugin")
+#: Workspace members that are never released: the test plugins.
+NOT_RELEASED = ("tests/plugins/*",)
+
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?\s*$")
+
+
+def _uv() -> str:
+    uv = shutil.which("uv")
+    if uv is None:
+        raise RuntimeError("uv is needed to build wheels and make the environment "
+                           "(pip install uv)")
+    return uv
+
+
+def workspace_members(root: Path, *, released: bool = True) -> dict[str, Path]:
+    """Distribution name -> folder of each member in the root pyproject's
+    ``[tool.uv.workspace] members`` (globs expanded, ``exclude`` honoured); ``released=True``
+    leaves out the test plugins (:data:`NOT_RELEASED`)."""
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    workspace = config.get("tool", {}).get("uv", {}).get("workspace", {})
+    excluded = list(workspace.get("exclude", []))
+    if released:
+        excluded += NOT_RELEASED
+    skip = {path.resolve() for pattern in excluded for path in root.glob(pattern)}
+    found: dict[str, Path] = {}
+    for pattern in workspace.get("members", []):
+        for folder in sorted(root.glob(pattern)):
+            pyproject = folder / "pyproject.toml"
+            if folder.resolve() in skip or not pyproject.is_file():
+                continue
+            name = tomllib.loads(pyproject.read_text())["project"]["name"]
+            found[_normalize(name)] = folder
+    return found
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _split(requirement: str) -> tuple[str, list[str]]:
+    """``"goldfish-core[demo]"`` -> ``("goldfish-core", ["demo"])``."""
+    match = _REQUIREMENT.match(requirement)
+    if match is None:
+        raise ValueError(f"not a distribution name with optional extras: {requirement!r}")
+    extras = [e.strip() for e in (match.group(2) or "").split(",") if e.strip()]
+    return _normalize(match.group(1)), extras
+
+
+def build_dists(root: Path, out: Path, members: Iterable[str] | None = None, *,
+                sdist: bool = True) -> Path:
+    """Build ``members`` (distribution names; default: every released member) into ``out``
+    with ``uv build --offline``: with ``sdist``, the sdist and then the wheel from that sdist
+    (what an index's users rebuild), else the wheel from the source tree."""
+    uv = _uv()
+    folders = workspace_members(root, released=False)
+    names = list(workspace_members(root)) if members is None else [_split(m)[0] for m in members]
+    for name in names:
+        if name not in folders:
+            raise ValueError(f"{name!r} is not a member of the workspace at {root}")
+        kind = [] if sdist else ["--wheel"]
+        built = subprocess.run([uv, "build", "--offline", "-q", *kind, "-o", str(out),
+                                str(folders[name])], capture_output=True, text=True, timeout=300)
+        if built.returncode != 0:
+            raise RuntimeError(f"uv build {folders[name]} failed:\n{built.stderr}")
+    return out
+
+
+def built_wheel(dists: Path, name: str) -> Path:
+    """The wheel of distribution ``name`` in ``dists`` (exactly one is expected)."""
+    stem = _normalize(name).replace("-", "_")
+    wheels = sorted(dists.glob(f"{stem}-*.whl"))
+    if len(wheels) != 1:
+        raise RuntimeError(f"expected one wheel of {name} in {dists}, found "
+                           f"{[w.name for w in wheels]}")
+    return wheels[0]
 
 
 @dataclass
@@ -25,6 +105,7 @@ class FreshInstall:
     venv: Path
     env: dict[str, str]
     names: set[str] = field(default_factory=set)  # installed distributions, lower case
+    workspace: set[str] = field(default_factory=set)  # every distribution of the workspace
 
     @property
     def python(self) -> Path:
@@ -36,31 +117,46 @@ class FreshInstall:
 
     def others(self, members: tuple[str, ...]) -> set[str]:
         """Workspace distributions installed beyond ``members``."""
-        return (self.names & set(WORKSPACE_MEMBERS)) - set(members)
+        return (self.names & self.workspace) - {_split(m)[0] for m in members}
 
 
-def fresh_install(workdir: Path, root: Path, members: tuple[str, ...]) -> FreshInstall:
-    """Build wheels of ``members`` (folders under ``root``) into ``workdir/wheels`` and install
-    them by name into the new environment ``workdir/venv``."""
-    uv = shutil.which("uv")
-    if uv is None:
-        raise RuntimeError("uv is needed to build wheels and make the environment "
-                           "(pip install uv)")
-    wheels = workdir / "wheels"
-    for member in members:
-        subprocess.run([uv, "build", "--wheel", "-q", "-o", str(wheels), str(root / member)],
-                       check=True, capture_output=True, timeout=300)
+def fresh_install(workdir: Path, root: Path, members: tuple[str, ...], *,
+                  dists: Path | None = None) -> FreshInstall:
+    """A new environment ``workdir/venv`` with ``members`` (distribution names, extras allowed:
+    ``"goldfish-core[demo]"``) installed from their wheels — those in ``dists`` when given
+    (built once by :func:`build_dists`), else built now into ``workdir/wheels``."""
+    uv = _uv()
+    parsed = [_split(m) for m in members]
+    if dists is None:
+        dists = build_dists(root, workdir / "wheels", [name for name, _ in parsed], sdist=False)
     venv = workdir / "venv"
     subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True,
                    capture_output=True, timeout=120)
     env = {k: v for k, v in os.environ.items()
            if k not in ("VIRTUAL_ENV", "PYTHONPATH") and not k.startswith("GOLDFISH_")}
-    done = FreshInstall(venv, env)
+    done = FreshInstall(venv, env, workspace=set(workspace_members(root, released=False)))
+    selection = [arg for name, extras in parsed
+                 for arg in ("--package", name, *(a for e in extras for a in ("--extra", e)))]
+    pins = subprocess.run([uv, "export", "--frozen", "--offline", "--no-emit-workspace",
+                           "--no-dev", "--no-hashes", "--no-header", "--no-annotate",
+                           *selection], capture_output=True, text=True, timeout=120, cwd=root,
+                          env=env)
+    if pins.returncode != 0:
+        raise RuntimeError(f"uv export of the pinned dependencies of {' '.join(members)} failed "
+                           f"(run `uv sync` in {root} first):\n{pins.stderr}")
+    third_party = workdir / "third-party.txt"
+    third_party.write_text(pins.stdout)
+    wheels = [str(built_wheel(dists, name)) for name, _ in parsed]
     installed = subprocess.run(
-        [uv, "pip", "install", "-q", "--python", str(done.python), "--find-links", str(wheels),
-         *members], capture_output=True, text=True, timeout=600, env=env)
+        [uv, "pip", "install", "-q", "--offline", "--no-deps", "--python", str(done.python),
+         "-r", str(third_party), *wheels], capture_output=True, text=True, timeout=600, env=env)
     if installed.returncode != 0:
         raise RuntimeError(f"uv pip install {' '.join(members)} failed:\n{installed.stderr}")
+    check = subprocess.run([uv, "pip", "check", "--python", str(done.python)],
+                           capture_output=True, text=True, timeout=120, env=env)
+    if check.returncode != 0:
+        raise RuntimeError(f"the environment with {' '.join(members)} has unmet requirements:\n"
+                           f"{check.stdout}{check.stderr}")
     listed = subprocess.run([uv, "pip", "list", "--python", str(done.python), "--format",
                              "freeze"], capture_output=True, text=True, check=True, env=env).stdout
     done.names = {line.split("==")[0].lower() for line in listed.splitlines() if "==" in line}
