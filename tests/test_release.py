@@ -106,6 +106,69 @@ def test_the_changelog_has_unreleased_and_the_current_version() -> None:
     assert "## Releases" in readme and "CHANGELOG.md" in readme and "VERSION" in readme
 
 
+
+# --- tools/release.py: cutting a version ---------------------------------------------------------
+
+
+def _release(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "release.py"), "--root",
+                           str(root), *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """The files a cut changes, copied: root pyproject, VERSION, CHANGELOG.md, member pyprojects."""
+    for rel in ("pyproject.toml", "VERSION", "CHANGELOG.md",
+                *(str((folder / "pyproject.toml").relative_to(ROOT))
+                  for folder in workspace_members(ROOT, released=False).values())):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes((ROOT / rel).read_bytes())
+    return tmp_path
+
+
+def test_cut_moves_every_member_and_the_changelog_to_the_new_version(repo_copy: Path) -> None:
+    old = version()
+    major, minor = (int(x) for x in old.split(".")[:2])
+    new = f"{major}.{minor + 1}.0"
+    done = _release(repo_copy, "cut", new)
+    assert done.returncode == 0, done.stderr
+    assert (repo_copy / "VERSION").read_text() == f"{new}\n"
+    members = workspace_members(repo_copy)
+    for name, folder in members.items():
+        project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
+        assert project["name"] == name
+        for requirement in project["dependencies"]:
+            dep = re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]
+            if dep in members:
+                assert requirement == f"{dep}>={new},<{next_minor(new)}", requirement
+    # test plugins are not released: their pyprojects are left alone
+    for folder in set(workspace_members(repo_copy, released=False).values()) - set(
+            members.values()):
+        rel = folder.relative_to(repo_copy) / "pyproject.toml"
+        assert (folder / "pyproject.toml").read_bytes() == (ROOT / rel).read_bytes()
+    changelog = (repo_copy / "CHANGELOG.md").read_text()
+    headings = re.findall(r"^## \[([^\]]+)\]( - \d{4}-\d\d-\d\d)?", changelog, re.MULTILINE)
+    assert [h[0] for h in headings[:3]] == ["Unreleased", new, old] and headings[1][1]
+    assert f"[Unreleased]: https://github.com/goldfish-ml/goldfish/compare/v{new}...HEAD" in changelog
+    assert f"[{new}]: https://github.com/goldfish-ml/goldfish/compare/v{old}...v{new}" in changelog
+    checked = _release(repo_copy, "check", f"v{new}")
+    assert (checked.returncode, checked.stdout) == (0, f"releasing {new}\n"), checked.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("cut", "0.0.1"), "is not newer than the current version"),
+    (("cut", "v2"), "'v2' is not MAJOR.MINOR.PATCH"),
+    (("check", "v9.9.9"), "tag 'v9.9.9' does not match VERSION"),
+])
+def test_release_tool_refuses_with_a_message_and_writes_nothing(repo_copy: Path,
+                                                                args: tuple[str, ...],
+                                                                says: str) -> None:
+    before = {p: p.read_bytes() for p in repo_copy.rglob("*") if p.is_file()}
+    done = _release(repo_copy, *args)
+    assert done.returncode == 2 and says in done.stderr and "hint: " in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert {p: p.read_bytes() for p in repo_copy.rglob("*") if p.is_file()} == before
+
 # --- built and installed ------------------------------------------------------------------------
 
 
