@@ -7,6 +7,7 @@ with each other member, everything — where `goldfish plugins` lists exactly wh
 from __future__ import annotations
 
 import email.parser
+import os
 import re
 import subprocess
 import sys
@@ -17,7 +18,14 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from goldfish.testing.install import build_dists, built_wheel, fresh_install, workspace_members
+from goldfish.testing.install import (
+    build_dists,
+    built_wheel,
+    fresh_install,
+    pinned_dependencies,
+    repack_installed,
+    workspace_members,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBERS = workspace_members(ROOT)
@@ -273,3 +281,33 @@ def test_members_install_from_the_built_wheels_alone(members: tuple[str, ...], d
     else:  # numpy did not come along: the demo says which extra brings it
         assert demo.returncode != 0 and "Traceback" not in demo.stderr, demo.stderr
         assert "goldfish-core[demo]" in demo.stderr
+
+
+@pytest.mark.slow
+def test_pip_installs_the_core_wheel_offline_from_a_local_wheelhouse(dists: Path,
+                                                                     tmp_path: Path) -> None:
+    """Plain pip (the one `python -m venv` brings), no index: our wheel's metadata must satisfy
+    pip's own resolver, with the core's dependencies from a wheelhouse next to it."""
+    house = tmp_path / "wheelhouse"
+    repack_installed(pinned_dependencies(ROOT, [CORE]), house)
+    (house / built_wheel(dists, CORE).name).write_bytes(built_wheel(dists, CORE).read_bytes())
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True,
+                   capture_output=True, timeout=300)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PIP_", "UV_", "GOLDFISH_")) and k not in ("VIRTUAL_ENV",
+                                                                            "PYTHONPATH")}
+    env |= {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--isolated",
+                          "--no-index", "--find-links", str(house), "--no-cache-dir",
+                          "--disable-pip-version-check", CORE], capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    assert "Successfully installed" in pip.stdout and f"{CORE}-{version()}" in pip.stdout
+    shown = subprocess.run([str(venv / "bin" / "goldfish"), "--version"], capture_output=True,
+                           text=True, timeout=120, env=env, cwd=tmp_path)
+    assert shown.stdout == f"goldfish {version()}\n", shown.stderr
+    listed = subprocess.run([str(venv / "bin" / "goldfish"), "plugins"], capture_output=True,
+                            text=True, timeout=120, env=env, cwd=tmp_path)
+    assert listed.returncode == 0 and {r[3] for r in _rows(listed.stdout)} == {CORE}, (
+        listed.stdout + listed.stderr)

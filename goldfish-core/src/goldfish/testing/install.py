@@ -120,6 +120,68 @@ class FreshInstall:
         return (self.names & self.workspace) - {_split(m)[0] for m in members}
 
 
+def pinned_dependencies(root: Path, members: Iterable[str], *,
+                        env: dict[str, str] | None = None) -> str:
+    """The third-party requirements of ``members`` (extras allowed), every one pinned to the
+    version ``uv.lock`` holds, as a requirements file's text (``uv export``)."""
+    selection = [arg for name, extras in map(_split, members)
+                 for arg in ("--package", name, *(a for e in extras for a in ("--extra", e)))]
+    pins = subprocess.run([_uv(), "export", "--frozen", "--offline", "--no-emit-workspace",
+                           "--no-dev", "--no-hashes", "--no-header", "--no-annotate",
+                           *selection], capture_output=True, text=True, timeout=120, cwd=root,
+                          env=env)
+    if pins.returncode != 0:
+        raise RuntimeError(f"uv export of the pinned dependencies of {' '.join(members)} failed "
+                           f"(run `uv sync` in {root} first):\n{pins.stderr}")
+    return pins.stdout
+
+
+def repack_installed(requirements: str, out: Path) -> list[Path]:
+    """Wheels of the distributions named in ``requirements`` (a requirements file's text),
+    rebuilt from this environment's installed files and their RECORD: a wheelhouse for pip's
+    ``--no-index --find-links`` where no wheel files are kept (uv's cache holds them unpacked).
+    Entries under ``..`` (console scripts) are left out: the installer writes those again."""
+    import base64
+    import hashlib
+    import zipfile
+    from importlib import metadata
+
+    out.mkdir(parents=True, exist_ok=True)
+    skipped = {"INSTALLER", "REQUESTED", "RECORD", "direct_url.json"}
+    wheels = []
+    for line in requirements.splitlines():
+        name = re.split(r"[\s=<>!~;\[]", line.strip(), maxsplit=1)[0]
+        if not name or name.startswith(("#", "-")):
+            continue
+        dist = metadata.distribution(name)
+        tags = [v for k, v in (ln.split(": ", 1) for ln in
+                               (dist.read_text("WHEEL") or "").splitlines() if ": " in ln)
+                if k == "Tag"]
+        if not tags:
+            raise RuntimeError(f"{name} was not installed from a wheel: no tags to repack with")
+        interpreters, abis, platforms = (sorted({t.split("-")[i] for t in tags}) for i in range(3))
+        stem = f"{_normalize(dist.metadata['Name']).replace('-', '_')}-{dist.version}"
+        wheel = out / f"{stem}-{'.'.join(interpreters)}-{'.'.join(abis)}-{'.'.join(platforms)}.whl"
+        record, info = [], f"{stem}.dist-info"
+        with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in dist.files or []:
+                rel = file.as_posix()
+                if rel.startswith("..") or "__pycache__" in rel or (
+                        rel.split("/")[0].endswith(".dist-info")
+                        and rel.split("/")[-1] in skipped):
+                    continue
+                data = Path(str(dist.locate_file(file))).read_bytes()
+                if rel.split("/")[0].endswith(".dist-info"):
+                    rel = f"{info}/{rel.split('/', 1)[1]}"
+                archive.writestr(rel, data)
+                digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+                record.append(f"{rel},sha256={digest.decode()},{len(data)}")
+            record.append(f"{info}/RECORD,,")
+            archive.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
+        wheels.append(wheel)
+    return wheels
+
+
 def fresh_install(workdir: Path, root: Path, members: tuple[str, ...], *,
                   dists: Path | None = None) -> FreshInstall:
     """A new environment ``workdir/venv`` with ``members`` (distribution names, extras allowed:
@@ -135,17 +197,8 @@ def fresh_install(workdir: Path, root: Path, members: tuple[str, ...], *,
     env = {k: v for k, v in os.environ.items()
            if k not in ("VIRTUAL_ENV", "PYTHONPATH") and not k.startswith("GOLDFISH_")}
     done = FreshInstall(venv, env, workspace=set(workspace_members(root, released=False)))
-    selection = [arg for name, extras in parsed
-                 for arg in ("--package", name, *(a for e in extras for a in ("--extra", e)))]
-    pins = subprocess.run([uv, "export", "--frozen", "--offline", "--no-emit-workspace",
-                           "--no-dev", "--no-hashes", "--no-header", "--no-annotate",
-                           *selection], capture_output=True, text=True, timeout=120, cwd=root,
-                          env=env)
-    if pins.returncode != 0:
-        raise RuntimeError(f"uv export of the pinned dependencies of {' '.join(members)} failed "
-                           f"(run `uv sync` in {root} first):\n{pins.stderr}")
     third_party = workdir / "third-party.txt"
-    third_party.write_text(pins.stdout)
+    third_party.write_text(pinned_dependencies(root, members, env=env))
     wheels = [str(built_wheel(dists, name)) for name, _ in parsed]
     installed = subprocess.run(
         [uv, "pip", "install", "-q", "--offline", "--no-deps", "--python", str(done.python),
