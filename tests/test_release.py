@@ -105,6 +105,23 @@ def test_every_version_is_the_one_in_the_version_file() -> None:
     assert shown.stdout == f"goldfish {v}\n", shown.stderr
 
 
+def test_the_runtime_copied_into_a_stage_needs_no_version_module(tmp_path: Path) -> None:
+    """Backends copy a few core files into a stage, not the build's ``_version.py``: importing
+    them stays cheap (no importlib.metadata), and the version is looked up only if asked for."""
+    import goldfish
+    from goldfish.runs.staging import RUNTIME_FILES
+
+    package = tmp_path / "goldfish"
+    package.mkdir()
+    for name in RUNTIME_FILES:
+        (package / name).write_bytes((Path(goldfish.__file__).parent / name).read_bytes())
+    code = ("import sys, goldfish\nfrom goldfish import io\n"
+            "print('importlib.metadata' in sys.modules, goldfish.__version__)")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    ran = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path, env={**env, "PYTHONPATH": str(tmp_path)})
+    assert ran.stdout == "False 0+unknown\n", ran.stderr
+
 def test_the_changelog_has_unreleased_and_the_current_version() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert "Keep a Changelog" in changelog

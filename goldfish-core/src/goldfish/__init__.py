@@ -22,8 +22,8 @@ def _installed_version() -> str:
 
 try:  # written by the build from the repository's VERSION file (see pyproject.toml)
     from goldfish._version import __version__
-except ImportError:  # a source tree that was never built: ask the installed metadata
-    __version__ = _installed_version()
+except ImportError:  # never built, or the runtime copied into a stage: looked up when asked for
+    pass
 
 __all__ = ["__version__", "hookimpl"]
 
@@ -31,6 +31,8 @@ __all__ = ["__version__", "hookimpl"]
 def __getattr__(name: str) -> object:
     # ``goldfish.hookimpl`` is the marker plugin authors decorate with; pluggy is only imported
     # when a plugin asks for it, never inside a stage.
+    if name == "__version__":
+        return _installed_version()
     if name == "hookimpl":
         from goldfish.hookspecs import hookimpl
 
