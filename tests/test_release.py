@@ -142,8 +142,10 @@ def _release(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
-    """The files a cut changes, copied: root pyproject, VERSION, CHANGELOG.md, member pyprojects."""
-    for rel in ("pyproject.toml", "VERSION", "CHANGELOG.md",
+    """The files a cut reads or changes, copied: VERSION, CHANGELOG.md, README.md, docs/*.md,
+    the root's and every member's pyproject."""
+    for rel in ("pyproject.toml", "VERSION", "CHANGELOG.md", "README.md",
+                *(str(doc.relative_to(ROOT)) for doc in (ROOT / "docs").glob("*.md")),
                 *(str((folder / "pyproject.toml").relative_to(ROOT))
                   for folder in workspace_members(ROOT, released=False).values())):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -166,11 +168,15 @@ def test_cut_moves_every_member_and_the_changelog_to_the_new_version(repo_copy: 
             dep = re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]
             if dep in members:
                 assert requirement == f"{dep}>={new},<{next_minor(new)}", requirement
-    # test plugins are not released: their pyprojects are left alone
-    for folder in set(workspace_members(repo_copy, released=False).values()) - set(
-            members.values()):
-        rel = folder.relative_to(repo_copy) / "pyproject.toml"
-        assert (folder / "pyproject.toml").read_bytes() == (ROOT / rel).read_bytes()
+    # test plugins keep their own versions, and their pins follow (the workspace must resolve)
+    example = repo_copy / "tests" / "plugins" / "goldfish-example-plugin" / "pyproject.toml"
+    project = tomllib.loads(example.read_text())["project"]
+    assert project["dependencies"] == [f"goldfish-core>={new},<{next_minor(new)}"]
+    assert project["version"] == tomllib.loads(
+        (ROOT / example.relative_to(repo_copy)).read_text())["project"]["version"]
+    tutorial = (repo_copy / "docs" / "plugins.md").read_text()
+    assert f'dependencies = ["goldfish-core>={new},<{next_minor(new)}"]' in tutorial
+    assert f"`goldfish-core>={old}," not in tutorial
     changelog = (repo_copy / "CHANGELOG.md").read_text()
     headings = re.findall(r"^## \[([^\]]+)\]( - \d{4}-\d\d-\d\d)?", changelog, re.MULTILINE)
     assert [h[0] for h in headings[:3]] == ["Unreleased", new, old] and headings[1][1]

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from goldfish.errors import GoldfishError
+from goldfish.scaffold import compatible
 from goldfish.testing.install import build_dists, workspace_members
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,10 +49,6 @@ def current(root: Path) -> str:
     return version
 
 
-def pin(version: str) -> str:
-    """How members require each other: this release up to the next minor version."""
-    major, minor, _, _ = parse(version)
-    return f">={version},<{major}.{minor + 1}"
 
 
 def cut(root: Path, version: str, today: datetime.date | None = None) -> list[Path]:
@@ -75,14 +72,20 @@ def cut(root: Path, version: str, today: datetime.date | None = None) -> list[Pa
         text = text.replace(links[0], f"[Unreleased]: {base}/compare/v{version}...HEAD\n"
                                       f"[{version}]: {base}/compare/v{old}...v{version}", 1)
     writes: dict[Path, str] = {root / "VERSION": version + "\n", changelog: text}
-    members = workspace_members(root)
-    names = "|".join(re.escape(n) for n in members)
-    for folder in members.values():
-        path = folder / "pyproject.toml"
+    names = "|".join(re.escape(n) for n in workspace_members(root))
+    # A pinned requirement on a member, quoted or in backticks: in every member's pyproject (the
+    # test plugins' too, or the workspace would no longer resolve; their own versions stay) and
+    # where the docs quote one (the plugin tutorial is the example plugin, file for file).
+    pinned = re.compile(rf'(["`])({names})(\[[^\]]*\])?\s*[<>=!~][^"`;]*(;[^"`]*)?\1')
+    paths = [folder / "pyproject.toml"
+             for folder in workspace_members(root, released=False).values()]
+    paths += [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    for path in paths:
+        if not path.is_file():
+            continue
         before = path.read_text()
-        # a requirement on a member (always pinned: tests/test_release.py checks it)
-        after = re.sub(rf'"({names})(\[[^\]]*\])?\s*[<>=!~][^";]*(;[^"]*)?"',
-                       lambda m: f'"{m[1]}{m[2] or ""}{pin(version)}{m[3] or ""}"', before)
+        after = pinned.sub(lambda m: f"{m[1]}{m[2]}{m[3] or ''}{compatible(version)}"
+                                     f"{m[4] or ''}{m[1]}", before)
         if after != before:
             writes[path] = after
     for path, content in writes.items():

@@ -2,7 +2,8 @@
 
 The template (``scaffold/backend/**.tmpl``) is the example plugin of docs/plugins.md with its
 names replaced by ``{{name}}`` (backend, entry point, section), ``{{Name}}`` (class prefix),
-``{{module}}`` (the Python package), ``{{ident}}`` and ``{{distribution}}``; a test renders it for
+``{{module}}`` (the Python package), ``{{ident}}``, ``{{distribution}}`` and
+``{{core_requirement}}`` (the core, pinned to this version's minor); a test renders it for
 ``example`` and compares it with ``tests/plugins/goldfish-example-plugin`` file for file.
 """
 
@@ -13,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import goldfish
 from goldfish.errors import GoldfishError, InvalidInputError
 
 TEMPLATE = Path(__file__).with_name("backend")
@@ -26,7 +28,17 @@ def names(name: str) -> dict[str, str]:
     ident = name.replace("-", "_")
     return {"name": name, "ident": ident, "module": f"goldfish_{ident}",
             "Name": "".join(part.capitalize() for part in name.split("-")),
-            "distribution": f"goldfish-{name}-plugin"}
+            "distribution": f"goldfish-{name}-plugin",
+            "core_requirement": "goldfish-core" + compatible(goldfish.__version__)}
+
+
+def compatible(version: str) -> str:
+    """The versions that work with ``version``: it, up to the next minor version (before 1.0 a
+    minor version may break plugins). Members of the workspace require each other this way
+    (``tools/release.py cut``) and so does a scaffolded plugin. ``""`` when ``version`` is not
+    a release number (a source tree never built)."""
+    match = re.match(r"(\d+)\.(\d+)\.\d+", version)
+    return f">={version},<{match[1]}.{int(match[2]) + 1}" if match else ""
 
 
 def _fill(text: str, values: dict[str, str]) -> str:
