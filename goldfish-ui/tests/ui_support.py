@@ -59,11 +59,16 @@ BROKEN = {
             outputs: {model: {type: json}}
     """,
     "modules/fit.py": """
-        import os
+        import os, time
         from goldfish import io
         assert os.environ.get("GF_UI_TOKEN"), "the profile's env reaches the stage"
         io.log_metric("loss", 1.0, step=0)
         io.log_metric("loss", float("nan"), step=1)
+        io.flush()
+        for _ in range(100):  # the metric check sees the NaN and stops the stage
+            if io.should_stop():
+                break
+            time.sleep(0.1)
         raise RuntimeError("diverged at step 1")
     """,
 }

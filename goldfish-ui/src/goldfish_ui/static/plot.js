@@ -96,7 +96,7 @@
     if (a >= 1e5 || a < 1e-3) return v.toExponential(a >= 1e5 && step >= 1e4 ? 0 : 1)
       .replace("e+", "e");
     var decimals = step > 0 ? Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9))) : 0;
-    if (step === 0) decimals = a < 1 ? Math.min(6, 1 - Math.floor(Math.log10(a))) : 0;
+    if (step === 0) decimals = a < 1 ? Math.min(6, -Math.floor(Math.log10(a) + 1e-9)) : 0;
     return v.toFixed(decimals);
   }
 
