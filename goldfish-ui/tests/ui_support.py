@@ -90,10 +90,11 @@ def add_workspace(project: Project, name: str, files: dict[str, str], tmp: Path,
     return info.slot
 
 
-def demo_project(root: Path) -> tuple[Project, dict[str, str]]:
+def demo_project(root: Path, *, hostile: bool = True) -> tuple[Project, dict[str, str]]:
     """The demo project with: a baseline run, a second run on an edited version (a config and
     code diff), a failed run with a blocking finding on a profile that carries a secret, and the
-    ``slow`` workspace ready to run. Returns the project and the run ids by role."""
+    ``slow`` workspace ready to run. With ``hostile``, the first run's reason carries markup
+    (:data:`HOSTILE`) that no page may render. Returns the project and the run ids by role."""
     project = create_demo(root / "demo")
     config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
     config.setdefault("profiles", {})["secretive"] = {"backend": "local",
@@ -101,7 +102,7 @@ def demo_project(root: Path) -> tuple[Project, dict[str, str]]:
     project.config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     project.reload_config(cached=False)
     engine = Engine(project)
-    runs = {"baseline": engine.run(WORKSPACE, reason=f"baseline {HOSTILE}",
+    runs = {"baseline": engine.run(WORKSPACE, reason="baseline" + (f" {HOSTILE}" if hostile else ""),
                                    hypothesis="a linear model separates the glyphs",
                                    results=RESULTS, wait=True)}
     train = project.slot_path("w1") / "configs" / "train.yaml"
