@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent / "goldfish-ui" / "tests"))
@@ -21,11 +22,11 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from ui_support import browser, demo_project  # noqa: E402
 
 
-def shoot(driver: object, url: str, out: Path, height: int) -> None:
-    driver.set_window_size(1280, height)  # type: ignore[attr-defined]
-    driver.get(url)  # type: ignore[attr-defined]
+def shoot(driver: Any, url: str, out: Path, height: int) -> None:
+    driver.set_window_size(1280, height)
+    driver.get(url)
     WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg.gf-plot"))
-    driver.save_screenshot(str(out))  # type: ignore[attr-defined]
+    driver.save_screenshot(str(out))
     print(f"wrote {out.relative_to(DOCS.parent)}")
 
 

@@ -13,7 +13,7 @@ from goldfish.project import Project
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ui_support import browser, demo_project  # noqa: E402
+from ui_support import browser, demo_project
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ curve grows on the page without a reload. Each page's screenshot is written unde
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ Demo = tuple[Project, dict[str, str]]
 
 def nice_step(ticks: list[float]) -> bool:
     """Evenly spaced, by 1, 2 or 5 times a power of ten."""
-    steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:], strict=False)}
+    steps = {round(b - a, 9) for a, b in pairwise(ticks)}
     if len(steps) != 1:
         return False
     mantissa = f"{steps.pop():e}".split("e")[0]
@@ -50,7 +51,7 @@ def only_local_requests(chrome: Any, base: str) -> None:
 
 
 def test_overview(chrome: Any, served: str, demo: Demo) -> None:
-    project, runs = demo
+    _, runs = demo
     load(chrome, served + "/", "section.best table")
     assert chrome.find_element(By.CSS_SELECTOR, "section.goal h1").text == "goldfish-demo"
     best = chrome.find_element(By.CSS_SELECTOR, "section.best tbody tr").text

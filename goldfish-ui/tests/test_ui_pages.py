@@ -29,7 +29,7 @@ def get(url: str, method: str = "GET") -> tuple[int, str, dict[str, str]]:
 
 
 def every_page(demo: Demo) -> list[str]:
-    project, runs = demo
+    _, runs = demo
     ids = list(runs.values())
     return ["/", "/runs", "/runs?sort=accuracy:desc", "/runs?state=failed", "/runs?page=2",
             *(f"/runs/{r}" for r in ids), f"/compare?runs={ids[0]},{ids[1]},{ids[2]}",
@@ -39,7 +39,7 @@ def every_page(demo: Demo) -> list[str]:
 
 
 def test_overview_shows_what_status_shows(served: str, demo: Demo) -> None:
-    project, runs = demo
+    _, runs = demo
     status, html, _ = get(served + "/")
     assert status == 200
     assert "classify 8x8 digit-like glyphs" in html  # the goal
@@ -59,7 +59,7 @@ def test_runs_table_filters_sorts_and_pages_with_the_core_query(served: str, dem
     expected = [r.id for r in list_runs(project, sort="accuracy:asc", limit=50)]
     assert shown == expected and len(shown) == 3
     values = [get_run(project, r).metric("accuracy") for r in shown[:2]]
-    assert values == sorted(values)  # ascending, as asked
+    assert None not in values and values == sorted(v for v in values if v is not None)
     _, failed, _ = get(served + "/runs?state=failed")
     assert re.findall(r'class="run" href="/runs/(r-[^"]+)"', failed) == [runs["broken"]]
     status, bad, _ = get(served + "/runs?sort=accuracy:sideways")
@@ -69,7 +69,7 @@ def test_runs_table_filters_sorts_and_pages_with_the_core_query(served: str, dem
 
 
 def test_run_page_has_stages_reason_findings_log_and_lineage(served: str, demo: Demo) -> None:
-    project, runs = demo
+    _, runs = demo
     _, html, _ = get(served + f"/runs/{runs['tuned']}")
     for stage in ("prepare", "train", "evaluate"):
         assert f'data-stage="{stage}"' in html
@@ -78,7 +78,9 @@ def test_run_page_has_stages_reason_findings_log_and_lineage(served: str, demo: 
     tuned = runs["tuned"]
     assert f"{tuned}/prepare.train → {tuned}/train.train" in html  # lineage, upstream
     assert f"{tuned}/train.model → {tuned}/evaluate.model" in html
-    plot = json.loads(re.search(r'class="plot-data">(.*?)</script>', html, re.S).group(1))
+    data = re.search(r'class="plot-data">(.*?)</script>', html, re.S)
+    assert data is not None
+    plot = json.loads(data.group(1))
     assert any(p["metric"] == "train.loss" for p in plot["panels"])
     _, broken, _ = get(served + f"/runs/{runs['broken']}")
     assert "nonfinite_metric" in broken and "is nan at step 1" in broken
@@ -147,7 +149,7 @@ def test_writes_are_refused_and_the_project_does_not_change(served: str, demo: D
                                                            method: str) -> None:
     project, _ = demo
     before = project_state(project)
-    for page in every_page(demo) + ["/static/plot.js", "/no/such/page"]:
+    for page in [*every_page(demo), "/static/plot.js", "/no/such/page"]:
         status, body, headers = get(served + page, method)
         assert status == 405, (method, page)
         assert "read-only" in body and headers.get("allow") == "GET, HEAD"

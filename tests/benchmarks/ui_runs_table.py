@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from goldfish.runs.records import list_runs  # noqa: E402
-from goldfish.testing.projects import make_project  # noqa: E402
-from goldfish_ui.app import create_app  # noqa: E402
-from goldfish_ui.pages import PAGE_SIZE  # noqa: E402
-from runs_sort import FILES, seed, timed  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
+from goldfish.runs.records import list_runs
+from goldfish.testing.projects import make_project
+from goldfish_ui.app import create_app
+from goldfish_ui.pages import PAGE_SIZE
+from runs_sort import FILES, seed, timed
+from starlette.testclient import TestClient
 
 GOAL = 0.200
 
