@@ -59,7 +59,8 @@ def test_serves_on_loopback_and_prints_its_address(demo: Demo) -> None:
         assert url.startswith("http://127.0.0.1:")
         assert "goldfish-demo" in fetch(url)
     assert proc.returncode == 0
-    assert proc.stderr is not None and "warning" not in proc.stderr.read()
+    assert proc.stderr is not None
+    assert "warning" not in proc.stderr.read()
 
 
 def test_a_non_loopback_address_needs_allow_remote(demo: Demo) -> None:
