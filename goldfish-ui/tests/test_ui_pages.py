@@ -186,3 +186,28 @@ def test_live_endpoint_of_a_finished_run(served: str, demo: Demo) -> None:
     assert all(s["duration"] is None or s["duration"] >= 0 for s in data["stages"])
     loss = next(p for p in data["plot"]["panels"] if p["metric"] == "train.loss")
     assert len(loss["series"][0]["points"]) == 40  # one per epoch, [step, value, time]
+
+
+def test_failure_patterns_page_lists_them_by_status(served: str, demo: Demo) -> None:
+    from goldfish import patterns
+
+    project, runs = demo
+    pending = patterns.list_patterns(project, "pending")
+    assert pending and pending[0].first_run == runs["broken"]
+    _, html, _ = get(served + "/patterns?status=pending")
+    assert pending[0].id in html and "diverged at step" in html
+    assert f'href="/runs/{runs["broken"]}"' in html
+    _, approved, _ = get(served + "/patterns?status=approved")
+    assert pending[0].id not in approved and "no failure patterns approved" in approved
+    status, bad, _ = get(served + "/patterns?status=maybe")
+    assert status == 400 and "unknown pattern status" in bad
+
+
+def test_workspaces_and_their_version_history(served: str) -> None:
+    _, html, _ = get(served + "/workspaces")
+    for name in ("digits", "broken", "slow"):
+        assert f'href="/workspaces/{name}"' in html
+    _, history, _ = get(served + "/workspaces/digits")
+    assert history.index("<td>digits-v2</td>") < history.index("<td>digits-v1</td>")  # newest first
+    assert 'name="a" value="digits-v1" checked' in history  # the diff form picks the last two
+    assert 'name="b" value="digits-v2" checked' in history

@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from goldfish.cli.common import ago, fmt
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -56,24 +57,6 @@ class ReadOnly:
 
 
 # --- template helpers ------------------------------------------------------------------------
-
-
-def fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else str(value)
-    return str(value)
-
-
-def ago(at: float | None) -> str:
-    if not at:
-        return "-"
-    delta = max(0.0, time.time() - at)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if delta >= size:
-            return f"{int(delta // size)}{unit} ago"
-    return f"{int(delta)}s ago"
 
 
 def duration(seconds: float | None) -> str:
