@@ -211,3 +211,26 @@ def test_workspaces_and_their_version_history(served: str) -> None:
     assert history.index("<td>digits-v2</td>") < history.index("<td>digits-v1</td>")  # newest first
     assert 'name="a" value="digits-v1" checked' in history  # the diff form picks the last two
     assert 'name="b" value="digits-v2" checked' in history
+
+
+def test_the_browser_is_told_to_load_nothing_from_elsewhere(served: str) -> None:
+    for page in ("/", "/static/plot.js", "/api/active", "/nowhere"):
+        _, _, headers = get(served + page)
+        policy = headers.get("content-security-policy", "")
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy, page
+        assert headers.get("x-content-type-options") == "nosniff"
+
+
+def test_a_page_under_another_host_name_is_refused(served: str) -> None:
+    """A web page on another site that rebinds its DNS name to 127.0.0.1 cannot read the
+    project through the user's browser: the Host header names that site."""
+    port = served.rsplit(":", 1)[1]
+    request = urllib.request.Request(served + "/", headers={"Host": f"evil.example:{port}"})
+    try:
+        urllib.request.urlopen(request, timeout=20)
+        raise AssertionError("served to another host name")
+    except urllib.error.HTTPError as e:
+        assert e.code == 400 and "goldfish-demo" not in e.read().decode()
+    request = urllib.request.Request(served + "/", headers={"Host": f"localhost:{port}"})
+    with urllib.request.urlopen(request, timeout=20) as r:
+        assert r.status == 200

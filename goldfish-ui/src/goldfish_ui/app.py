@@ -32,6 +32,16 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
 READ_METHODS = frozenset({"GET", "HEAD"})
+#: Every page may load only what this server serves: a browser enforces it (no CDN, no beacon).
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; "
+                                 b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+#: Host names a loopback-bound dashboard answers to; any other Host header is a DNS-rebinding
+#: page trying to read the project through the user's browser, and is refused.
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
 LIVE_INTERVAL_MS = 1000
 
 
@@ -40,20 +50,30 @@ def package_dir(name: str) -> Path:
 
 
 class ReadOnly:
-    """Refuses every request that is not GET or HEAD, whatever the path."""
+    """Refuses every request that is not GET or HEAD, whatever the path, and sends
+    :data:`SECURITY_HEADERS` with every response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] not in READ_METHODS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        if scope["method"] not in READ_METHODS:
             response = PlainTextResponse(
                 f"{scope['method']} refused: the Goldfish dashboard is read-only; change the "
                 "project with the goldfish CLI or an agent's MCP tools", status_code=405,
                 headers={"Allow": "GET, HEAD"})
-            await response(scope, receive, send)
+            await response(scope, receive, send_with_headers)
             return
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, send_with_headers)
 
 
 # --- template helpers ------------------------------------------------------------------------
@@ -93,9 +113,10 @@ def templates() -> Environment:
 # --- the application -------------------------------------------------------------------------
 
 
-def create_app(project: Project) -> Starlette:
+def create_app(project: Project, *, allowed_hosts: list[str] | None = None) -> Starlette:
     """The dashboard of ``project``: open the project first (config validated, database
-    migrated as any goldfish command would); the app then only reads."""
+    migrated as any goldfish command would); the app then only reads. With ``allowed_hosts``,
+    requests whose Host header names another host are refused (400)."""
     _ = project.config
     _ = project.db
     env = templates()
@@ -182,6 +203,10 @@ def create_app(project: Project) -> Starlette:
             "running `goldfish ui` has the details"), status_code=500)
 
     app = Starlette(routes=routes, exception_handlers={404: not_found, 500: internal})
+    if allowed_hosts is not None:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     app.add_middleware(ReadOnly)
     return app
 

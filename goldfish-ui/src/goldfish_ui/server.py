@@ -65,11 +65,16 @@ def url_of(sock: socket.socket) -> str:
 
 
 def make_server(project: Project, sock: socket.socket) -> uvicorn.Server:
+    """uvicorn serving the dashboard on ``sock``; bound to loopback, it answers only requests
+    addressed to a loopback name (see :data:`goldfish_ui.app.LOOPBACK_HOSTS`)."""
     import uvicorn
 
-    from goldfish_ui.app import create_app
+    from goldfish_ui.app import LOOPBACK_HOSTS, create_app
 
-    config = uvicorn.Config(create_app(project), log_level="warning", access_log=False,
+    host = sock.getsockname()[0]
+    allowed = LOOPBACK_HOSTS if is_loopback(host) else None
+    config = uvicorn.Config(create_app(project, allowed_hosts=allowed), log_level="warning",
+                            access_log=False,
                             lifespan="off", timeout_graceful_shutdown=2)
     return uvicorn.Server(config)
 
