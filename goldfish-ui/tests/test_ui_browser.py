@@ -147,6 +147,8 @@ def test_a_running_stage_updates_without_a_reload(chrome: Any, served: str, demo
         assert "running" in chrome.find_element(By.CSS_SELECTOR,
                                                 '#stages tr[data-stage="train"] td.st').text
         assert "step" in chrome.find_element(By.ID, "log-text").text
+        WebDriverWait(chrome, 20).until(lambda d: "loss" in d.find_element(
+            By.CSS_SELECTOR, '#stages tr[data-stage="train"] td.metrics').text)  # its summary
         assert int(chrome.find_element(By.ID, "run").get_attribute("data-updates")) >= 2
         not_blank(chrome, "run-live")
 

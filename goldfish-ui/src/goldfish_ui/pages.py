@@ -71,7 +71,8 @@ def stage_row(s: Any) -> dict[str, Any]:
     if s.started_at:
         duration = (s.finished_at or time.time()) - s.started_at
     return {"stage": s.stage, "state": s.state, "duration": duration, "profile": s.profile,
-            "note": s.note, "reused_from": s.reused_from}
+            "note": s.note, "reused_from": s.reused_from,
+            "metrics": {name: m["last"] for name, m in s.metrics.items()}}
 
 
 # --- runs table ------------------------------------------------------------------------------

@@ -50,6 +50,15 @@
         if (!row) return;
         replace(row.querySelector("td.st"), stateBadge(s.state));
         row.querySelector("td.dur").textContent = duration(s.duration);
+        var cell = row.querySelector("td.metrics");
+        while (cell.firstChild) cell.removeChild(cell.firstChild);
+        Object.keys(s.metrics || {}).forEach(function (name) {
+          var span = document.createElement("span");
+          span.className = "metric";
+          var v = s.metrics[name];
+          span.textContent = name + " " + (v === null ? "-" : Number(v.toPrecision(4)));
+          cell.append(span, " ");
+        });
       });
       var plots = document.querySelector("section.plots");
       if (plots && window.GoldfishPlot) window.GoldfishPlot.update(plots, data.plot);
