@@ -234,3 +234,21 @@ def test_a_page_under_another_host_name_is_refused(served: str) -> None:
     request = urllib.request.Request(served + "/", headers={"Host": f"localhost:{port}"})
     with urllib.request.urlopen(request, timeout=20) as r:
         assert r.status == 200
+
+
+def test_runs_table_pages(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    from goldfish_ui import pages
+    from goldfish_ui.app import create_app
+    from starlette.testclient import TestClient
+
+    project, _ = demo
+    monkeypatch.setattr(pages, "PAGE_SIZE", 2)
+    client = TestClient(create_app(Project(project.root)))
+    newest = [r.id for r in list_runs(project, limit=100)]
+    first = client.get("/runs").text
+    assert re.findall(r'class="run" href="/runs/(r-[^"]+)"', first) == newest[:2]
+    assert 'class="next" href="/runs?workspace=&amp;state=&amp;tag=&amp;sort=&amp;page=2"' in first
+    assert 'class="prev"' not in first
+    second = client.get("/runs?page=2").text
+    assert re.findall(r'class="run" href="/runs/(r-[^"]+)"', second) == newest[2:4]
+    assert 'class="prev"' in second
