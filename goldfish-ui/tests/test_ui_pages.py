@@ -58,6 +58,7 @@ def test_runs_table_filters_sorts_and_pages_with_the_core_query(served: str, dem
     shown = re.findall(r'class="run" href="/runs/(r-[^"]+)"', html)
     expected = [r.id for r in list_runs(project, sort="accuracy:asc", limit=50)]
     assert shown == expected and len(shown) >= 3
+    assert re.search(r'<a class="sort" href="[^"]*sort=accuracy%3Adesc"[^>]*>accuracy ▲</a>', html)
     values = [get_run(project, r).metric("accuracy") for r in shown[:2]]
     assert None not in values and values == sorted(v for v in values if v is not None)
     _, failed, _ = get(served + "/runs?state=failed")
