@@ -12,6 +12,7 @@ import ipaddress
 import socket
 import sys
 import threading
+import time
 import webbrowser
 from typing import TYPE_CHECKING, Any
 
@@ -115,8 +116,6 @@ class Background:
 
     def start(self) -> Background:
         self.thread.start()
-        import time
-
         deadline = time.monotonic() + 30
         while not self.server.started and self.thread.is_alive():
             if time.monotonic() > deadline:
