@@ -18,7 +18,12 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from goldfish.project import Project
 
 _SPECIAL = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 DEFAULT_WINDOW = 20
@@ -178,3 +183,58 @@ def summarize(points: Iterable[MetricPoint], window: int = DEFAULT_WINDOW) -> di
 def read_all(path: str | os.PathLike[str]) -> list[MetricPoint]:
     """Every complete point in ``path`` (a torn last line is ignored)."""
     return MetricsReader(path).read()
+
+
+# --- curves -----------------------------------------------------------------------------------
+
+CURVE_POINTS = 5000  # the last points of a curve kept for a plot
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One metric of one stage of one run, as a plot draws it: ``points`` are (step, value),
+    ``times`` the wall-clock time of each point (seconds since the epoch)."""
+
+    run: str
+    metric: str  # "stage.name"
+    points: Sequence[tuple[float, float]]
+    times: Sequence[float] = ()
+
+
+def metric_curves(project: Project, runs: list[str], metrics: list[str] | None = None, *,
+                  max_panels: int | None = None, max_curves: int | None = None) -> list[Curve]:
+    """A :class:`Curve` per run and metric (``stage.name``), read from each stage's
+    ``metrics.jsonl`` (a reused stage's curve is its source run's), non-finite values left out;
+    at most ``max_panels`` distinct metrics and ``max_curves`` curves. A point without a step
+    is placed at its index. Shared by the ``plot_metrics`` tool and the dashboard."""
+    from goldfish.runs.records import get_run
+
+    curves: list[Curve] = []
+    panels: list[str] = []
+    for ref in runs:
+        info = get_run(project, ref)
+        for s in info.stages:
+            names = [n for n in s.metrics if metrics is None or n in metrics
+                     or f"{s.stage}.{n}" in metrics]
+            if not names:
+                continue
+            source_run, source_stage = info.id, s.stage
+            if s.reused_from:
+                source_run, _, source_stage = s.reused_from.partition("/")
+            path = project.runs_dir / source_run / source_stage / "metrics.jsonl"
+            points = read_all(path) if path.is_file() else []
+            for name in names:
+                metric = f"{s.stage}.{name}"
+                if metric not in panels and max_panels is not None and len(panels) >= max_panels:
+                    continue
+                series = [(float(p.step if p.step is not None else i), p.value, p.time)
+                          for i, p in enumerate(p for p in points if p.name == name)]
+                series = [x for x in series if math.isfinite(x[1])][-CURVE_POINTS:]
+                if series:
+                    curves.append(Curve(info.id, metric, [(x, y) for x, y, _ in series],
+                                        [t for _, _, t in series]))
+                    if metric not in panels:
+                        panels.append(metric)
+                if max_curves is not None and len(curves) >= max_curves:
+                    return curves
+    return curves

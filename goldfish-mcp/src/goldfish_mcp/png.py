@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from goldfish.metrics import Curve
+
 #: Okabe-Ito colours (readable by colour-blind people), one per run, with their names.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
            "#F0E442")
@@ -26,13 +28,6 @@ DPI = 100
 PANEL_SIZE = (460, 300)   # pixels of one panel when the caller gives no size
 MARKERS_UP_TO = 30         # curves with this many points or fewer get a marker on each point
 LOG_SPAN = 1000.0          # positive values spanning more than this factor get a log y-axis
-
-
-@dataclass(frozen=True)
-class Curve:
-    run: str
-    metric: str               # "stage.name"
-    points: Sequence[tuple[float, float]]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ to build each tool's input schema.
 
 import functools
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -710,40 +709,8 @@ def _run_text(data: dict[str, Any]) -> str:
 
 def metric_curves(project: Project, runs: list[str],
                   metrics: list[str] | None) -> list[Any]:
-    """A :class:`goldfish_mcp.png.Curve` per run and metric (``stage.name``), read from each
-    stage's ``metrics.jsonl`` (a reused stage's curve is its source run's); at most
+    """The curves of ``plot_metrics``: :func:`goldfish.metrics.metric_curves`, at most
     ``PLOT_PANELS`` metrics and ``PLOT_CURVES`` curves."""
-    from goldfish.metrics import read_all
-    from goldfish.runs.records import get_run
+    from goldfish.metrics import metric_curves as curves
 
-    from goldfish_mcp.png import Curve
-
-    curves: list[Curve] = []
-    panels: list[str] = []
-    for ref in runs:
-        info = get_run(project, ref)
-        for s in info.stages:
-            names = [n for n in s.metrics if metrics is None or n in metrics
-                     or f"{s.stage}.{n}" in metrics]
-            if not names:
-                continue
-            source_run, source_stage = info.id, s.stage
-            if s.reused_from:
-                source_run, _, source_stage = s.reused_from.partition("/")
-            path = project.runs_dir / source_run / source_stage / "metrics.jsonl"
-            points = read_all(path) if path.is_file() else []
-            for name in names:
-                metric = f"{s.stage}.{name}"
-                if metric not in panels and len(panels) >= PLOT_PANELS:
-                    continue
-                series = [p for p in points if p.name == name]
-                xy = [(float(p.step if p.step is not None else i), float(p.value))
-                      for i, p in enumerate(series)]
-                xy = [(x, y) for x, y in xy if math.isfinite(y)]
-                if xy:
-                    curves.append(Curve(info.id, metric, xy[-5000:]))
-                    if metric not in panels:
-                        panels.append(metric)
-                if len(curves) >= PLOT_CURVES:
-                    return curves
-    return curves
+    return curves(project, runs, metrics, max_panels=PLOT_PANELS, max_curves=PLOT_CURVES)

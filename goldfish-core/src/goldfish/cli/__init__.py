@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
+#: Commands that come with another package, named when the command is missing: ``goldfish ui``
+#: without goldfish-ui installed says what to install instead of "invalid choice".
+PLUGIN_COMMANDS = {"serve": "goldfish-mcp", "ui": "goldfish-ui"}
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``command``, plugins may add only that subcommand (see
     :func:`_parser_for`)."""
@@ -39,6 +44,8 @@ def _build(command: str | None) -> tuple[argparse.ArgumentParser, dict[str, argp
         prog="goldfish",
         description="Goldfish: persistent research memory, exact provenance and one-line compute "
                     "for ML experiments run by AI coding agents.",
+        epilog="More commands come with other packages: `goldfish serve` (install goldfish-mcp), "
+               "`goldfish ui`, a read-only web dashboard (install goldfish-ui).",
     )
     parser.add_argument("--version", action="version", version=f"goldfish {__version__}")
     parser.add_argument("--project", "-P", metavar="PATH", default=None,
@@ -57,6 +64,15 @@ def _parser_for(argv: list[str]) -> argparse.ArgumentParser:
         parser, choices = _build(command)
         if command in choices:
             return parser
+        if command in PLUGIN_COMMANDS:
+            from goldfish.errors import GoldfishError
+
+            dist = PLUGIN_COMMANDS[command]
+            raise GoldfishError(f"`goldfish {command}` comes with {dist}, which is not installed "
+                                "(or not loaded)",
+                                f"install it (`pip install {dist}`, or `uv add {dist}`); if it is "
+                                "installed, see `goldfish plugins` (GOLDFISH_LOAD_PLUGINS may "
+                                "leave it out)")
     return build_parser()
 
 
@@ -93,7 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: list[str]) -> int:
     from goldfish.errors import GoldfishError
 
-    parser = _parser_for(argv)
+    try:
+        parser = _parser_for(argv)
+    except GoldfishError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"hint: {exc.hint}", file=sys.stderr)
+        return 2
     if argv in ([], ["--help"], ["-h"]):
         from goldfish import envcache
 

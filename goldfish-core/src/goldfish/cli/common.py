@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from typing import Any
 
 from goldfish import faults
@@ -48,3 +49,23 @@ def emit_json(data: Any) -> None:
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def fmt(value: Any) -> str:
+    """A value as the CLI and the dashboard print it: 4 significant digits, ``-`` for none."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def ago(at: float | None) -> str:
+    """``5m ago``: how long ago a timestamp was."""
+    if not at:
+        return "-"
+    delta = max(0.0, time.time() - at)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if delta >= size:
+            return f"{int(delta // size)}{unit} ago"
+    return f"{int(delta)}s ago"

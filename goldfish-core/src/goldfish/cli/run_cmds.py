@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from goldfish.cli.common import add_json_flag, emit_json, open_project
+from goldfish.cli.common import ago as _ago
+from goldfish.cli.common import fmt as _fmt
 
 if TYPE_CHECKING:
     from goldfish.project import Project
@@ -122,24 +124,6 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
 
 
 # --- formatting ---------------------------------------------------------------------------------
-
-
-def _ago(at: float | None) -> str:
-    if not at:
-        return "-"
-    delta = max(0.0, time.time() - at)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if delta >= size:
-            return f"{int(delta // size)}{unit} ago"
-    return f"{int(delta)}s ago"
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def _metric_line(name: str, m: dict[str, Any]) -> str:
