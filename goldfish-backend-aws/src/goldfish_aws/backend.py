@@ -20,16 +20,17 @@ from goldfish.errors import GoldfishError, InvalidInputError
 GUIDE = "docs/plugins.md § \"Writing a compute backend\""
 
 
-def not_implemented(profile: str) -> GoldfishError:
+def not_implemented(profile: str | None = None) -> GoldfishError:
     """The one message of the stub: what is missing, what works instead, where the guide is."""
+    who = f"profile {profile!r} uses backend 'ec2', which" if profile else "backend 'ec2'"
     return GoldfishError(
-        f"profile {profile!r} uses backend 'ec2', which cannot run stages: goldfish-backend-aws "
-        "implements S3 storage only; its EC2 compute backend is a stub that validates profiles "
-        "and starts nothing",
-        "run these stages on a local, docker or gce profile (each works with "
-        "`storage: s3://bucket/prefix`), e.g. `profile: local` in pipeline.yaml or "
-        f"`default_profile: local` in goldfish.yaml; to implement EC2, follow {GUIDE} and "
-        "make goldfish_aws.backend:Ec2Backend pass ComputeBackendContract")
+        f"{who} cannot run stages: goldfish-backend-aws implements S3 storage only; its EC2 "
+        "compute backend is a stub that validates profiles and starts nothing",
+        "run these stages on a local or docker profile (both work with "
+        "`storage: s3://bucket/prefix`; gce works with gs:// storage), e.g. `profile: local` "
+        f"in pipeline.yaml or `default_profile: local` in goldfish.yaml; to implement EC2, "
+        f"follow {GUIDE} and make goldfish_aws.backend:Ec2Backend pass "
+        "ComputeBackendContract")
 
 
 class Ec2Backend:
@@ -60,7 +61,7 @@ class Ec2Backend:
         raise not_implemented(profile)
 
     def diagnose(self) -> list[tuple[str, str, str]]:
-        error = not_implemented("ec2")
+        error = not_implemented()
         return [("warn", "ec2 backend", f"{error.message}; {error.hint}")]
 
     # --- the contract: nothing runs, and nothing pretends to --------------------------------
