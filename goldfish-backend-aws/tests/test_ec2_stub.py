@@ -114,3 +114,18 @@ def test_a_pipeline_that_does_not_use_ec2_is_not_refused(tmp_path: Path) -> None
     result = goldfish(root, "run", "w1", "--wait")
     assert result.code == 0, result.out + result.err
     assert "ec2" not in result.err
+
+
+def test_without_the_member_ec2_and_s3_name_the_package_to_install(tmp_path: Path) -> None:
+    from goldfish.config import load_config
+    from goldfish.errors import ProblemsError
+    from goldfish.plugins import build
+
+    path = tmp_path / "goldfish.yaml"
+    path.write_text("project: lab\nstorage: s3://b/p\nprofiles:\n  aws: {backend: ec2}\n",
+                    encoding="utf-8")
+    with pytest.raises(ProblemsError) as info:
+        load_config(path, build(load_entry_points=False))
+    hints = {p.key: p.hint or "" for p in info.value.problems}
+    assert "pip install goldfish-backend-aws" in hints["profiles.aws.backend"]
+    assert "pip install goldfish-backend-aws" in hints["storage"]
