@@ -129,3 +129,33 @@ def test_without_the_member_ec2_and_s3_name_the_package_to_install(tmp_path: Pat
     hints = {p.key: p.hint or "" for p in info.value.problems}
     assert "pip install goldfish-backend-aws" in hints["profiles.aws.backend"]
     assert "pip install goldfish-backend-aws" in hints["storage"]
+
+
+def test_an_agent_gets_the_same_words_over_mcp(stub_project: Path) -> None:
+    """The official MCP client against a real `goldfish serve`: the profiles tool lists the
+    refusal, the run tool fails with the stub's message and hint, and nothing was snapshotted."""
+    import os
+    import sys
+
+    import anyio
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    before = _counts(stub_project)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOLDFISH_")}
+    env["GOLDFISH_LOAD_PLUGINS"] = "aws,mcp"
+    params = StdioServerParameters(command=str(Path(sys.executable).with_name("goldfish")),
+                                   args=["serve", "--project", str(stub_project)], env=env)
+
+    async def go() -> list[object]:
+        async with Client(params, read_timeout_seconds=120) as client:
+            return [await client.call_tool("profiles", {}),
+                    await client.call_tool("run", {"workspace": "w1", "reason": "try ec2"})]
+
+    profiles, run = anyio.run(go)
+    refused = profiles.structured_content["cannot_run"]  # type: ignore[attr-defined]
+    assert list(refused) == ["aws-gpu"] and refused["aws-gpu"]["message"].startswith(MESSAGE)
+    body = "\n".join(getattr(c, "text", "") for c in run.content)  # type: ignore[attr-defined]
+    assert run.is_error and MESSAGE in body  # type: ignore[attr-defined]
+    assert "hint: run these stages on a local or docker profile" in body
+    assert _counts(stub_project) == before
