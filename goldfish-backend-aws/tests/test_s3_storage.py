@@ -3,6 +3,7 @@ parallel transfers, settings from goldfish.yaml, and faults named with the bucke
 
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from pathlib import Path
@@ -44,11 +45,12 @@ def test_a_large_object_goes_up_in_parts(moto_s3: MotoS3, tmp_path: Path) -> Non
     assert head["ETag"].strip('"').endswith("-3")  # S3's mark of a 3-part upload
     assert head["ContentLength"] == src.stat().st_size
     with storage.open(uri) as fh:  # above the threshold: spooled, not held in memory
-        assert not isinstance(fh, __import__("io").BytesIO)
+        assert not isinstance(fh, io.BytesIO)
         assert fh.read() == src.read_bytes()
     small = f"s3://goldfish-test/multipart-{uuid.uuid4().hex}/small"
     storage.put(small, b"x" * 1024)
-    head = moto_s3.client().head_object(Bucket="goldfish-test", Key=small[len("s3://goldfish-test/"):])
+    head = moto_s3.client().head_object(Bucket="goldfish-test",
+                                        Key=small[len("s3://goldfish-test/"):])
     assert "-" not in head["ETag"].strip('"')  # below the threshold: one PUT
     assert _uploads(moto_s3, "goldfish-test") == []  # nothing left half-written
 
@@ -90,7 +92,8 @@ def test_a_missing_bucket_is_named_with_the_fix(moto_s3: MotoS3, tmp_path: Path)
     storage = S3Storage(tmp_path, moto_s3.settings())
     uri = "s3://no-such-bucket-goldfish/store/objects/a"
     for action in (lambda: storage.put(uri, b"x"), lambda: storage.get(uri, tmp_path / "g"),
-                   lambda: storage.open(uri), lambda: storage.list("s3://no-such-bucket-goldfish/store")):
+                   lambda: storage.open(uri),
+                   lambda: storage.list("s3://no-such-bucket-goldfish/store")):
         with pytest.raises(GoldfishError) as info:
             action()
         assert not isinstance(info.value, NotFoundError)
@@ -139,13 +142,15 @@ def test_access_denied_names_the_uri_and_the_permissions(moto_s3: MotoS3,
 
 
 def test_an_unreachable_endpoint_is_named(tmp_path: Path, moto_s3: MotoS3) -> None:
-    from goldfish_gce.testing import free_port
+    import socket
 
-    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    storage = S3Storage(tmp_path, {"endpoint_url": endpoint, "max_attempts": 1,
-                                   "connect_timeout_seconds": 1})
-    with pytest.raises(GoldfishError) as info:
-        storage.put("s3://goldfish-test/x", b"x")
+    with socket.socket() as bound:  # bound, never listening: connections are refused
+        bound.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{bound.getsockname()[1]}"
+        storage = S3Storage(tmp_path, {"endpoint_url": endpoint, "max_attempts": 1,
+                                       "connect_timeout_seconds": 1})
+        with pytest.raises(GoldfishError) as info:
+            storage.put("s3://goldfish-test/x", b"x")
     assert info.value.message.startswith(f"cannot reach the S3 endpoint {endpoint} to write "
                                          "s3://goldfish-test/x")
     assert "storage.endpoint_url" in (info.value.hint or "")

@@ -290,11 +290,10 @@ class S3Storage:
         parallel parts), so reading a big output never holds it all in memory."""
         bucket, key = self._object(uri)
         try:
-            head = self.client.head_object(Bucket=bucket, Key=key)
-            if int(head.get("ContentLength") or 0) <= self.multipart_threshold:
-                body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
-                with body:
-                    return io.BytesIO(body.read())
+            response = self.client.get_object(Bucket=bucket, Key=key)
+            with response["Body"] as body:
+                if int(response.get("ContentLength") or 0) <= self.multipart_threshold:
+                    return io.BytesIO(body.read())  # one request for the common small case
             return self._download(bucket, key,
                                   lambda: tempfile.TemporaryFile(prefix="goldfish-s3-"))
         except Exception as exc:
