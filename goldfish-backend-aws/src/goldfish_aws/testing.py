@@ -50,7 +50,7 @@ class MotoS3:
             from moto.server import ThreadedMotoServer
         except ImportError:
             raise GoldfishError("moto's server is not installed",
-                                "pip install 'moto[server]'") from None
+                                "pip install 'goldfish-backend-aws[testing]' (or 'moto[server]')") from None
         env = {**FAKE_CREDENTIALS, **(credentials or {})}
         saved = {k: os.environ.get(k) for k in (*env, *_CLEARED)}
         import logging

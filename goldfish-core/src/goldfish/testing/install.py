@@ -16,7 +16,7 @@ from pathlib import Path
 
 #: Every distribution of this workspace (and its test plugins): what must NOT come along.
 WORKSPACE_MEMBERS = ("goldfish-core", "goldfish-mcp", "goldfish-svs", "goldfish-reviewers",
-                     "goldfish-backend-docker", "goldfish-backend-gce", "goldfish-backend-aws",
+                     "goldfish-backend-docker", "goldfish-backend-gce",
                      "goldfish-example-plugin", "goldfish-broken-plugin")
 
 
