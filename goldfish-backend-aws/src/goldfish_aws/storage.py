@@ -39,6 +39,7 @@ DENIED = frozenset({"AccessDenied", "403", "Forbidden", "AllAccessDisabled", "Ac
 MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 #: Downloads started over when the object was replaced during one (see ``_download``).
 REPLACED_RETRIES = 5
+REPLACED = "did not match expected ETag"  # s3transfer's words for a 412 between two parts
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -135,11 +136,18 @@ class S3Storage:
             PartialCredentialsError,
             ReadTimeoutError,
         )
-        from s3transfer.exceptions import RetriesExceededError
+        from s3transfer.exceptions import RetriesExceededError, S3DownloadFailedError
 
         bucket, key = split_uri(uri)
         if isinstance(exc, RetriesExceededError) and isinstance(exc.last_exception, Exception):
             exc = exc.last_exception
+        if isinstance(exc, S3DownloadFailedError):
+            if REPLACED in str(exc):
+                return GoldfishError(f"{uri} was replaced {REPLACED_RETRIES} times while it "
+                                     "was being read", "something keeps rewriting it; read it "
+                                     "again once the writer is done")
+            return GoldfishError(f"could not {action} {uri}: {exc}",
+                                 "try again; if it persists, check the endpoint and bucket")
         if isinstance(exc, NoCredentialsError | PartialCredentialsError):
             return GoldfishError(
                 f"no AWS credentials to {action} {uri}",
@@ -230,7 +238,7 @@ class S3Storage:
                 return fh
             except S3DownloadFailedError as exc:
                 fh.close()
-                if "did not match expected ETag" not in str(exc) or \
+                if REPLACED not in str(exc) or \
                         attempt == REPLACED_RETRIES - 1:
                     raise
             except BaseException:
