@@ -31,7 +31,7 @@ def test_outputs_live_in_s3_and_a_second_run_reuses_them(moto_s3: MotoS3,
     secret = f"gf-secret-{uuid.uuid4().hex}"  # moto takes any key; none may be written
     root = aws_project(tmp_path, FILES, storage={"uri": f"s3://goldfish-test/{prefix}",
                                                  **moto_s3.settings(multipart_threshold_mb=5)})
-    env = {"AWS_SECRET_ACCESS_KEY": secret}
+    env = {"AWS_SECRET_ACCESS_KEY": secret, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     first = goldfish(root, "run", "w1", "--wait", "--reason", "outputs in S3", env=env)
     assert first.code == 0, first.out + first.err
     shown = goldfish(root, "show", "latest", "--json", env=env)
@@ -82,11 +82,13 @@ def test_outputs_live_in_s3_and_a_second_run_reuses_them(moto_s3: MotoS3,
     # the secret key was in the environment of every command above, and is written nowhere
     log = goldfish(root, "logs", f"{run['id']}/prepare", env=env)
     assert "environment:" in log.out and "AWS_" not in log.out  # stages never see it
-    seen = [p for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
-    assert seen == []
+    # the project (database, run records, logs, STATE.md) and Goldfish's caches
+    scanned = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "goldfish.db" for p in scanned) and any(p.name == "STATE.md"
+                                                                 for p in scanned)
+    assert [p for p in scanned if secret.encode() in p.read_bytes()] == []
     for item in client.list_objects_v2(Bucket="goldfish-test", Prefix=prefix)["Contents"]:
         body = client.get_object(Bucket="goldfish-test", Key=item["Key"])["Body"].read()
         assert secret.encode() not in body, item["Key"]
     for result in (first, shown, second, log):
         assert secret not in result.out + result.err
-    assert (root / "STATE.md").is_file() and (root / ".goldfish").is_dir()
