@@ -175,3 +175,52 @@ def test_missing_credentials_are_named(tmp_path: Path, moto_s3: MotoS3,
 def test_an_unknown_profile_is_named(tmp_path: Path, moto_s3: MotoS3) -> None:
     with pytest.raises(GoldfishError, match="AWS profile 'nobody' is not in"):
         S3Storage(tmp_path, moto_s3.settings(profile="nobody")).exists("s3://goldfish-test/x")
+
+
+# --- settings beside the URI (storage: {uri: s3://..., region: ..., ...}) --------------------
+
+
+def test_s3_settings_are_validated_with_located_errors(tmp_path: Path) -> None:
+    from aws_support import aws_plugins
+    from goldfish.config import load_config
+    from goldfish.errors import ProblemsError
+
+    path = tmp_path / "goldfish.yaml"
+    path.write_text("project: lab\nstorage:\n  uri: s3://goldfish-test/p\n  regoin: eu-west-1\n"
+                    "  multipart_chunk_mb: 1\n  endpoint_url: localhost:9000\n",
+                    encoding="utf-8")
+    with pytest.raises(ProblemsError) as info:
+        load_config(path, aws_plugins())
+    shown = {(p.key, p.line): (p.message, p.hint) for p in info.value.problems}
+    assert shown[("storage.regoin", 4)] == ("unknown key 'regoin'", "did you mean 'region'?")
+    assert shown[("storage.multipart_chunk_mb", 5)][0] == "expected a value ≥ 5.0, got 1"
+    assert ("storage.endpoint_url", 6) in shown
+    path.write_text("project: lab\nstorage: {uri: s3://goldfish-test/p, region: eu-west-1, "
+                    "max_concurrency: 3}\n", encoding="utf-8")
+    settings = load_config(path, aws_plugins()).storage_settings
+    assert settings["region"] == "eu-west-1" and settings["max_concurrency"] == 3
+    assert settings["multipart_threshold_mb"] == 8.0 and "aws_secret_access_key" not in settings
+
+
+def test_the_store_uses_the_settings_of_goldfish_yaml(moto_s3: MotoS3, tmp_path: Path) -> None:
+    from aws_support import aws_plugins, aws_project
+    from goldfish.artifacts import ArtifactStore
+    from goldfish.project import Project
+
+    base = f"s3://goldfish-test/settings-{uuid.uuid4().hex[:8]}"
+    root = aws_project(tmp_path, storage={"uri": base, **moto_s3.settings(
+        multipart_threshold_mb=5, multipart_chunk_mb=5, max_concurrency=3,
+        parallel_transfers=2, addressing_style="path")})
+    store = ArtifactStore.for_project(Project(root, plugins=aws_plugins()))
+    storage = store.storage
+    assert isinstance(storage, S3Storage)
+    assert (storage.multipart_threshold, storage.parallel) == (5 * 1024 * 1024, 2)
+    assert storage.transfer.max_request_concurrency == 3
+    source = tmp_path / "big.bin"
+    source.write_bytes(bytes(range(256)) * (24 * 1024 + 1))  # 6 MB + 256 B: two parts
+    ref = store.store(source)
+    assert ref.uri.startswith(f"{base}/objects/sha256/")
+    head = moto_s3.client().head_object(Bucket="goldfish-test", Key=ref.uri.split("/", 3)[3])
+    assert head["ETag"].strip('"').endswith("-2")
+    with store.open(ref.digest) as fh:
+        assert fh.read() == source.read_bytes()
