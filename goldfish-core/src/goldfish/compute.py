@@ -177,6 +177,9 @@ class ComputeBackend(Protocol):
     def release(self, handle: Handle) -> None:
         """Free everything the job held (processes, containers, VMs back to a pool). Idempotent."""
 
+    # Optional: ``preflight(profile: str) -> None`` — raise a GoldfishError when no stage can
+    # run on ``profile`` now (a stub; a prerequisite checked cheaply, without network). Asked
+    # before a run's snapshot for each profile its pipeline names (runs/preflight.py).
     # Optional: ``runtime_identity(image: str | None) -> str | None`` — what the stage's software
     # environment *is* (a container image's id, not its tag). When a backend class defines it,
     # its answer replaces the profile's ``image`` in every stage's cache key (runs/plan.py), so

@@ -335,10 +335,11 @@ class Plugins:
 
     def missing_backend(self, name: str) -> tuple[str, str]:
         specs = self.registries.compute
+        package = {"ec2": "aws"}.get(name, name)
         return self._missing("compute backend", name, list(specs), (
             f"installed backends: {', '.join(sorted(specs)) or 'none'}; install the plugin "
-            f"that provides {name!r} (e.g. pip install goldfish-backend-{name}) or change the "
-            "profile's backend"))
+            f"that provides {name!r} (e.g. pip install goldfish-backend-{package}) or change "
+            "the profile's backend"))
 
     def missing_storage(self, scheme: str) -> tuple[str, str]:
         specs = self.registries.storage

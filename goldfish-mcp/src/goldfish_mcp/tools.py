@@ -663,8 +663,11 @@ class GoldfishTools:
     def profiles(self) -> Answer:
         """Compute profiles (backend and resources) with where each comes from (`sources`:
         goldfish.yaml, built-in, or the plugin that offers it), the default profile, the installed
-        backends with their capabilities, and what runs now (VMs with their hourly price)."""
+        backends with their capabilities, what runs now (VMs with their hourly price), and
+        `cannot_run`: profiles whose backend refuses every run (a stub), with why and what to
+        use instead."""
         from goldfish.runs.backends import running
+        from goldfish.runs.preflight import refusals
 
         config = self.project.config
         registry = self.project.plugins.registries.compute
@@ -677,9 +680,14 @@ class GoldfishTools:
         profiles = {name: p.to_dict() for name, p in config.profiles.items()}
         sources = {name: config.profile_source(name) for name in profiles}
         live = running(self.project)
+        refused = {n: {"message": e.message, "hint": e.hint}
+                   for n, e in refusals(self.project).items()}
         return answer({"default": config.default_profile, "profiles": profiles,
-                       "sources": sources, "backends": backends, "running": live},
+                       "sources": sources, "backends": backends, "running": live,
+                       "cannot_run": refused},
                       "\n".join([*(f"{n}: {p} [{sources[n]}]" for n, p in profiles.items()),
+                                  *(f"{n} cannot run stages: {r['message']} (hint: {r['hint']})"
+                                    for n, r in refused.items()),
                                   *(f"running: {r}" for r in live)]))
 
 

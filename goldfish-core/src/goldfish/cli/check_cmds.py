@@ -100,11 +100,15 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     profiles = {name: p.to_dict() for name, p in config.profiles.items()}
     sources = {name: config.profile_source(name) for name in profiles}
     from goldfish.runs.backends import running
+    from goldfish.runs.preflight import refusals
 
     live = running(project)
+    refused = {name: {"message": exc.message, "hint": exc.hint}
+               for name, exc in refusals(project).items()}
     if args.json:
         emit_json({"default": config.default_profile, "profiles": profiles,
-                   "sources": sources, "backends": sorted(backends), "running": live})
+                   "sources": sources, "backends": sorted(backends), "running": live,
+                   "cannot_run": refused})
         return 0
     for name, profile in profiles.items():
         mark = "*" if name == config.default_profile else " "
@@ -113,6 +117,10 @@ def cmd_profiles(args: argparse.Namespace) -> int:
         rest = ", ".join(f"{k}={v}" for k, v in profile.items() if k != "backend")
         print(f"{mark} {name:<14} {backend}{missing}" + (f"  {rest}" if rest else "")
               + f"  [{sources[name]}]")
+        if name in refused:
+            print(f"    {refused[name]['message']}")
+            if refused[name]["hint"]:
+                print(f"    hint: {refused[name]['hint']}")
     print(f"backends installed: {', '.join(sorted(backends)) or 'none'}")
     for item in live:
         if "error" in item:

@@ -31,7 +31,7 @@ from goldfish.findings import (
     coerce_finding,
     coerce_review,
 )
-from goldfish.runs import lease, retries, staging, states
+from goldfish.runs import lease, preflight, retries, staging, states
 from goldfish.runs.ids import job_id, new_run_id
 from goldfish.runs.ingest import TICK_SECONDS, Batch, Ingest
 from goldfish.runs.plan import (
@@ -185,6 +185,7 @@ class Engine:
         from goldfish.runs.records import resolve_run
 
         target = target or self._default_target()
+        preflight.check(self, target)  # a backend that cannot run refuses before the snapshot
         unsaved = None
         if preview:
             version, unsaved = self.workspaces.preview_for_run(target)
