@@ -1,0 +1,238 @@
+"""Restoring a backup into a project directory (a new one, or over a damaged one with ``force``).
+
+Every file is fetched into a staging folder inside the target and checked against the
+manifest's sha256 and size first; the restored database must pass ``PRAGMA integrity_check``.
+Only when everything checks out are the files moved into place, so a damaged backup changes
+nothing. Files a forced restore replaces are moved to ``.goldfish/replaced/<time>/``, never
+deleted. Stored outputs go into the restored project's storage backend (through the storage
+contract); slots that held a workspace get the files of its last synced version.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from goldfish.backup.dest import Destination, locate
+from goldfish.errors import ConflictError, InvalidInputError, NotFoundError
+from goldfish.faults import FaultError
+
+if TYPE_CHECKING:
+    from goldfish.plugins import Plugins
+
+DB_REL = ".goldfish/goldfish.db"
+
+
+@dataclass
+class RestoreResult:
+    id: str
+    target: str
+    files: int = 0
+    bytes: int = 0
+    outputs: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    slots: dict[str, str] = field(default_factory=dict)  # slot -> version put there
+    replaced: str | None = None  # where a forced restore moved the files it replaced
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def restore(src: str, target: str | os.PathLike[str], *, force: bool = False,
+            backup_id: str | None = None, plugins: Plugins | None = None) -> RestoreResult:
+    """Rebuild the project backed up at ``src`` (a destination, or one backup's manifest in
+    it) in ``target``; a non-empty ``target`` needs ``force``."""
+    if plugins is None:
+        from goldfish.plugins import get_plugins
+
+        plugins = get_plugins()
+    root = Path(target).expanduser().absolute()
+    dest, named = locate(plugins, root, src)
+    backup_id = backup_id or named or _latest(dest)
+    manifest = dest.read_manifest(backup_id)
+    if root.exists() and not root.is_dir():
+        raise InvalidInputError(f"restore target {root} is a file", "pass a directory")
+    if root.exists() and any(root.iterdir()) and not force:
+        raise ConflictError(
+            f"restore target {root} is not empty",
+            "pass an empty or new directory, or --force to restore over it (the files it "
+            "replaces are moved to .goldfish/replaced/)")
+    created = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".goldfish-restore-{uuid.uuid4().hex[:8]}"
+    try:
+        staging.mkdir()
+        result = RestoreResult(backup_id, str(root))
+        files = _fetch(dest, manifest, staging, result)
+        _check_database(staging / DB_REL, backup_id, dest)
+        result.replaced = _place(root, staging, files)
+        _finish(root, staging, manifest, result, plugins)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _latest(dest: Destination) -> str:
+    ids = dest.backup_ids()
+    if not ids:
+        raise NotFoundError(f"no backup at {dest.label} (no manifests/ there)",
+                            "pass the folder or URI `goldfish backup` wrote to")
+    return ids[-1]
+
+
+def _safe(rel: str) -> str:
+    parts = PurePosixPath(rel).parts
+    if not parts or rel.startswith("/") or any(p in ("..", "") for p in parts):
+        raise InvalidInputError(f"backup manifest names an unsafe path {rel!r}",
+                                "the manifest was edited or damaged; restore another backup")
+    return rel
+
+
+def _fetch(dest: Destination, manifest: dict[str, Any], staging: Path,
+           result: RestoreResult) -> list[str]:
+    """Download and check every file; raise naming each damaged one. Returns the project
+    files' paths (stored outputs are staged under ``.store/``)."""
+    damaged: list[str] = []
+    project_files: list[str] = []
+    entries = [(e, _safe(e["path"])) for e in manifest["files"]]
+    entries += [(e, ".store/" + _safe(e["path"])) for e in manifest["store"]]
+    for entry, rel in entries:
+        want, size = str(entry["sha256"]), int(entry["size"])
+        uri = dest.blob_uri(want)
+        out = staging / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        h, got = hashlib.sha256(), 0
+        try:
+            with dest.storage.open(uri) as fh, open(out, "wb") as sink:
+                while chunk := fh.read(1024 * 1024):
+                    h.update(chunk)
+                    sink.write(chunk)
+                    got += len(chunk)
+        except NotFoundError:
+            damaged.append(f"{entry['path']}: its stored copy {uri} is missing")
+            continue
+        if h.hexdigest() != want or got != size:
+            damaged.append(f"{entry['path']}: its stored copy {uri} has sha256 "
+                           f"{h.hexdigest()[:16]}… ({got} bytes), the manifest says "
+                           f"{want[:16]}… ({size} bytes)")
+            continue
+        result.files += 1
+        result.bytes += got
+        if not rel.startswith(".store/"):
+            project_files.append(rel)
+    if damaged:
+        shown = "; ".join(damaged[:5]) + (f"; and {len(damaged) - 5} more"
+                                          if len(damaged) > 5 else "")
+        raise FaultError(
+            f"backup {manifest['id']} at {dest.label} is damaged: {shown}",
+            f"nothing was restored; restore an older backup (`goldfish backups {dest.label}` "
+            "lists them, pass its manifest path to `goldfish restore`)", kind="backup")
+    if DB_REL not in project_files:
+        raise FaultError(f"backup {manifest['id']} at {dest.label} has no {DB_REL}",
+                         "restore another backup", kind="backup")
+    return project_files
+
+
+def _check_database(path: Path, backup_id: str, dest: Destination) -> None:
+    """The copy must be sound; leases of the processes that held it then are dropped."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            verdict = str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+            if verdict == "ok":
+                conn.execute("DELETE FROM leases")
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        verdict = str(exc)
+    if verdict != "ok":
+        raise FaultError(f"backup {backup_id} at {dest.label}: its {DB_REL} fails SQLite's "
+                         f"integrity check ({verdict})", "restore another backup", kind="backup")
+
+
+def _place(root: Path, staging: Path, files: list[str]) -> str | None:
+    """Move the staged files into the project; what they replace goes to
+    ``.goldfish/replaced/<time>/`` (the database's -wal/-shm files too: SQLite would apply an
+    old journal to the restored file)."""
+    aside = root / ".goldfish" / "replaced" / time.strftime("%Y%m%dT%H%M%S")
+    moved = False
+    for rel in files:
+        src, dst = staging / rel, root / rel
+        extra = [Path(f"{dst}-wal"), Path(f"{dst}-shm")] if rel == DB_REL else []
+        for old in [dst, *extra]:
+            if old.is_file() and not (old == dst and _same(old, src)):
+                keep = aside / old.relative_to(root)
+                keep.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(old, keep)
+                moved = True
+        if dst.is_file():  # identical: keep the file in place
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+    return str(aside) if moved else None
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    return bool(a.read_bytes() == b.read_bytes())
+
+
+def _finish(root: Path, staging: Path, manifest: dict[str, Any], result: RestoreResult,
+            plugins: Plugins) -> None:
+    from goldfish.artifacts import ArtifactStore
+    from goldfish.project import Project
+
+    project = Project(root, plugins)
+    for folder in (project.runs_dir, project.cache_dir, project.goldfish_dir / "tmp"):
+        folder.mkdir(parents=True, exist_ok=True)
+    for i in range(1, project.config.slots + 1):
+        project.slot_path(f"w{i}").mkdir(parents=True, exist_ok=True)
+    store = ArtifactStore.for_project(project)
+    for entry in manifest["store"]:
+        uri = f"{store.base_uri}/{entry['path']}"
+        if not store.storage.exists(uri):
+            store.storage.put(uri, staging / ".store" / entry["path"])
+            local = store.storage.local_path(uri)
+            if local is not None:
+                with contextlib.suppress(OSError):
+                    os.chmod(local, 0o444)
+        result.outputs += 1
+    result.slots = _fill_slots(project)
+    from goldfish.backup.take import COUNTED
+
+    for table in COUNTED:
+        with contextlib.suppress(sqlite3.DatabaseError):
+            row = project.db.one(f"SELECT count(*) FROM {table}")
+            result.counts[table] = int(row[0]) if row else 0
+    project.db.close()
+
+
+def _fill_slots(project: Any) -> dict[str, str]:
+    """A slot that held a workspace gets its last synced version, unless it has files (a
+    restore over a live project keeps the agent's unsaved work)."""
+    from goldfish.workspaces import Workspaces
+
+    placed: dict[str, str] = {}
+    ws = Workspaces(project)
+    for row in project.db.query("SELECT slot, workspace, base_version FROM slots "
+                                "WHERE workspace IS NOT NULL AND base_version IS NOT NULL"):
+        path = project.slot_path(row["slot"])
+        if path.is_dir() and any(path.iterdir()):
+            continue
+        tag = f"{row['workspace']}-v{row['base_version']}"
+        ws.export(tag, path)
+        placed[str(row["slot"])] = tag
+    return placed
