@@ -404,3 +404,19 @@ def last_backup(goldfish_dir: Path) -> dict[str, Any] | None:
         return data
     return None
 
+
+
+def latest_known(goldfish_dir: Path) -> dict[str, Any] | None:
+    """:func:`last_backup`, or, without its record, the newest backup in the default folder
+    (``.goldfish/backups``), read without opening the project."""
+    record = last_backup(goldfish_dir)
+    if record is not None:
+        return record
+    folder = goldfish_dir / "backups" / "manifests"
+    try:
+        newest = max(p for p in folder.iterdir() if p.suffix == ".json")
+        data = json.loads(newest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {"id": newest.stem, "at": float(data.get("created_at", 0)), "dest": str(folder.parent),
+            "source": str(newest)}
