@@ -111,6 +111,10 @@ def folder(plugins: Plugins, root: Path, path: Path) -> Destination:
 def _for_uri(plugins: Plugins, root: Path, base: str, label: str,
              settings: dict[str, Any]) -> Destination:
     scheme = base.partition("://")[0]
+    if base.startswith("file://") and not base.startswith("file:///"):
+        # relative to the project (`storage: file://.goldfish/store`): anchored, so the same
+        # text restores from anywhere
+        base = label = f"file://{os.path.normpath(root / base[len('file://'):])}"
     factory = plugins.storage_backend(scheme).load()
     return Destination(factory(root, dict(settings)), base.rstrip("/"), label)
 

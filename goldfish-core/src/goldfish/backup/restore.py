@@ -73,6 +73,8 @@ def restore(src: str, target: str | os.PathLike[str], *, force: bool = False,
         result = RestoreResult(backup_id, str(root))
         files = _fetch(dest, manifest, staging, result)
         _check_database(staging / DB_REL, backup_id, dest)
+        if str(root) != manifest.get("source"):
+            _settle_active_runs(staging / DB_REL, backup_id)
         result.replaced = _place(root, staging, files)
         _finish(root, staging, manifest, result, plugins)
     except BaseException:
@@ -160,6 +162,30 @@ def _check_database(path: Path, backup_id: str, dest: Destination) -> None:
     if verdict != "ok":
         raise FaultError(f"backup {backup_id} at {dest.label}: its {DB_REL} fails SQLite's "
                          f"integrity check ({verdict})", "restore another backup", kind="backup")
+
+
+def _settle_active_runs(path: Path, backup_id: str) -> None:
+    """Runs active when the backup was taken belong to processes of the original project; in a
+    restored copy elsewhere nobody drives them, so they end ``lost``, saying why. (Restored in
+    place, they are left to the reconciler: their processes may still be working.)"""
+    from goldfish.runs import states
+
+    reason = (f"restored from backup {backup_id} into another place; the run was active when "
+              "the backup was taken and its processes belong to the original project")
+    marks = ",".join("?" * len(states.ACTIVE))
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for (run_id,) in conn.execute(f"SELECT id FROM runs WHERE state IN ({marks})",
+                                      states.ACTIVE).fetchall():
+            for (stage,) in conn.execute(
+                    f"SELECT stage FROM stage_runs WHERE run_id = ? AND state IN ({marks})",
+                    (run_id, *states.ACTIVE)).fetchall():
+                states.set_stage_state(conn, run_id, stage, "lost", reason, error=reason)
+            states.set_run_state(conn, run_id, "lost", reason, error=reason)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
 
 
 def _place(root: Path, staging: Path, files: list[str]) -> str | None:
