@@ -256,9 +256,10 @@ def test_restore_refuses_a_non_empty_target_and_a_damaged_backup(tmp_path: Path,
 
     manifest = json.loads(Path(result.source).read_text())
     entry = next(e for e in manifest["files"] if e["path"] == "goldfish.yaml")
-    blob = tmp_path / "bk" / "objects" / "sha256" / entry["sha256"][:2] / entry["sha256"][2:]
-    blob.chmod(0o644)
-    blob.write_bytes(blob.read_bytes() + b"# tampered\n")
+    pack = tmp_path / "bk" / "packs" / f"{entry['pack']}.pack"  # small files live in packs
+    raw = bytearray(pack.read_bytes())
+    raw[entry["offset"]] ^= 0xFF  # one flipped byte
+    pack.write_bytes(bytes(raw))
     with pytest.raises(FaultError) as caught:
         restore(str(tmp_path / "bk"), tmp_path / "fresh")
     assert "goldfish.yaml" in caught.value.message and "damaged" in caught.value.message
@@ -277,15 +278,23 @@ def test_keep_drops_old_backups_and_the_objects_only_they_used(tmp_path: Path,
         r = take(lab, dest, keep=2)
         assert r is not None
         taken.append(r.id)
+        if i == 0:
+            first_source = tmp_path / "first.json"
+            first_source.write_bytes(Path(r.source).read_bytes())
     manifests = sorted(p.stem for p in (tmp_path / "bk" / "manifests").iterdir())
     assert manifests == taken[1:]
     used = set()
     for name in manifests:
         m = json.loads((tmp_path / "bk" / "manifests" / f"{name}.json").read_text())
-        used |= {e["sha256"] for e in [*m["files"], *m["store"]]}
-    stored = {p.parent.name + p.name for p in (tmp_path / "bk" / "objects").rglob("*")
-              if p.is_file()}
+        used |= {f"packs/{e['pack']}.pack" if e.get("pack") else
+                 f"objects/sha256/{e['sha256'][:2]}/{e['sha256'][2:]}"
+                 for e in [*m["files"], *m["store"]]}
+    stored = {p.relative_to(tmp_path / "bk").as_posix() for p in (tmp_path / "bk").rglob("*")
+              if p.is_file() and p.parent.name != "manifests"}
     assert stored == used
+    first_db = next(e for e in json.loads(Path(first_source).read_text())["files"]
+                    if e["path"] == ".goldfish/goldfish.db")
+    assert f"objects/sha256/{first_db['sha256'][:2]}/{first_db['sha256'][2:]}" not in stored
 
 
 def test_backup_to_the_storage_backend(tmp_path: Path, lab: Project) -> None:

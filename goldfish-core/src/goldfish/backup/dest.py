@@ -2,7 +2,9 @@
 
 Layout under a destination ``<base>``::
 
-    <base>/objects/sha256/<2 hex>/<62 hex>   every backed-up file's bytes, stored once by content
+    <base>/objects/sha256/<2 hex>/<62 hex>   a backed-up file's bytes (files over 1 MB), once
+    <base>/packs/<backup id>-<n>.pack        smaller files' bytes, concatenated (one object
+                                             instead of thousands); manifests give the offset
     <base>/manifests/<id>.json               one backup: which file (path in the project) is
                                              which object, with sizes, the versions and counts
 
@@ -35,6 +37,22 @@ class Destination:
     storage: StorageBackend
     base: str  # URI without a trailing slash
     label: str  # what to show and to pass to `goldfish restore`
+    _dirty: bool = False
+
+    def put(self, uri: str, src: bytes | Path) -> None:
+        """Store one object. A folder is written without the ``file://`` backend's fsync per
+        object; :meth:`commit` flushes them all at once before the manifest names them."""
+        path = local_target(self.storage, uri)
+        if path is None:
+            self.storage.put(uri, src)
+            return
+        write_unsynced(path, src)
+        self._dirty = True
+
+    def commit(self) -> None:
+        if self._dirty:
+            sync_filesystem(Path(self.base[len("file://"):]))
+            self._dirty = False
 
     def blob_uri(self, sha256: str) -> str:
         return f"{self.base}/objects/sha256/{sha256[:2]}/{sha256[2:]}"
@@ -67,14 +85,72 @@ class Destination:
                                     f"expected format {MANIFEST_FORMAT!r}")
         return data
 
-    def referenced(self, ids: list[str] | None = None) -> set[str]:
-        """The sha256 of every object the manifests (``ids``, default: all) use."""
-        out: set[str] = set()
+    def pack_uri(self, name: str) -> str:
+        return f"{self.base}/packs/{name}.pack"
+
+    def locations(self, ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Where the manifests (``ids``, default: all) keep each sha256: ``{}`` for a loose
+        object, ``{"pack": name, "offset": n}`` for one inside a pack."""
+        out: dict[str, dict[str, Any]] = {}
         for backup_id in self.backup_ids() if ids is None else ids:
             manifest = self.read_manifest(backup_id)
             for entry in [*manifest["files"], *manifest["store"]]:
-                out.add(str(entry["sha256"]))
+                out[str(entry["sha256"])] = where(entry)
+
         return out
+
+    def object_uri(self, entry: dict[str, Any]) -> str:
+        """The URI holding a manifest entry's bytes (a pack, or its loose object)."""
+        pack = entry.get("pack")
+        return self.pack_uri(str(pack)) if pack else self.blob_uri(str(entry["sha256"]))
+
+
+def where(entry: dict[str, Any]) -> dict[str, Any]:
+    return {"pack": entry["pack"], "offset": int(entry["offset"])} if entry.get("pack") else {}
+
+
+def local_target(storage: StorageBackend, uri: str) -> Path | None:
+    """The file a ``file://`` backend stores ``uri`` in (None for any other backend)."""
+    path_of = getattr(storage, "path", None)
+    if storage.scheme != "file" or not callable(path_of):
+        return None
+    return Path(path_of(uri))
+
+
+def write_unsynced(target: Path, src: bytes | Path) -> None:
+    """Write through a temporary name and a rename (readers never see half a file), without
+    fsync: the caller flushes the file system once (:func:`sync_filesystem`)."""
+    import shutil
+    import uuid
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".goldfish-tmp-{uuid.uuid4().hex}-{target.name}")
+    try:
+        if isinstance(src, bytes | bytearray):
+            tmp.write_bytes(src)
+        else:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush the file system holding ``path`` (``syncfs``; ``sync`` where it is missing)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        pass
+    os.sync()
 
 
 def _is_uri(text: str) -> bool:

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from goldfish.backup.dest import Destination, locate
+from goldfish.backup.dest import Destination, local_target, locate, sync_filesystem
+from goldfish.backup.take import COUNTED, DB_REL
 from goldfish.errors import ConflictError, InvalidInputError, NotFoundError
 from goldfish.faults import FaultError
 
 if TYPE_CHECKING:
     from goldfish.plugins import Plugins
 
-DB_REL = ".goldfish/goldfish.db"
 
 
 @dataclass
@@ -110,23 +110,36 @@ def _fetch(dest: Destination, manifest: dict[str, Any], staging: Path,
     project_files: list[str] = []
     entries = [(e, _safe(e["path"])) for e in manifest["files"]]
     entries += [(e, ".store/" + _safe(e["path"])) for e in manifest["store"]]
+    entries.sort(key=lambda item: (str(item[0].get("pack") or ""), int(item[0].get("offset") or 0)))
+    pack_name, pack = None, b""
     for entry, rel in entries:
         want, size = str(entry["sha256"]), int(entry["size"])
-        uri = dest.blob_uri(want)
+        uri = dest.object_uri(entry)
         out = staging / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         h, got = hashlib.sha256(), 0
         try:
-            with dest.storage.open(uri) as fh, open(out, "wb") as sink:
-                while chunk := fh.read(1024 * 1024):
-                    h.update(chunk)
-                    sink.write(chunk)
-                    got += len(chunk)
+            if entry.get("pack"):
+                if pack_name != entry["pack"]:
+                    pack_name, pack = entry["pack"], b""
+                    with dest.storage.open(uri) as fh:
+                        pack = fh.read()
+                offset = int(entry["offset"])
+                chunk = pack[offset:offset + size]
+                h.update(chunk)
+                got = len(chunk)
+                out.write_bytes(chunk)
+            else:
+                with dest.storage.open(uri) as fh, open(out, "wb") as sink:
+                    while chunk := fh.read(1024 * 1024):
+                        h.update(chunk)
+                        sink.write(chunk)
+                        got += len(chunk)
         except NotFoundError:
             damaged.append(f"{entry['path']}: its stored copy {uri} is missing")
             continue
         if h.hexdigest() != want or got != size:
-            damaged.append(f"{entry['path']}: its stored copy {uri} has sha256 "
+            damaged.append(f"{entry['path']}: its stored copy in {uri} has sha256 "
                            f"{h.hexdigest()[:16]}… ({got} bytes), the manifest says "
                            f"{want[:16]}… ({size} bytes)")
             continue
@@ -229,16 +242,19 @@ def _finish(root: Path, staging: Path, manifest: dict[str, Any], result: Restore
     store = ArtifactStore.for_project(project)
     for entry in manifest["store"]:
         uri = f"{store.base_uri}/{entry['path']}"
-        if not store.storage.exists(uri):
-            store.storage.put(uri, staging / ".store" / entry["path"])
-            local = store.storage.local_path(uri)
-            if local is not None:
+        staged = staging / ".store" / entry["path"]
+        target = local_target(store.storage, uri)
+        if target is not None:  # a local store: move the checked file in (one flush below)
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged, target)
                 with contextlib.suppress(OSError):
-                    os.chmod(local, 0o444)
+                    os.chmod(target, 0o444)
+        elif not store.storage.exists(uri):
+            store.storage.put(uri, staged)
         result.outputs += 1
+    sync_filesystem(root)
     result.slots = _fill_slots(project)
-    from goldfish.backup.take import COUNTED
-
     for table in COUNTED:
         with contextlib.suppress(sqlite3.DatabaseError):
             row = project.db.one(f"SELECT count(*) FROM {table}")

@@ -29,10 +29,13 @@ from goldfish.backup.dest import MANIFEST_FORMAT, Destination, resolve
 if TYPE_CHECKING:
     from goldfish.project import Project
 
+DB_REL = ".goldfish/goldfish.db"
 LOCK_FILE = "backup.lock"
 RECORD_FILE = "last-backup.json"
 DIGEST_CACHE = "backup-digests.json"
 SMALL = 64 * 1024 * 1024  # read whole (hash and copy the same bytes); larger files are immutable
+PACKED_MAX = 1024 * 1024  # files up to this size go into packs
+PACK_MAX = 64 * 1024 * 1024
 COUNTED = ("runs", "versions", "notes", "findings", "patterns", "outputs", "sources")
 RUN_FILES = ("log.txt", "metrics.jsonl", "exit.json", "error.json")
 
@@ -106,7 +109,8 @@ def _take(project: Project, dest: Destination, keep: int | None, dry_run: bool,
     now = time.time()
     backup_id = new_id(now)
     result = BackupResult(backup_id, dest.label, source_of(dest, backup_id), reason, dry_run)
-    known = dest.referenced()
+    known = dest.locations()
+    packer = _Packer(dest, backup_id)
     cache = _DigestCache(project.cache_dir / DIGEST_CACHE)
     tmp_dir = project.goldfish_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -115,14 +119,14 @@ def _take(project: Project, dest: Destination, keep: int | None, dry_run: bool,
         result.schema_version, result.counts, referenced = copy_database(project.db_path, db_copy)
         files: list[dict[str, Any]] = []
         store: list[dict[str, Any]] = []
-        entries: list[tuple[str, Path, bytes | None]] = [(".goldfish/goldfish.db", db_copy, None)]
+        entries: list[tuple[str, Path, bytes | None]] = [(DB_REL, db_copy, None)]
         entries += _project_files(project)
         for rel, path, data in entries:
-            entry = _entry(rel, path, data, cache, dest, known, result, dry_run)
+            entry = _entry(rel, path, data, cache, packer, known, result, dry_run)
             if entry is not None:
                 files.append(entry)
         for rel, path in _store_files(project, referenced, result):
-            entry = _entry(rel, path, None, cache, dest, known, result, dry_run)
+            entry = _entry(rel, path, None, cache, packer, known, result, dry_run)
             if entry is not None:
                 store.append(entry)
         manifest = {
@@ -135,6 +139,8 @@ def _take(project: Project, dest: Destination, keep: int | None, dry_run: bool,
                                               "bytes": result.copied_bytes},
         }
         if not dry_run:
+            packer.flush()
+            dest.commit()  # every object durable before the manifest names it
             dest.storage.put(dest.manifest_uri(backup_id),
                              json.dumps(manifest, indent=1, sort_keys=True).encode())
             cache.save()
@@ -259,8 +265,43 @@ def _local(store: Any) -> bool:
         return False
 
 
-def _entry(rel: str, path: Path, data: bytes | None, cache: _DigestCache, dest: Destination,
-           known: set[str], result: BackupResult, dry_run: bool) -> dict[str, Any] | None:
+class _Packer:
+    """Small files newly copied go into packs (``packs/<id>-<n>.pack``, up to 64 MB each): a
+    backup of thousands of small objects writes a few objects, not thousands."""
+
+    def __init__(self, dest: Destination, backup_id: str) -> None:
+        self.dest, self.backup_id = dest, backup_id
+        self.buf = bytearray()
+        self.count = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.backup_id}-{self.count}"
+
+    def add(self, data: bytes) -> dict[str, Any]:
+        if len(self.buf) + len(data) > PACK_MAX:
+            self.flush()
+        place = {"pack": self.name, "offset": len(self.buf)}
+        self.buf += data
+        return place
+
+    def put(self, digest: str, data: bytes | None, path: Path, size: int,
+            loose: bool = False) -> dict[str, Any]:
+        if data is not None and size <= PACKED_MAX and not loose:
+            return self.add(data)
+        self.dest.put(self.dest.blob_uri(digest), data if data is not None else path)
+        return {}
+
+    def flush(self) -> None:
+        if self.buf:
+            self.dest.put(self.dest.pack_uri(self.name), bytes(self.buf))
+            self.count += 1
+            self.buf = bytearray()
+
+
+def _entry(rel: str, path: Path, data: bytes | None, cache: _DigestCache, packer: _Packer,
+           known: dict[str, dict[str, Any]], result: BackupResult,
+           dry_run: bool) -> dict[str, Any] | None:
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -283,14 +324,15 @@ def _entry(rel: str, path: Path, data: bytes | None, cache: _DigestCache, dest: 
     if digest not in known:
         if dry_run:
             result.to_copy.append((rel, size))
+            known[digest] = {}
         else:
-            dest.storage.put(dest.blob_uri(digest), data if data is not None else path)
-        known.add(digest)
+            # the database copy changes every time and is what pruning frees: never packed
+            known[digest] = packer.put(digest, data, path, size, loose=rel == DB_REL)
         result.copied_files += 1
         result.copied_bytes += size
     result.files += 1
     result.bytes += size
-    return {"path": rel, "sha256": digest, "size": size}
+    return {"path": rel, "sha256": digest, "size": size, **known[digest]}
 
 
 def _hash_file(path: Path) -> str:
@@ -354,10 +396,12 @@ def prune(dest: Destination, keep: int) -> list[str]:
         return []
     for backup_id in old:
         dest.storage.delete(dest.manifest_uri(backup_id))
-    used = {dest.blob_uri(d) for d in dest.referenced(ids[-keep:])}
-    for uri in dest.storage.list(f"{dest.base}/objects/"):
-        if uri not in used:
-            dest.storage.delete(uri)
+    used = {dest.blob_uri(d) if not place else dest.pack_uri(place["pack"])
+            for d, place in dest.locations(ids[-keep:]).items()}
+    for folder in ("objects", "packs"):
+        for uri in dest.storage.list(f"{dest.base}/{folder}/"):
+            if uri not in used:
+                dest.storage.delete(uri)
     return old
 
 
