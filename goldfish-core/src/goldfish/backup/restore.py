@@ -1,9 +1,9 @@
 """Restoring a backup into a project directory (a new one, or over a damaged one with ``force``).
 
-Every file is fetched into a staging folder inside the target and checked against the
-manifest's sha256 and size first; the restored database must pass ``PRAGMA integrity_check``.
-Only when everything checks out are the files moved into place, so a damaged backup changes
-nothing. Files a forced restore replaces are moved to ``.goldfish/replaced/<time>/``, never
+Every file is read from the backup and checked against the manifest's sha256 and size first,
+and the restored database (fetched to a temporary name) must pass ``PRAGMA integrity_check``;
+only when everything checks out are files written, so a damaged backup changes nothing (a new
+target is removed again if writing fails). Files a forced restore replaces are moved to ``.goldfish/replaced/<time>/``, never
 deleted. Stored outputs go into the restored project's storage backend (through the storage
 contract); slots that held a workspace get the files of its last synced version.
 """
@@ -17,6 +17,7 @@ import shutil
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -67,22 +68,26 @@ def restore(src: str, target: str | os.PathLike[str], *, force: bool = False,
             "replaces are moved to .goldfish/replaced/)")
     created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".goldfish-restore-{uuid.uuid4().hex[:8]}"
+    db_tmp = root / f".goldfish-restore-{uuid.uuid4().hex[:8]}.db"
     try:
-        staging.mkdir()
         result = RestoreResult(backup_id, str(root))
-        files = _fetch(dest, manifest, staging, result)
-        _check_database(staging / DB_REL, backup_id, dest)
+        reader = _Reader(dest)
+        entries = _verify(dest, manifest, reader, result)
+        db_entry = next((e for e in manifest["files"] if e["path"] == DB_REL), None)
+        if db_entry is None:
+            raise FaultError(f"backup {backup_id} at {dest.label} has no {DB_REL}",
+                             "restore another backup", kind="backup")
+        reader.write(db_entry, db_tmp)
+        _check_database(db_tmp, backup_id, dest)
         if str(root) != manifest.get("source"):
-            _settle_active_runs(staging / DB_REL, backup_id)
-        result.replaced = _place(root, staging, files)
-        _finish(root, staging, manifest, result, plugins)
+            _settle_active_runs(db_tmp, backup_id)
+        result.replaced = _write_files(root, entries, reader, db_tmp)
+        _finish(root, manifest, reader, result, plugins)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        db_tmp.unlink(missing_ok=True)
         if created:
             shutil.rmtree(root, ignore_errors=True)
         raise
-    shutil.rmtree(staging, ignore_errors=True)
     return result
 
 
@@ -102,39 +107,60 @@ def _safe(rel: str) -> str:
     return rel
 
 
-def _fetch(dest: Destination, manifest: dict[str, Any], staging: Path,
-           result: RestoreResult) -> list[str]:
-    """Download and check every file; raise naming each damaged one. Returns the project
-    files' paths (stored outputs are staged under ``.store/``)."""
+class _Reader:
+    """Reads entries' bytes from a destination: a pack is fetched once and sliced (entries are
+    visited in pack order), a loose object is streamed."""
+
+    def __init__(self, dest: Destination) -> None:
+        self.dest = dest
+        self.pack_name: str | None = None
+        self.pack = b""
+        self.made: set[Path] = set()
+
+    def chunks(self, entry: dict[str, Any]) -> Iterator[bytes]:
+        uri = self.dest.object_uri(entry)
+        if entry.get("pack"):
+            if self.pack_name != entry["pack"]:
+                self.pack_name, self.pack = None, b""
+                with self.dest.storage.open(uri) as fh:
+                    self.pack = fh.read()
+                self.pack_name = str(entry["pack"])
+            offset = int(entry["offset"])
+            yield self.pack[offset:offset + int(entry["size"])]
+            return
+        with self.dest.storage.open(uri) as fh:
+            while chunk := fh.read(1024 * 1024):
+                yield chunk
+
+    def write(self, entry: dict[str, Any], target: Path) -> None:
+        if target.parent not in self.made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.made.add(target.parent)
+        with open(target, "wb") as sink:
+            for chunk in self.chunks(entry):
+                sink.write(chunk)
+
+
+def _order(entry: dict[str, Any]) -> tuple[str, int]:
+    return str(entry.get("pack") or ""), int(entry.get("offset") or 0)
+
+
+def _verify(dest: Destination, manifest: dict[str, Any], reader: _Reader,
+            result: RestoreResult) -> list[tuple[dict[str, Any], str]]:
+    """Read and check every file (nothing is written); raise naming each damaged one. Returns
+    (entry, path in the project) of the project's files, in pack order."""
     damaged: list[str] = []
-    project_files: list[str] = []
     entries = [(e, _safe(e["path"])) for e in manifest["files"]]
-    entries += [(e, ".store/" + _safe(e["path"])) for e in manifest["store"]]
-    entries.sort(key=lambda item: (str(item[0].get("pack") or ""), int(item[0].get("offset") or 0)))
-    pack_name, pack = None, b""
-    for entry, rel in entries:
+    for entry in manifest["store"]:
+        _safe(entry["path"])
+    for entry in sorted([*manifest["files"], *manifest["store"]], key=_order):
         want, size = str(entry["sha256"]), int(entry["size"])
         uri = dest.object_uri(entry)
-        out = staging / rel
-        out.parent.mkdir(parents=True, exist_ok=True)
         h, got = hashlib.sha256(), 0
         try:
-            if entry.get("pack"):
-                if pack_name != entry["pack"]:
-                    pack_name, pack = entry["pack"], b""
-                    with dest.storage.open(uri) as fh:
-                        pack = fh.read()
-                offset = int(entry["offset"])
-                chunk = pack[offset:offset + size]
+            for chunk in reader.chunks(entry):
                 h.update(chunk)
-                got = len(chunk)
-                out.write_bytes(chunk)
-            else:
-                with dest.storage.open(uri) as fh, open(out, "wb") as sink:
-                    while chunk := fh.read(1024 * 1024):
-                        h.update(chunk)
-                        sink.write(chunk)
-                        got += len(chunk)
+                got += len(chunk)
         except NotFoundError:
             damaged.append(f"{entry['path']}: its stored copy {uri} is missing")
             continue
@@ -145,8 +171,6 @@ def _fetch(dest: Destination, manifest: dict[str, Any], staging: Path,
             continue
         result.files += 1
         result.bytes += got
-        if not rel.startswith(".store/"):
-            project_files.append(rel)
     if damaged:
         shown = "; ".join(damaged[:5]) + (f"; and {len(damaged) - 5} more"
                                           if len(damaged) > 5 else "")
@@ -154,10 +178,7 @@ def _fetch(dest: Destination, manifest: dict[str, Any], staging: Path,
             f"backup {manifest['id']} at {dest.label} is damaged: {shown}",
             f"nothing was restored; restore an older backup (`goldfish backups {dest.label}` "
             "lists them, pass its manifest path to `goldfish restore`)", kind="backup")
-    if DB_REL not in project_files:
-        raise FaultError(f"backup {manifest['id']} at {dest.label} has no {DB_REL}",
-                         "restore another backup", kind="backup")
-    return project_files
+    return sorted(entries, key=lambda item: _order(item[0]))
 
 
 def _check_database(path: Path, backup_id: str, dest: Destination) -> None:
@@ -201,35 +222,39 @@ def _settle_active_runs(path: Path, backup_id: str) -> None:
         conn.close()
 
 
-def _place(root: Path, staging: Path, files: list[str]) -> str | None:
-    """Move the staged files into the project; what they replace goes to
+def _write_files(root: Path, entries: list[tuple[dict[str, Any], str]], reader: _Reader,
+                 db_tmp: Path) -> str | None:
+    """Write the checked files into the project. What they replace goes to
     ``.goldfish/replaced/<time>/`` (the database's -wal/-shm files too: SQLite would apply an
-    old journal to the restored file)."""
+    old journal to the restored file); an identical file is left as it is."""
     aside = root / ".goldfish" / "replaced" / time.strftime("%Y%m%dT%H%M%S")
     moved = False
-    for rel in files:
-        src, dst = staging / rel, root / rel
+    for entry, rel in entries:
+        dst = root / rel
         extra = [Path(f"{dst}-wal"), Path(f"{dst}-shm")] if rel == DB_REL else []
         for old in [dst, *extra]:
-            if old.is_file() and not (old == dst and _same(old, src)):
+            if old.is_file() and not (old == dst and rel != DB_REL and _same(old, entry)):
                 keep = aside / old.relative_to(root)
                 keep.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(old, keep)
                 moved = True
         if dst.is_file():  # identical: keep the file in place
             continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dst)
+        if rel == DB_REL:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(db_tmp, dst)
+        else:
+            reader.write(entry, dst)
     return str(aside) if moved else None
 
 
-def _same(a: Path, b: Path) -> bool:
-    if a.stat().st_size != b.stat().st_size:
+def _same(path: Path, entry: dict[str, Any]) -> bool:
+    if path.stat().st_size != int(entry["size"]):
         return False
-    return bool(a.read_bytes() == b.read_bytes())
+    return hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
 
 
-def _finish(root: Path, staging: Path, manifest: dict[str, Any], result: RestoreResult,
+def _finish(root: Path, manifest: dict[str, Any], reader: _Reader, result: RestoreResult,
             plugins: Plugins) -> None:
     from goldfish.artifacts import ArtifactStore
     from goldfish.project import Project
@@ -240,26 +265,24 @@ def _finish(root: Path, staging: Path, manifest: dict[str, Any], result: Restore
     for i in range(1, project.config.slots + 1):
         project.slot_path(f"w{i}").mkdir(parents=True, exist_ok=True)
     store = ArtifactStore.for_project(project)
-    for entry in manifest["store"]:
+    for entry in sorted(manifest["store"], key=_order):
         uri = f"{store.base_uri}/{entry['path']}"
-        staged = staging / ".store" / entry["path"]
         target = local_target(store.storage, uri)
-        if target is not None:  # a local store: move the checked file in (one flush below)
+        if target is not None:  # a local store: written in place, flushed once below
             if not target.is_file():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staged, target)
+                reader.write(entry, target)
                 with contextlib.suppress(OSError):
                     os.chmod(target, 0o444)
         elif not store.storage.exists(uri):
-            store.storage.put(uri, staged)
+            store.storage.put(uri, b"".join(reader.chunks(entry)))
         result.outputs += 1
-    sync_filesystem(root)
     result.slots = _fill_slots(project)
     for table in COUNTED:
         with contextlib.suppress(sqlite3.DatabaseError):
             row = project.db.one(f"SELECT count(*) FROM {table}")
             result.counts[table] = int(row[0]) if row else 0
     project.db.close()
+    sync_filesystem(root)
 
 
 def _fill_slots(project: Any) -> dict[str, str]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from goldfish.backup.dest import MANIFEST_FORMAT, Destination, resolve
+from goldfish.backup.dest import MANIFEST_FORMAT, Destination, local_target, resolve
 
 if TYPE_CHECKING:
     from goldfish.project import Project
@@ -214,12 +214,28 @@ def _project_files(project: Project) -> list[tuple[str, Path, bytes | None]]:
     names = {p.name for _, p, _ in objects}
     out += [o for o in objects if not (o[1].suffix == ".pack" and
                                        o[1].with_suffix(".idx").name not in names)]
-    runs = project.runs_dir
-    if runs.is_dir():
-        for path in sorted(runs.glob("*/driver.log")) + sorted(
-                p for name in RUN_FILES for p in runs.glob(f"*/*/{name}")):
-            out.append((path.relative_to(root).as_posix(), path, None))
+    out += [(path.relative_to(root).as_posix(), path, None) for path in _run_files(project)]
     return out
+
+
+def _run_files(project: Project) -> list[Path]:
+    """Each run's driver.log and each stage's log, metrics and exit records (one directory
+    listing per run and per stage; the stages' scratch folders are not entered)."""
+    found: list[Path] = []
+    try:
+        runs = sorted(os.scandir(project.runs_dir), key=lambda e: e.name)
+    except FileNotFoundError:
+        return found
+    for run in runs:
+        if not run.is_dir(follow_symlinks=False):
+            continue
+        for entry in sorted(os.scandir(run.path), key=lambda e: e.name):
+            if entry.name == "driver.log" and entry.is_file(follow_symlinks=False):
+                found.append(Path(entry.path))
+            elif entry.is_dir(follow_symlinks=False):
+                names = set(os.listdir(entry.path))
+                found += [Path(entry.path, n) for n in RUN_FILES if n in names]
+    return found
 
 
 def _store_files(project: Project, referenced: list[tuple[str, str]],
@@ -232,13 +248,15 @@ def _store_files(project: Project, referenced: list[tuple[str, str]],
     store = ArtifactStore.for_project(project)
     base = store.base_uri + "/"
     out: dict[str, Path] = {}
+    folder = local_target(store.storage, store.base_uri)  # file://: plain joins, no resolving
 
     def add(uri: str) -> Path | None:
-        local = store.storage.local_path(uri)
-        if local is None:
+        rel = uri[len(base):]
+        local = Path(folder, rel) if folder is not None else store.storage.local_path(uri)
+        if local is None or (folder is not None and not local.is_file()):
             result.missing_outputs += 1
             return None
-        out[uri[len(base):]] = local
+        out[rel] = local
         return local
 
     if not _local(store):
