@@ -35,9 +35,9 @@ FILES = {**CHAIN,
              "1.0 / (epoch + 1)", "float(cfg['scale']) / (epoch + 1)")}
 assert FILES["modules/train.py"] != CHAIN["modules/train.py"]
 RECORDS = ("runs", "versions", "notes", "findings", "patterns")
-#: rows never change once written (runs and stage runs move on; patterns count hits)
-IMMUTABLE = ("versions", "notes", "findings", "outputs", "stage_inputs", "conclusions", "tags",
-             "sources")
+#: rows never change once written (runs and stage runs move on, patterns count hits, `@best`
+#: tags move)
+IMMUTABLE = ("versions", "notes", "findings", "outputs", "stage_inputs", "conclusions", "sources")
 
 WRITER = """
 import pathlib, sys
