@@ -106,7 +106,10 @@ class Destination:
 
 
 def where(entry: dict[str, Any]) -> dict[str, Any]:
-    return {"pack": entry["pack"], "offset": int(entry["offset"])} if entry.get("pack") else {}
+    """An entry's placement: its pack and offset, or its encoding as a loose object."""
+    if entry.get("pack"):
+        return {"pack": entry["pack"], "offset": int(entry["offset"])}
+    return {"encoding": entry["encoding"]} if entry.get("encoding") else {}
 
 
 def local_target(storage: StorageBackend, uri: str) -> Path | None:

@@ -17,6 +17,7 @@ import shutil
 import sqlite3
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -128,9 +129,12 @@ class _Reader:
             offset = int(entry["offset"])
             yield self.pack[offset:offset + int(entry["size"])]
             return
+        inflate = zlib.decompressobj() if entry.get("encoding") == "zlib" else None
         with self.dest.storage.open(uri) as fh:
             while chunk := fh.read(1024 * 1024):
-                yield chunk
+                yield inflate.decompress(chunk) if inflate is not None else chunk
+        if inflate is not None:
+            yield inflate.flush()
 
     def write(self, entry: dict[str, Any], target: Path) -> None:
         if target.parent not in self.made:
@@ -163,6 +167,9 @@ def _verify(dest: Destination, manifest: dict[str, Any], reader: _Reader,
                 got += len(chunk)
         except NotFoundError:
             damaged.append(f"{entry['path']}: its stored copy {uri} is missing")
+            continue
+        except zlib.error as exc:
+            damaged.append(f"{entry['path']}: its stored copy {uri} does not decompress ({exc})")
             continue
         if h.hexdigest() != want or got != size:
             damaged.append(f"{entry['path']}: its stored copy in {uri} has sha256 "

@@ -19,6 +19,7 @@ import sqlite3
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,6 +149,7 @@ def _take(project: Project, dest: Destination, keep: int | None, dry_run: bool,
             result.pruned = prune(dest, keep if keep is not None else _keep(project))
     finally:
         db_copy.unlink(missing_ok=True)
+        db_copy.with_name(db_copy.name + ".z").unlink(missing_ok=True)
     result.seconds = time.monotonic() - started
     return result
 
@@ -307,6 +309,10 @@ class _Packer:
             loose: bool = False) -> dict[str, Any]:
         if data is not None and size <= PACKED_MAX and not loose:
             return self.add(data)
+        if loose:  # the database: compressed (3-5x smaller, ~10 ms/MB)
+            self.dest.put(self.dest.blob_uri(digest), zlib.compress(data, 1)
+                          if data is not None else _compress_file(path))
+            return {"encoding": "zlib"}
         self.dest.put(self.dest.blob_uri(digest), data if data is not None else path)
         return {}
 
@@ -351,6 +357,17 @@ def _entry(rel: str, path: Path, data: bytes | None, cache: _DigestCache, packer
     result.files += 1
     result.bytes += size
     return {"path": rel, "sha256": digest, "size": size, **known[digest]}
+
+
+def _compress_file(path: Path) -> Path:
+    """``path`` deflated next to it (``.z``), in 1 MiB chunks."""
+    out = path.with_name(path.name + ".z")
+    deflate = zlib.compressobj(1)
+    with open(path, "rb") as src, open(out, "wb") as sink:
+        while chunk := src.read(1024 * 1024):
+            sink.write(deflate.compress(chunk))
+        sink.write(deflate.flush())
+    return out
 
 
 def _hash_file(path: Path) -> str:
@@ -414,7 +431,7 @@ def prune(dest: Destination, keep: int) -> list[str]:
         return []
     for backup_id in old:
         dest.storage.delete(dest.manifest_uri(backup_id))
-    used = {dest.blob_uri(d) if not place else dest.pack_uri(place["pack"])
+    used = {dest.object_uri({"sha256": d, **place})
             for d, place in dest.locations(ids[-keep:]).items()}
     for folder in ("objects", "packs"):
         for uri in dest.storage.list(f"{dest.base}/{folder}/"):
