@@ -410,3 +410,13 @@ def test_restore_over_the_same_place_needs_force_and_keeps_what_it_replaces(
     assert lab.state_path.read_text() != "edited by hand\n"
     # restore in place leaves live slots alone
     assert (lab.slot_path("w1") / "pipeline.yaml").is_file()
+
+
+def test_a_run_driver_takes_scheduled_backups(lab: Project) -> None:
+    lab.config_path.write_text(lab.config_path.read_text() + "backup: {every_hours: 24}\n")
+    record = lab.goldfish_dir / "last-backup.json"
+    assert not record.exists()
+    started = cli_process(lab, "run", "exp", "--no-cache")  # returns; its driver runs it
+    assert started.code == 0, started.err
+    wait_for(record.is_file, 60, "the driver's scheduled backup")
+    assert json.loads(record.read_text())["reason"] == "scheduled"
