@@ -134,6 +134,21 @@ class Limits(Section):
     max_metric_names: int = Field(200, ge=1, description="distinct metric names one stage may log")
 
 
+class BackupSettings(Section):
+    dest: str | None = Field(None, description=(
+        "where `goldfish backup` writes: a folder (relative to the project or absolute), "
+        "`storage:` (the project's storage backend, under `backups/`) or a storage URI "
+        "(`gs://bucket/prefix`); default `.goldfish/backups`"))
+    every_hours: float | None = Field(None, gt=0, description=(
+        "long-lived processes (the MCP server, run drivers) take a backup when the last one is "
+        "older than this; unset: no scheduled backups"))
+    keep: int = Field(7, ge=1, description=(
+        "backups kept at the destination; older ones, and stored files only they use, are "
+        "deleted after each backup"))
+    before_migration: bool = Field(True, description=(
+        "take a backup before the database's schema is migrated (never for a new, empty one)"))
+
+
 DEFAULT_PROFILES: dict[str, dict[str, Any]] = {"local": {"backend": "local"}}
 
 # The core's top-level keys (registered by goldfish.builtins.core_config like any plugin's).

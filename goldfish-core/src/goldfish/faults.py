@@ -81,8 +81,8 @@ def permission_denied(path: str | os.PathLike[str] | None) -> FaultError:
 def damaged_database(path: str | os.PathLike[str], detail: str) -> FaultError:
     return FaultError(
         f"the project database {os.fspath(path)} is damaged ({detail})",
-        f"restore {Path(path).name} from a backup of .goldfish/ and run `goldfish doctor`; "
-        "the saved versions (.goldfish/versions.git) and run outputs are kept apart and are "
+        f"restore {Path(path).name} from a backup of .goldfish/ and run `goldfish doctor` "
+        "(it prints the `goldfish restore` command for the latest backup); the saved versions (.goldfish/versions.git) and run outputs are kept apart and are "
         "not affected. Goldfish will not replace the file by an empty database",
         kind="database")
 
@@ -92,7 +92,8 @@ def missing_database(path: str | os.PathLike[str], state: str) -> FaultError:
         f"the project database {os.fspath(path)} is {state}, but the project has saved versions "
         f"({Path(path).parent / 'versions.git'}); opening it as a fresh project would lose "
         "every run, note and source",
-        f"restore {Path(path).name} from a backup of .goldfish/ (then `goldfish doctor`); "
+        f"restore {Path(path).name} from a backup of .goldfish/ (`goldfish doctor` prints "
+        "the `goldfish restore` command for the latest backup); "
         "Goldfish does not create an empty database next to existing versions",
         kind="database")
 

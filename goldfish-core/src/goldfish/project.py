@@ -102,8 +102,13 @@ class Project:
         faults.check_database_file(self.db_path, self.repo_path)
         db = Database(self.db_path)
         with faults.naming(self.db_path):
-            db.migrate()
+            db.migrate(before=self._before_migration)
         return db
+
+    def _before_migration(self, current: int, latest: int) -> None:
+        from goldfish.backup.schedule import before_migration
+
+        before_migration(self, current, latest)
 
     @cached_property
     def config(self) -> ProjectConfig:

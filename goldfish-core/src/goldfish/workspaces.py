@@ -817,12 +817,48 @@ class Workspaces:
                               tag=tag_name, version=version.tag, note=note)
         return TagInfo(tag_name, version.tag, now, note)
 
-    def delete(self, name: str) -> WorkspaceInfo:
-        """Retire a workspace; its versions stay in the repository and remain resolvable."""
+    def references(self, name: str) -> dict[str, builtins.list[str]]:
+        """What still points at workspace ``name``: its runs (active ones apart), the tags on
+        its versions and runs, and the workspaces forked from it."""
+        from goldfish.runs import states
+
+        db = self.project.db
+        runs = db.query("SELECT id, state FROM runs WHERE workspace = ? ORDER BY created_at DESC",
+                        (name,))
+        active = [str(r["id"]) for r in runs if r["state"] in states.ACTIVE]
+        done = [str(r["id"]) for r in runs if r["state"] not in states.ACTIVE]
+        tags = db.query(
+            "SELECT t.name FROM tags t WHERE (t.kind = 'version' AND t.target IN "
+            "(SELECT tag FROM versions WHERE workspace = ?)) OR (t.kind = 'run' AND t.target IN "
+            "(SELECT id FROM runs WHERE workspace = ?)) ORDER BY t.name", (name, name))
+        forks = db.query("SELECT name FROM workspaces WHERE parent_workspace = ? AND "
+                         "deleted_at IS NULL ORDER BY name", (name,))
+        return {"active_runs": active, "runs": done, "tags": [str(r[0]) for r in tags],
+                "forks": [str(r[0]) for r in forks]}
+
+    def delete(self, name: str, *, force: bool = False) -> WorkspaceInfo:
+        """Retire a workspace; its versions stay in the repository and remain resolvable, and
+        its runs and tags are kept. A mounted workspace, or one that runs or tags reference, is
+        refused unless ``force`` (which unmounts it first, saving unsaved changes); a workspace
+        with active runs is refused even then."""
         info = self._info(self._row(name))
-        if info.slot is not None:
+        refs = self.references(name)
+        if refs["active_runs"]:
+            runs = ", ".join(refs["active_runs"][:5])
+            raise ConflictError(f"workspace {name!r} has active runs ({runs})",
+                                f"wait for them or cancel them (`goldfish cancel "
+                                f"{refs['active_runs'][0]}`), then delete it")
+        if info.slot is not None and not force:
             raise ConflictError(f"workspace {name!r} is mounted in slot {info.slot!r}",
-                                f"unmount it first: `goldfish unmount {info.slot}`")
+                                f"unmount it first: `goldfish unmount {info.slot}` (or force: "
+                                "unsaved changes are saved as a version, then it is unmounted)")
+        said = _references_text(refs)
+        if said and not force:
+            raise ConflictError(f"workspace {name!r} is referenced by {said}",
+                                "its versions, runs and tags are kept either way (they stay "
+                                "resolvable); pass force to delete it anyway")
+        if info.slot is not None:
+            self.unmount(info.slot)
         with self.project.tx() as conn:
             if conn.execute("SELECT 1 FROM slots WHERE workspace = ?", (name,)).fetchone():
                 raise ConflictError(f"workspace {name!r} was mounted by another process",
@@ -830,9 +866,25 @@ class Workspaces:
             conn.execute("UPDATE workspaces SET deleted_at = ? WHERE name = ?", (time.time(), name))
             self.project.emit("workspace.deleted", name,
                               f"deleted workspace {name} ({info.version_count} versions kept)",
-                              versions=info.version_count)
-        return info
+                              versions=info.version_count, references=refs)
+        return self._info(self._row_any(name))
 
+    def _row_any(self, name: str) -> sqlite3.Row:
+        row = self.project.db.one("SELECT * FROM workspaces WHERE name = ?", (name,))
+        assert row is not None
+        return row
+
+
+def _references_text(refs: dict[str, list[str]]) -> str:
+    parts = []
+    if refs["runs"]:
+        shown = ", ".join(refs["runs"][:3]) + (", …" if len(refs["runs"]) > 3 else "")
+        parts.append(f"{len(refs['runs'])} run(s) ({shown})")
+    if refs["tags"]:
+        parts.append(f"tag(s) {', '.join(refs['tags'][:5])}")
+    if refs["forks"]:
+        parts.append(f"forked workspace(s) {', '.join(refs['forks'][:5])}")
+    return " and ".join(parts)
 
 def _carry(old: Path, new: Path, ignored: tuple[str, ...]) -> list[tuple[Path, Path]]:
     """Move ignored files (caches, local data) from the old slot contents into the new ones."""

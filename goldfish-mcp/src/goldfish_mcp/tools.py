@@ -129,6 +129,10 @@ class GoldfishTools:
         self._add(self.rollback, "Roll a workspace back to a version", destructive=True)
         self._add(self.diff, "Diff slots and versions", **ro)
         self._add(self.workspaces, "List workspaces and slots", **ro)
+        self._add(self.delete_workspace, "Delete a workspace (versions, runs, tags kept)",
+                  destructive=True)
+        self._add(self.backup, "Back up the project's memory")
+        self._add(self.backups, "List the project's backups", **ro)
         self._add(self.run, "Run a workspace's pipeline")
         self._add(self.inspect_run, "Inspect a run", **ro)
         self._add(self.logs, "Read a stage's log", **ro)
@@ -288,6 +292,73 @@ class GoldfishTools:
         slots = self._ws.slot_map()
         text = "\n".join(f"{i['name']}: {i['head']} slot={i['slot'] or '-'}" for i in items)
         return answer({"workspaces": items, "slots": slots}, text or "no workspaces yet")
+
+    def delete_workspace(self, workspace: Name,
+                         force: Annotated[bool, Field(description=(
+                             "delete it although it is mounted (unsaved changes are saved as a "
+                             "version first) or runs, tags or forks reference it"))] = False
+                         ) -> Answer:
+        """Retire a workspace: it leaves listings and its slot; its versions, runs and tags are
+        kept and stay resolvable. Refused, with what references it, when it is mounted or runs,
+        tags or forks reference it, unless `force`; refused while it has active runs."""
+        info = self._ws.delete(workspace, force=force)
+        data = {"workspace": info.name, "versions_kept": info.version_count,
+                "head": info.head.tag if info.head else None}
+        return answer(data, f"workspace {workspace} deleted; {info.version_count} version(s) "
+                            "kept")
+
+    # --- backups --------------------------------------------------------------------------
+    def _backup_dest(self, dest: str | None) -> str | None:
+        """The configured destination, `storage:...`, or a folder inside the project: an agent
+        does not send the project's memory anywhere else."""
+        if dest is None or (dest.startswith("storage:") and "://" not in dest):
+            return dest
+        if "://" in dest:
+            raise InvalidInputError(f"backup destination {dest!r} is a URI",
+                                    "omit dest (the configured `backup.dest`), or pass "
+                                    "`storage:` or a folder inside the project")
+        return str(self._inside(dest, "dest"))
+
+    def backup(self, dest: Annotated[str | None, Field(max_length=1000, description=(
+                   "omit: the configured `backup.dest` (default .goldfish/backups); or "
+                   "`storage:` (the project's storage backend) or a folder in the project"))
+                   ] = None,
+               dry_run: Annotated[bool, Field(description=(
+                   "list what would be copied; copy nothing"))] = False) -> Answer:
+        """Take a backup of the project's memory (database, versions, run logs, local
+        outputs): incremental (only what earlier backups lack is copied) and safe while runs go
+        on. Restoring is a human's step: the answer names the `goldfish restore` command."""
+        from goldfish.backup import take
+
+        r = take(self.project, self._backup_dest(dest), dry_run=dry_run)
+        assert r is not None
+        data = r.to_json()
+        data["to_copy"] = data["to_copy"][:PAGE_MAX]
+        if dry_run:
+            lines = [f"would copy {r.copied_files} of {r.files} files ({r.copied_bytes} of "
+                     f"{r.bytes} bytes) to {r.dest}"]
+            lines += [f"  {p} ({n} bytes)" for p, n in r.to_copy[:PAGE_MAX]]
+            return answer(data, "\n".join(lines))
+        return answer(data, f"backup {r.id}: {r.files} files, {r.copied_files} copied to "
+                            f"{r.dest}; restore with `goldfish restore {r.source} PATH`")
+
+    def backups(self, dest: Annotated[str | None, Field(max_length=1000, description=(
+                    "omit for the configured destination"))] = None,
+                limit: Limit = 20) -> Answer:
+        """The backups at the destination, newest first: id, time, reason, size, counts, and
+        the source to pass to `goldfish restore`."""
+        from goldfish.backup.dest import resolve
+        from goldfish.backup.take import source_of
+
+        where = resolve(self.project, self._backup_dest(dest))
+        items = []
+        for backup_id in list(reversed(where.backup_ids()))[:limit]:
+            m = where.read_manifest(backup_id)
+            items.append({"id": backup_id, "created_at": m["created_at"], "reason": m["reason"],
+                          "bytes": m["bytes"], "schema_version": m["schema_version"],
+                          "counts": m["counts"], "source": source_of(where, backup_id)})
+        text = "\n".join(f"{i['id']} {i['reason']} {i['bytes']} bytes" for i in items)
+        return answer({"dest": where.label, "backups": items}, text or "no backups yet")
 
     # --- runs -----------------------------------------------------------------------------
     def run(self,

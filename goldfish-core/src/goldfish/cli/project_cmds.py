@@ -286,9 +286,41 @@ def _project_checks(explicit: str | None, plugins: Plugins) -> list[Check]:
 
         checks += [Check(*c) for c in backends.diagnose(project)]  # credentials, API, bucket…
     checks.append(_database_check(project))
+    database = checks[-1]
     checks.append(_repository_check(project))
     if checks[-1].status == "ok":
         checks += _store_checks(project)
+    checks += _backup_checks(project, database)
+    return checks
+
+
+def _backup_checks(project: Project, database: Check) -> list[Check]:
+    """When the last backup was taken; with a damaged database, the command that restores it."""
+    import time
+
+    from goldfish.backup.take import latest_known
+    from goldfish.cli.backup_cmds import restore_command
+
+    record = latest_known(project.goldfish_dir)
+    if record is None:
+        checks = [Check("warn", "backup", "none taken yet: `goldfish backup` takes one; "
+                                          "`backup: {every_hours: 24}` in goldfish.yaml takes "
+                                          "them on a schedule")]
+    else:
+        age = max(0.0, time.time() - float(record["at"]))
+        ago = (f"{age / 86400:.1f} days" if age >= 86400 else f"{age / 3600:.1f} hours"
+               if age >= 3600 else f"{age / 60:.0f} minutes")
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(record["at"])))
+        checks = [Check("ok", "backup", f"last taken {ago} ago ({when}, {record['id']}) to "
+                                        f"{record['dest']}")]
+    if database.status == "fail":
+        if record is None:
+            checks.append(Check("fail", "restore", "no backup of this project is known here; "
+                                "copy goldfish.db back from a copy of .goldfish/ if you have one"))
+        else:
+            checks.append(Check("fail", "restore", "restore the latest backup (the damaged "
+                                "files are kept under .goldfish/replaced/): "
+                                + restore_command(str(record["source"]), str(project.root))))
     return checks
 
 

@@ -43,8 +43,15 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
     add_json_flag(show)
     show.set_defaults(handler=cmd_show)
 
-    delete = ws_sub.add_parser("delete", help="retire an unmounted workspace (versions are kept)")
+    delete = ws_sub.add_parser("delete", help="retire an unmounted workspace (versions are kept)",
+                               description="Retire a workspace: it leaves listings; its versions, "
+                                           "runs and tags are kept and stay resolvable. Refused "
+                                           "for a mounted workspace or one runs or tags "
+                                           "reference, unless --force.")
     delete.add_argument("name", metavar="NAME")
+    delete.add_argument("--force", action="store_true",
+                        help="delete it although mounted (unsaved changes are saved first) or "
+                             "referenced")
     delete.set_defaults(handler=cmd_delete)
 
     mount = cli.add_parser("mount", help="put a workspace's latest version into a slot")
@@ -180,7 +187,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    info = _service(args).delete(args.name)
+    info = _service(args).delete(args.name, force=args.force)
     latest = f", latest {info.head.tag}" if info.head else ""
     print(f"Deleted workspace {info.name}; its versions are kept ({info.version_count}{latest})")
     return 0

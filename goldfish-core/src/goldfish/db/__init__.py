@@ -12,7 +12,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -122,11 +122,16 @@ class Database:
     def schema_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
-    def migrate(self) -> int:
-        """Apply pending migrations; returns the schema version. Safe to call concurrently."""
+    def migrate(self, before: Callable[[int, int], None] | None = None) -> int:
+        """Apply pending migrations; returns the schema version. Safe to call concurrently.
+
+        ``before(current, latest)`` is called first when there is something to apply, outside
+        any transaction (the project takes its pre-migration backup there)."""
         pending = [m for m in all_migrations() if m[0] > self.schema_version()]
         if not pending:
             return self.schema_version()
+        if before is not None:
+            before(self.schema_version(), pending[-1][0])
         with self.tx() as conn:
             current = int(conn.execute("PRAGMA user_version").fetchone()[0])
             for number, _name, sql in all_migrations():

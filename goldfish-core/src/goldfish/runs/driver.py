@@ -149,6 +149,7 @@ class _Replaced(Exception):
 
 def drive(project: Project, run_id: str) -> str:
     """The driver's body: hold ``driver:<run>`` and advance the run until it is final."""
+    from goldfish.backup.schedule import Schedule, tick_quietly
     from goldfish.builtins import _supervisor as sup
     from goldfish.runs.engine import Engine
 
@@ -162,11 +163,13 @@ def drive(project: Project, run_id: str) -> str:
                                  "boot_id": sup.boot_id(), "run_id": run_id,
                                  "started_at": time.time()})
     renewed = time.monotonic()
+    backups = Schedule()  # `backup: {every_hours: ...}`: a long run is a long-lived process
 
     def keep() -> None:
         nonlocal renewed
         if not project.root.is_dir():
             raise _Replaced("the project directory is gone")
+        tick_quietly(backups, project)
         if time.monotonic() - renewed >= TTL / 4:
             if not lease.acquire(project, name, holder, TTL):
                 raise _Replaced(f"another driver took over {run_id}")

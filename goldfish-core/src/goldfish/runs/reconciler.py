@@ -73,7 +73,10 @@ class Reconciler:
         if self._thread is not None and self._thread.is_alive():
             return self._thread
 
+        from goldfish.backup.schedule import Schedule, tick_quietly
+
         reaper = backends.Schedule()
+        backups = Schedule()  # `backup: {every_hours: ...}`
 
         def loop() -> None:
             if initial_delay > 0 and self._stop.wait(initial_delay):
@@ -82,6 +85,7 @@ class Reconciler:
                 try:
                     self.reconcile_once()
                     reaper.tick(self.project)  # cost guard: VMs no live job owns
+                    tick_quietly(backups, self.project)
                 except Exception as exc:
                     print(f"goldfish: warning: reconcile pass failed: {exc}", file=sys.stderr)
                 self._stop.wait(interval)
