@@ -14,7 +14,8 @@ A created VM boots after ``boot_delay`` seconds and then really runs its ``start
 with bash as a local process (its own session and ``TMPDIR``). ``scheduling.terminationTime``
 is enforced (the VM is deleted), ``preempt(name)`` turns ``instance/preempted`` TRUE, waits
 ``notice_seconds``, kills the VM and records a ``compute.instances.preempted`` operation;
-``exhaust(zone)`` and ``exceed_quota(zone)`` make a zone refuse new VMs. A preemption with a
+``exhaust(zone)`` and ``exceed_quota(zone)`` make a zone refuse new VMs; ``fail_api(name)`` makes
+the next requests about an instance fail with a 503. A preemption with a
 notice sends SIGTERM to every process of the VM at once, as a guest shutting down does.
 """
 
@@ -101,6 +102,7 @@ class FakeCompute:
         self.quota: set[str] = set()
         self.deleted: list[str] = []
         self.inserts: list[tuple[str, str]] = []
+        self.failing: dict[str, int] = {}
         self._ids = itertools.count(1000)
         self._lock = threading.RLock()
         self._root = Path(tempfile.mkdtemp(prefix="goldfish-fake-gce-"))
@@ -161,6 +163,11 @@ class FakeCompute:
 
     def exceed_quota(self, zone: str) -> None:
         self.quota.add(zone)
+
+    def fail_api(self, name: str, times: int = 1) -> None:
+        """The next ``times`` requests about instance ``name`` fail with a 503 (an API outage)."""
+        with self._lock:
+            self.failing[name] = times
 
     def restore(self, zone: str) -> None:
         self.exhausted.discard(zone)
@@ -310,6 +317,10 @@ class FakeCompute:
             return 200, {"kind": "compute#instanceList", "items": items}, "application/json"
         with self._lock:
             found = self.instances.get(key)
+            if self.failing.get(name or "", 0) > 0:
+                self.failing[name or ""] -= 1
+                return self._error(503, "The service is currently unavailable.",
+                                   "backendError")
         if found is None:
             return self._error(404, f"The resource 'projects/{project}/zones/{zone}/instances/"
                                     f"{name}' was not found", "notFound")

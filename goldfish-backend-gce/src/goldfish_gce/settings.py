@@ -83,6 +83,27 @@ class GcsSettings(BaseModel):
                                                                  "8 MB chunks")
 
 
+class WarmPool(BaseModel):
+    """``gce.warm_pool``: VMs whose job ended wait for the next compatible job instead of
+    deleting themselves. No per-run flag: compatible runs reuse warm workers automatically."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(False, description="keep finished VMs of pooled profiles warm")
+    max_instances: int = Field(2, ge=1, le=1000, description="pool members at most (busy, "
+                                                             "idle or being claimed); a VM "
+                                                             "launched when the pool is full "
+                                                             "deletes itself after its job")
+    idle_timeout_minutes: float = Field(30.0, gt=0, le=24 * 60,
+                                        description="an idle worker deletes its VM after this "
+                                                    "long without a job")
+    profiles: list[str] = Field(default_factory=list, description="the pooled profiles "
+                                                                  "(empty: every GCE profile)")
+
+    def pools(self, profile: str) -> bool:
+        return self.enabled and (not self.profiles or profile in self.profiles)
+
+
 class GceSection(BaseModel):
     """The ``gce:`` section of goldfish.yaml (defaults for every GCE profile)."""
 
@@ -98,6 +119,8 @@ class GceSection(BaseModel):
     credentials_file: str | None = Field(None, description="service-account key file for API and "
                                                            "gs:// storage (default: Application "
                                                            "Default Credentials)")
+    warm_pool: WarmPool = Field(default_factory=lambda: WarmPool.model_validate({}), description="reuse booted VMs "
+                                                                      "between jobs")
 
 
 class GceProfile(BaseModel):
