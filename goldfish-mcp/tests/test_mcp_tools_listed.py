@@ -14,7 +14,8 @@ from mcp_types import Tool
 EXPECTED = {"status", "note", "recall", "create_workspace", "mount", "unmount", "save_version",
             "rollback", "diff", "workspaces", "run", "inspect_run", "logs", "cancel", "runs",
             "compare", "conclude", "tag", "plot_metrics", "register_source", "sources",
-            "promote_output", "lineage", "findings", "patterns", "profiles"}
+            "promote_output", "lineage", "findings", "patterns", "profiles",
+            "pool_drain"}
 
 
 def test_mcp_every_defined_tool_is_listed_by_a_stdio_client(tmp_path: Path) -> None:
