@@ -358,3 +358,24 @@ def test_drain_deletes_idle_workers_and_reports_them(pooled: Callable[..., Poole
     assert drained["name"] == name and drained["hourly_usd"] == 0.194
     assert p.rows() == {}
     p.wait(lambda: p.fake.vm(name) is None)
+
+
+def test_kill_9_after_joining_the_pool_before_the_vm_exists_leaves_no_member_forever(
+        pooled: Callable[..., Pooled]) -> None:
+    p = pooled()
+    job = p.job("print('never launched')")
+    raw = {"job_id": job.job_id, "run_id": job.run_id, "stage": job.stage,
+           "job_dir": str(job.job_dir), "command": job.command, "output_uri": job.output_uri,
+           "profile": job.profile}
+    done = subprocess.run([sys.executable, "-c", CRASHER, str(p.root),
+                           json.dumps(gce_config(p.fake)), json.dumps(raw)],
+                          env={**os.environ, "GOLDFISH_CRASH_AT": "joined"},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9, done.stderr
+    [(name, member)] = p.rows().items()
+    assert member.state == "busy" and member.zone == "" and p.fake.vm(name) is None
+    assert p.backend.reconcile_pool(set()) == []  # its launch may still be under way
+    # once a launch could no longer be under way (launch budget + a minute), it is dropped
+    p.backend.pool_manager.pool.settle(name, expect_state="busy", created_at=time.time() - 3600)
+    assert dict(p.backend.reconcile_pool(set()))[name] == "VM gone; dropped from the pool"
+    assert p.rows() == {}

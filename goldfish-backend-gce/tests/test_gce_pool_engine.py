@@ -64,3 +64,25 @@ def test_pooled_profile_runs_reuse_one_vm_and_the_pool_is_visible_and_drainable(
     assert json.loads(capsys.readouterr().out) == {"pool": []}
     assert main(["-P", str(project.root), "pool", "drain"]) == 0
     assert "no idle workers to drain" in capsys.readouterr().out
+
+
+def test_warm_pool_settings_are_validated_with_the_key_named(
+        tmp_path: Path, plugins: Any, fake_gce: FakeCompute) -> None:  # noqa: F811
+    import pytest
+    from goldfish.errors import GoldfishError
+
+    project = gce_project(tmp_path, plugins, fake_gce)
+    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
+    for bad, key in (({"max_instances": 0}, "max_instances"),
+                     ({"idle_timeout": 5}, "idle_timeout"),
+                     ({"enabled": "sometimes"}, "enabled")):
+        config["gce"] = {"warm_pool": bad}
+        project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        with pytest.raises(GoldfishError) as excinfo:
+            project.reload_config(cached=False)
+        assert f"gce.warm_pool.{key}" in str(excinfo.value), str(excinfo.value)
+        if key == "idle_timeout":  # a near miss names the key meant
+            assert "idle_timeout_minutes" in str(excinfo.value)
+    config["gce"] = {"warm_pool": {"enabled": True, "idle_timeout_minutes": 0.5}}
+    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert project.reload_config(cached=False) is not None

@@ -29,6 +29,7 @@ from goldfish.compute import Capabilities, Handle, Job, JobStatus, LogChunk
 from goldfish.errors import GoldfishError
 from goldfish.runs.ids import attempt_of, job_id
 from goldfish.runs.staging import fetch_results
+from goldfish.runs.workers import crash_point
 
 from goldfish_gce.boot import BOOT_SCRIPT, worker_source
 from goldfish_gce.pool import WarmPoolManager
@@ -159,6 +160,7 @@ class GceBackend:
             choices.append({**machine, "spot": False})  # by preference: spot first
         name = vm_name(job.job_id)
         member = pooled and self.pool_manager.join(name, job)
+        crash_point("joined")
         try:
             return self._launch_fresh(job, prefix, name, machine, choices, member)
         except BaseException:

@@ -99,6 +99,7 @@ class WarmPoolManager:
             return False  # the worker reports through the project's gs:// storage
         machine = self.backend.settings.machine(job.resources.spot)
         return self.pool.join(name, job_id=job.job_id, profile=job.profile,
+                              fit=self.fit(machine),
                               max_instances=self.backend.warm_pool.max_instances,
                               idle_timeout=self.idle_timeout,
                               hourly_usd=hourly_price(machine["machine_type"], machine["spot"]))
