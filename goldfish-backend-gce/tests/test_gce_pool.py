@@ -379,3 +379,24 @@ def test_kill_9_after_joining_the_pool_before_the_vm_exists_leaves_no_member_for
     p.backend.pool_manager.pool.settle(name, expect_state="busy", created_at=time.time() - 3600)
     assert dict(p.backend.reconcile_pool(set()))[name] == "VM gone; dropped from the pool"
     assert p.rows() == {}
+
+
+def test_a_worker_rebooted_mid_job_does_not_run_that_job_again(
+        pooled: Callable[..., Pooled]) -> None:
+    """The job had no exit record yet, so only the VM's own ledger stops a second run."""
+    p = pooled()
+    handle = p.backend.launch(p.job(SLEEPER))
+    name = handle.data["name"]
+    wait_for_log(p.backend, handle, "sleeping now", 60)
+    p.fake.reboot(name)  # the assignment still names the job
+    p.wait(lambda: p.state(name).get("state") == "idle", timeout=30,
+           message="the rebooted worker never came back idle")
+    assert p.state(name)["job_id"] == handle.job_id
+    time.sleep(1.0)  # a re-run would have printed again by now
+    assert p.backend.logs(handle).text.count("sleeping now") == 1
+    assert p.backend._json(f"{handle.data['output_uri']}/exit.json") is None
+    status = wait_final(p.backend, handle, 60)  # its worker beat stopped: lost, VM deleted
+    assert status.state == "lost"
+    p.backend.release(handle)
+    assert name not in p.rows()
+    p.wait(lambda: p.fake.vm(name) is None)

@@ -15,7 +15,8 @@ with bash as a local process (its own session and ``TMPDIR``). ``scheduling.term
 is enforced (the VM is deleted), ``preempt(name)`` turns ``instance/preempted`` TRUE, waits
 ``notice_seconds``, kills the VM and records a ``compute.instances.preempted`` operation;
 ``exhaust(zone)`` and ``exceed_quota(zone)`` make a zone refuse new VMs; ``fail_api(name)`` makes
-the next requests about an instance fail with a 503. A preemption with a
+the next requests about an instance fail with a 503; ``reboot(name)`` power-cycles a VM (its home
+directory, the VM's disk, survives). A preemption with a
 notice sends SIGTERM to every process of the VM at once, as a guest shutting down does.
 """
 
@@ -200,6 +201,20 @@ class FakeCompute:
             self._remove(vm)
 
         threading.Thread(target=later, daemon=True).start()
+
+    def reboot(self, name: str) -> None:
+        """Power-cycle the VM: every process dies, the disk (its home) stays, the startup
+        script runs again after the boot delay."""
+        vm = self.vm(name)
+        if vm is None:
+            raise KeyError(name)
+        if vm.process is not None:
+            _killpg(vm.process)
+            with contextlib.suppress(Exception):
+                vm.process.wait(5)
+        vm.process = None
+        vm.created = time.time()
+        vm.status = "PROVISIONING"
 
     def kill_worker(self, name: str) -> None:
         """The VM stays RUNNING but its worker is gone (a crashed boot, an OOM of the worker)."""
