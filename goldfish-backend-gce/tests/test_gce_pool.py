@@ -400,3 +400,27 @@ def test_a_worker_rebooted_mid_job_does_not_run_that_job_again(
     p.backend.release(handle)
     assert name not in p.rows()
     p.wait(lambda: p.fake.vm(name) is None)
+
+
+def test_a_worker_confirmed_gone_or_unreachable_at_claim_means_a_fresh_launch(
+        pooled: Callable[..., Pooled]) -> None:
+    p = pooled()
+    name = p.run("print('first')").data["name"]
+    # GCE cannot say whether the worker is there: nothing was sent, so it stays idle and the
+    # job gets a fresh VM
+    p.fake.fail_api(name, times=1000)
+    try:
+        handle = p.backend.launch(p.job("print('while the API fails')"))
+    finally:
+        p.fake.failing.clear()
+    assert handle.data["name"] != name and not handle.data.get("reused")
+    assert p.rows()[name].state == "idle"
+    assert wait_final(p.backend, handle, 60).exit_code == 0
+    p.backend.release(handle)
+    # the idle workers vanished without anyone noticing (confirmed gone): dropped, fresh launch
+    for vm in [p.fake.vm(n) for n in list(p.rows())]:
+        p.fake._remove(vm)  # type: ignore[arg-type]
+    inserts = len(p.fake.inserts)
+    fresh = p.run("print('after they vanished')")
+    assert len(p.fake.inserts) == inserts + 1 and not fresh.data.get("reused")
+    assert list(p.rows()) == [fresh.data["name"]]

@@ -139,21 +139,31 @@ class WarmPoolManager:
             self.backend.storage.put(f"{prefix}/handle.json",
                                      json.dumps(handle.to_json()).encode())
             crash_point("handle")
-            self._dispatch(worker, job, machine, holder)
-            return handle
+            if self._dispatch(worker, job, machine, holder):
+                return handle
+            self.backend.storage.delete(f"{prefix}/handle.json")  # gone: the next one
 
-    def _dispatch(self, worker: Worker, job: Job, machine: dict[str, Any], holder: str) -> None:
+    def _dispatch(self, worker: Worker, job: Job, machine: dict[str, Any], holder: str) -> bool:
+        """Signal the worker; False when it turned out to be gone (the caller may launch
+        afresh). Raises when the signal failed and the VM is still there: it may have the job,
+        so no other VM may start it."""
         try:
             self.signal(worker.zone, worker.name, job, machine)
         except Exception as exc:
-            if self.backend._instance(worker.zone, worker.name) is None:
+            try:
+                gone = self.backend._instance(worker.zone, worker.name, once=True) is None
+            except Exception:
+                gone = False
+            if gone:
                 self._gone(worker)
+                return False
             raise GoldfishError(
                 f"could not give job {job.job_id} to warm VM {worker.name} in {worker.zone}: "
                 f"{exc}", "run the stage again; the reconciler settles the VM (it is not "
                 "relaunched elsewhere while it may have the job)") from exc
         crash_point("signalled")
         self.pool.dispatched(worker.name, job_id=job.job_id, holder=holder)
+        return True
 
     def signal(self, zone: str, name: str, job: Job, machine: dict[str, Any]) -> None:
         """The one channel: ``setMetadata`` with the job's assignment (job id + spec URI)."""
@@ -194,13 +204,12 @@ class WarmPoolManager:
             if worker.state == "busy":
                 return True
             holder = new_holder()
-            if worker.state == "claimed" and self.pool.take_over(name, job_id=job.job_id,
-                                                                  holder=holder):
-                self._dispatch(worker, job, self.backend.settings.machine(job.resources.spot),
-                               holder)
-                return True
             if worker.state == "claimed":
-                return True  # a live process is dispatching it
+                if not self.pool.take_over(name, job_id=job.job_id, holder=holder):
+                    return True  # a live process is dispatching it
+                if self._dispatch(worker, job,
+                                  self.backend.settings.machine(job.resources.spot), holder):
+                    return True
         self.backend.storage.delete(f"{prefix}/handle.json")
         return False
 
