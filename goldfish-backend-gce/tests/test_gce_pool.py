@@ -424,3 +424,18 @@ def test_a_worker_confirmed_gone_or_unreachable_at_claim_means_a_fresh_launch(
     fresh = p.run("print('after they vanished')")
     assert len(p.fake.inserts) == inserts + 1 and not fresh.data.get("reused")
     assert list(p.rows()) == [fresh.data["name"]]
+
+
+def test_reconciler_deletes_the_worker_of_a_job_cancelled_while_nobody_watched(
+        pooled: Callable[..., Pooled]) -> None:
+    p = pooled()
+    handle = p.backend.launch(p.job(SLEEPER))
+    name = handle.data["name"]
+    wait_for_log(p.backend, handle, "sleeping now", 60)
+    # a cancel recorded (the stop object) by a process that then died; the stage is still in
+    # its grace period and its run is no longer active
+    p.backend.cancel(handle, grace_seconds=600)
+    assert dict(p.backend.reconcile_pool(set()))[name] == (
+        f"job {handle.job_id} was cancelled; VM deleted, not recycled")
+    assert name not in p.rows()
+    p.wait(lambda: p.fake.vm(name) is None)
