@@ -54,12 +54,11 @@ def test_pooled_profile_runs_reuse_one_vm_and_the_pool_is_visible_and_drainable(
     status = capsys.readouterr().out
     assert "idle warm-pool workers: 1 costing ~$0.19/h" in status
     assert "goldfish pool drain" in status
-    from goldfish.memory import render_state
-
-    assert "## Warm pool" in render_state(project)
+    assert "## Warm pool" in project.state_path.read_text(encoding="utf-8")
 
     assert main(["-P", str(project.root), "pool", "drain"]) == 0
     assert f"deleted {vm} (cloud, us-central1-a)  saves $0.19/h" in capsys.readouterr().out
+    assert "## Warm pool" not in project.state_path.read_text(encoding="utf-8")
     assert main(["-P", str(project.root), "pool", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"pool": []}
     assert main(["-P", str(project.root), "pool", "drain"]) == 0

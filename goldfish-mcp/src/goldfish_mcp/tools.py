@@ -668,9 +668,8 @@ class GoldfishTools:
         goldfish.yaml, built-in, or the plugin that offers it), the default profile, the installed
         backends with their capabilities, what runs now (VMs with their hourly price) and the
         warm pool (`pool`: each worker's state, profile, zone, idle since, hourly price)."""
-        from goldfish.cli.check_cmds import pool_lines
         from goldfish.runs.backends import running
-        from goldfish.runs.workers import report
+        from goldfish.runs.workers import pool_lines, report
 
         config = self.project.config
         registry = self.project.plugins.registries.compute

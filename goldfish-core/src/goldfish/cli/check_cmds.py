@@ -109,7 +109,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     profiles = {name: p.to_dict() for name, p in config.profiles.items()}
     sources = {name: config.profile_source(name) for name in profiles}
     from goldfish.runs.backends import running
-    from goldfish.runs.workers import report
+    from goldfish.runs.workers import pool_lines, report
 
     live = running(project)
     pool = report(project)
@@ -140,26 +140,9 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
-def pool_lines(pool: list[dict[str, Any]]) -> list[str]:
-    """One line per warm-pool worker: state, profile, zone, idle since, hourly price."""
-    import time
-
-    out = []
-    for w in pool:
-        price = w.get("hourly_usd")
-        since = w.get("idle_since")
-        idle = (f", idle {max(0.0, time.time() - since) / 60:.0f} min"
-                if w["state"] == "idle" and isinstance(since, int | float) else "")
-        job = f", job {w['job_id']}" if w["state"] != "idle" and w.get("job_id") else ""
-        out.append(f"pool: {w['name']} {w['state']} ({w['backend']}, profile "
-                   f"{w['profile'] or '?'}, {w['zone'] or 'zone pending'}{idle}{job})"
-                   + (f"  ${price:.2f}/h" if isinstance(price, int | float) else ""))
-    return out
-
-
 def cmd_pool(args: argparse.Namespace) -> int:
     from goldfish.runs.backends import drain_pool
-    from goldfish.runs.workers import report
+    from goldfish.runs.workers import pool_lines, report
 
     project = open_project(args)
     if args.action == "drain":

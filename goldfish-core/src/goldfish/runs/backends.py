@@ -97,6 +97,10 @@ def drain_pool(project: Any) -> list[dict[str, Any]]:
         except Exception as exc:
             drained.append({"name": f"({name})", "error": f"{type(exc).__name__}: "
                                                           f"{str(exc)[:200]}"})
+    if any("error" not in d for d in drained):
+        from goldfish.memory import write_state
+
+        write_state(project)  # STATE.md no longer mentions the idle workers
     return drained
 
 

@@ -262,3 +262,18 @@ def idle_cost(project: Any) -> tuple[int, float]:
     """How many workers idle now and what they cost per hour together (USD, known prices)."""
     idle = [w for w in report(project) if w["state"] == "idle"]
     return len(idle), sum(float(w["hourly_usd"] or 0) for w in idle)
+
+
+def pool_lines(pool: list[dict[str, Any]]) -> list[str]:
+    """One line per warm-pool worker: state, profile, zone, idle since, hourly price."""
+    out = []
+    for w in pool:
+        price = w.get("hourly_usd")
+        since = w.get("idle_since")
+        idle = (f", idle {max(0.0, time.time() - since) / 60:.0f} min"
+                if w["state"] == "idle" and isinstance(since, int | float) else "")
+        job = f", job {w['job_id']}" if w["state"] != "idle" and w.get("job_id") else ""
+        out.append(f"pool: {w['name']} {w['state']} ({w['backend']}, profile "
+                   f"{w['profile'] or '?'}, {w['zone'] or 'zone pending'}{idle}{job})"
+                   + (f"  ${price:.2f}/h" if isinstance(price, int | float) else ""))
+    return out
