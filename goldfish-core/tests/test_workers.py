@@ -112,3 +112,14 @@ def test_report_and_idle_cost_read_the_database_alone(tmp_path: Path) -> None:
     pool.join("vm-b", job_id="j", max_instances=9, hourly_usd=3.3)
     assert idle_cost(project) == (1, 1.5)
     assert {w["name"]: w["state"] for w in report(project)} == {"vm-a": "idle", "vm-b": "busy"}
+
+
+def test_opening_the_pool_never_creates_an_empty_database_beside_saved_versions(
+        tmp_path: Path) -> None:
+    import pytest
+    from goldfish.faults import FaultError
+
+    (tmp_path / ".goldfish" / "versions.git").mkdir(parents=True)
+    with pytest.raises(FaultError, match="missing"):
+        Pool.open(tmp_path, "gce")
+    assert not (tmp_path / ".goldfish" / "goldfish.db").exists()

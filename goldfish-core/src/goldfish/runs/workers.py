@@ -97,12 +97,16 @@ class Pool:
     def open(cls, project_root: Path, backend: str) -> Pool:
         """The pool of ``backend`` in the project at ``project_root`` (a backend is built from
         the root alone). The database is migrated if it is new, as opening the project does."""
+        from goldfish import faults
         from goldfish.db import Database
 
         path = Path(project_root) / ".goldfish" / "goldfish.db"
+        # never an empty database beside existing versions (the project's own guard)
+        faults.check_database_file(path, path.parent / "versions.git")
         path.parent.mkdir(parents=True, exist_ok=True)
         db = Database(path)
-        db.migrate()
+        with faults.naming(path):
+            db.migrate()
         return cls(db, backend)
 
     # --- reading --------------------------------------------------------------------------
