@@ -296,20 +296,25 @@ CRASHER = textwrap.dedent("""
 """)
 
 
+def crash_launch(p: Pooled, job: Job, step: str) -> None:
+    """Launch ``job`` in a separate Goldfish process that dies (SIGKILL) at ``step``."""
+    raw = {"job_id": job.job_id, "run_id": job.run_id, "stage": job.stage,
+           "job_dir": str(job.job_dir), "command": job.command, "output_uri": job.output_uri,
+           "profile": job.profile}
+    done = subprocess.run([sys.executable, "-c", CRASHER, str(p.root),
+                           json.dumps(gce_config(p.fake)), json.dumps(raw)],
+                          env={**os.environ, "GOLDFISH_CRASH_AT": step},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9, done.stderr  # died at the step, as kill -9 would
+
+
 @pytest.mark.parametrize("step", ["claimed", "handle", "signalled"])
 def test_kill_9_at_every_step_of_a_claim_leaves_no_worker_leased_forever(
         pooled: Callable[..., Pooled], step: str, tmp_path: Path) -> None:
     p = pooled()
     name = p.run("print('warm')").data["name"]
     job = p.job("print('claimed job ran', flush=True)")
-    raw = {"job_id": job.job_id, "run_id": job.run_id, "stage": job.stage,
-           "job_dir": str(job.job_dir), "command": job.command, "output_uri": job.output_uri,
-           "profile": job.profile}
-    env = {**os.environ, "GOLDFISH_CRASH_AT": step}
-    done = subprocess.run([sys.executable, "-c", CRASHER, str(p.root),
-                           json.dumps(gce_config(p.fake)), json.dumps(raw)], env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == -9, done.stderr  # died at the step, as kill -9 would
+    crash_launch(p, job, step)
     assert p.rows()[name].state == "claimed"
     actions = dict(p.backend.reconcile_pool({job.job_id}))
     prefix = job.output_uri
@@ -336,12 +341,7 @@ def test_a_repeated_launch_after_a_crash_finishes_the_dispatch(
     p = pooled()
     name = p.run("print('warm')").data["name"]
     job = p.job("print('redelivered', flush=True)")
-    raw = {"job_id": job.job_id, "run_id": job.run_id, "stage": job.stage,
-           "job_dir": str(job.job_dir), "command": job.command, "output_uri": job.output_uri,
-           "profile": job.profile}
-    subprocess.run([sys.executable, "-c", CRASHER, str(p.root), json.dumps(gce_config(p.fake)),
-                    json.dumps(raw)], env={**os.environ, "GOLDFISH_CRASH_AT": "handle"},
-                   capture_output=True, timeout=120)
+    crash_launch(p, job, "handle")
     inserts = len(p.fake.inserts)
     handle = p.backend.launch(job)
     assert handle.data["name"] == name and len(p.fake.inserts) == inserts
@@ -364,14 +364,7 @@ def test_kill_9_after_joining_the_pool_before_the_vm_exists_leaves_no_member_for
         pooled: Callable[..., Pooled]) -> None:
     p = pooled()
     job = p.job("print('never launched')")
-    raw = {"job_id": job.job_id, "run_id": job.run_id, "stage": job.stage,
-           "job_dir": str(job.job_dir), "command": job.command, "output_uri": job.output_uri,
-           "profile": job.profile}
-    done = subprocess.run([sys.executable, "-c", CRASHER, str(p.root),
-                           json.dumps(gce_config(p.fake)), json.dumps(raw)],
-                          env={**os.environ, "GOLDFISH_CRASH_AT": "joined"},
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == -9, done.stderr
+    crash_launch(p, job, "joined")
     [(name, member)] = p.rows().items()
     assert member.state == "busy" and member.zone == "" and p.fake.vm(name) is None
     assert p.backend.reconcile_pool(set()) == []  # its launch may still be under way
