@@ -66,7 +66,8 @@ def test_pooled_profile_runs_reuse_one_vm_and_the_pool_is_visible_and_drainable(
 
 
 def test_warm_pool_settings_are_validated_with_the_key_named(
-        tmp_path: Path, plugins: Any, fake_gce: FakeCompute) -> None:  # noqa: F811
+        tmp_path: Path, plugins: Any, fake_gce: FakeCompute,  # noqa: F811
+        gcs_emulator: GcsEmulator) -> None:
     import pytest
     from goldfish.errors import GoldfishError
 
@@ -85,3 +86,19 @@ def test_warm_pool_settings_are_validated_with_the_key_named(
     config["gce"] = {"warm_pool": {"enabled": True, "idle_timeout_minutes": 0.5}}
     project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     assert project.reload_config(cached=False) is not None
+
+    # a pooled profile name that is no GCE profile would pool nothing: doctor says so
+    from goldfish.runs import backends
+
+    config["gce"] = {"warm_pool": {"enabled": True, "profiles": ["clod", "h100-spot"]}}
+    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    project.reload_config(cached=False)
+    checks = {s: (st, d) for st, s, d in backends.diagnose(project)}
+    assert checks["gce warm pool (cloud)"] == ("fail", (
+        "gce.warm_pool.profiles names 'clod', which is not a GCE profile: did you mean "
+        "'cloud'? (runs on it never reuse a warm VM)"))
+    config["gce"]["warm_pool"]["profiles"] = ["cloud"]
+    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    project.reload_config(cached=False)
+    checks = {s: (st, d) for st, s, d in backends.diagnose(project)}
+    assert checks["gce warm pool (cloud)"] == ("ok", "cloud; at most 2 VM(s), idle 30 min")

@@ -35,6 +35,7 @@ from goldfish_gce.boot import BOOT_SCRIPT, worker_source
 from goldfish_gce.pool import WarmPoolManager
 from goldfish_gce.settings import (
     DEFAULT_ZONES,
+    PRESETS,
     GceProfile,
     WarmPool,
     hourly_price,
@@ -77,6 +78,7 @@ class GceBackend:
         self.project_root = Path(project_root)
         section = project_settings(self.project_root)
         self.project_name = label(section.pop("_project_name", self.project_root.name))
+        self.gce_profiles = set(section.pop("_gce_profiles", [])) | set(PRESETS)
         self.storage_uri: str | None = section.pop("_storage", None)
         storage_settings: dict[str, Any] = section.pop("_storage_settings", {})
         self.credentials_file: str | None = section.get("credentials_file")
@@ -507,6 +509,24 @@ class GceBackend:
         return deleted
 
     # --- warm pool ----------------------------------------------------------------------------
+    def _pool_checks(self) -> list[tuple[str, str, str]]:
+        """Doctor: pooled profile names that are no GCE profile (nothing would be pooled)."""
+        pool = self.warm_pool
+        if not pool.enabled:
+            return []
+        from goldfish.errors import did_you_mean
+
+        unknown = [n for n in pool.profiles if n not in self.gce_profiles]
+        if unknown:
+            return [("fail", "gce warm pool", "; ".join(
+                f"gce.warm_pool.profiles names {n!r}, which is not a GCE profile: "
+                + (did_you_mean(n, self.gce_profiles) or "use one of "
+                   + ", ".join(sorted(self.gce_profiles))) for n in unknown)
+                + " (runs on it never reuse a warm VM)")]
+        which = ", ".join(pool.profiles) or "every GCE profile"
+        return [("ok", "gce warm pool", f"{which}; at most {pool.max_instances} VM(s), idle "
+                                        f"{pool.idle_timeout_minutes:g} min")]
+
     def reconcile_pool(self, live_jobs: set[str]) -> list[tuple[str, str]]:
         """Settle the warm pool against GCE (see :mod:`goldfish_gce.pool`)."""
         return self.pool_manager.reconcile(live_jobs)
@@ -565,6 +585,7 @@ class GceBackend:
                                                   "goldfish.yaml"))
             return checks
         checks.append(("ok", "gce project", self.settings.project_id))
+        checks += self._pool_checks()
         try:
             vms = self.running()
             cost = sum(v["hourly_usd"] or 0 for v in vms)

@@ -42,7 +42,8 @@ def hourly_price(machine_type: str, spot: bool) -> float | None:
 
 def project_settings(project_root: Path) -> dict[str, Any]:
     """The ``gce:`` section of goldfish.yaml as written (validated by the config loader), plus
-    ``_project_name``, ``_storage`` (the storage URI) and ``_storage_settings`` (the keys beside
+    ``_project_name``, ``_gce_profiles`` (the GCE profiles written there), ``_storage`` (the
+    storage URI) and ``_storage_settings`` (the keys beside
     the URI in the mapping form of ``storage:``). Read directly because backends and
     storage are built from the project root alone."""
     try:
@@ -55,6 +56,9 @@ def project_settings(project_root: Path) -> dict[str, Any]:
     section = raw.get("gce")
     out = dict(section) if isinstance(section, dict) else {}
     out["_project_name"] = str(raw.get("project") or raw.get("name") or project_root.name)
+    profiles = raw.get("profiles")
+    out["_gce_profiles"] = sorted(n for n, p in (profiles or {}).items() if isinstance(
+        p, dict) and p.get("backend") == "gce") if isinstance(profiles, dict) else []
     storage = raw.get("storage")
     out["_storage_settings"] = {}
     if isinstance(storage, dict):
