@@ -35,3 +35,31 @@ def test_profiles_tool_shows_each_profiles_source(
     assert data["profiles"]["roomy"]["cpus"] == 16
     assert data["sources"] == {"local": "goldfish.yaml", "roomy": "plugin offers"}
     assert "roomy: " in result.content[0].text and "[plugin offers]" in result.content[0].text  # type: ignore[attr-defined]
+
+
+def test_profiles_tool_shows_the_warm_pool_and_pool_drain_is_destructive(
+        tmp_path: Path, goldfish_plugins: Plugins) -> None:
+    from goldfish.runs.workers import Pool
+
+    project = init_project(tmp_path / "p", name="p", plugins=goldfish_plugins)
+    pool = Pool(project.db, "gce")
+    pool.join("gf-warm", job_id="r.train", max_instances=2, profile="h100-spot",
+              zone="us-central1-a", idle_timeout=1800, hourly_usd=3.3)
+    pool.idle("gf-warm", job_id="r.train")
+
+    async def go() -> tuple[object, object, object]:
+        async with Client(build_server(project)) as c:
+            tools = {t.name: t for t in (await c.list_tools()).tools}
+            return (tools["pool_drain"], await c.call_tool("profiles", {}),
+                    await c.call_tool("pool_drain", {}))
+
+    tool, profiles, drained = anyio.run(go)
+    assert tool.annotations.destructive_hint is True  # type: ignore[attr-defined]
+    [worker] = profiles.structured_content["pool"]  # type: ignore[attr-defined]
+    assert (worker["name"], worker["state"], worker["profile"], worker["zone"],
+            worker["hourly_usd"]) == ("gf-warm", "idle", "h100-spot", "us-central1-a", 3.3)
+    assert worker["idle_since"] is not None and worker["expires_at"] is not None
+    assert "pool: gf-warm idle (gce, profile h100-spot, us-central1-a, idle 0 min)  $3.30/h" \
+        in profiles.content[0].text  # type: ignore[attr-defined]
+    # no installed backend keeps this worker (no gce profile here): nothing to delete
+    assert drained.structured_content == {"drained": []}  # type: ignore[attr-defined]

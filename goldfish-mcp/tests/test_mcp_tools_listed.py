@@ -14,7 +14,8 @@ from mcp_types import Tool
 EXPECTED = {"status", "note", "recall", "create_workspace", "mount", "unmount", "save_version",
             "rollback", "diff", "workspaces", "run", "inspect_run", "logs", "cancel", "runs",
             "compare", "conclude", "tag", "plot_metrics", "register_source", "sources",
-            "promote_output", "lineage", "findings", "patterns", "profiles"}
+            "promote_output", "lineage", "findings", "patterns", "profiles",
+            "pool_drain"}
 EXPECTED |= {"delete_workspace", "backup", "backups"}  # issue 17 item 5
 
 

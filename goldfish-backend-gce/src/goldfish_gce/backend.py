@@ -29,9 +29,18 @@ from goldfish.compute import Capabilities, Handle, Job, JobStatus, LogChunk
 from goldfish.errors import GoldfishError
 from goldfish.runs.ids import attempt_of, job_id
 from goldfish.runs.staging import fetch_results
+from goldfish.runs.workers import crash_point
 
 from goldfish_gce.boot import BOOT_SCRIPT, worker_source
-from goldfish_gce.settings import DEFAULT_ZONES, GceProfile, hourly_price, project_settings
+from goldfish_gce.pool import WarmPoolManager
+from goldfish_gce.settings import (
+    DEFAULT_ZONES,
+    PRESETS,
+    GceProfile,
+    WarmPool,
+    hourly_price,
+    project_settings,
+)
 from goldfish_gce.storage import GcsStorage, split_uri
 
 #: As registered by :mod:`goldfish_gce.plugin` (which does not import this module).
@@ -69,6 +78,7 @@ class GceBackend:
         self.project_root = Path(project_root)
         section = project_settings(self.project_root)
         self.project_name = label(section.pop("_project_name", self.project_root.name))
+        self.gce_profiles = set(section.pop("_gce_profiles", [])) | set(PRESETS)
         self.storage_uri: str | None = section.pop("_storage", None)
         storage_settings: dict[str, Any] = section.pop("_storage_settings", {})
         self.credentials_file: str | None = section.get("credentials_file")
@@ -80,6 +90,7 @@ class GceBackend:
         # the section's value
         merged.update({k: v for k, v in (config or {}).items() if v not in (None, [], {})})
         self.settings = GceProfile(**merged)
+        self.warm_pool = WarmPool.model_validate(section.get("warm_pool") or {})
         # the settings beside `storage: {uri: gs://...}`; unset project/credentials come from
         # this backend's project_id and the gce: section
         storage_settings = dict(storage_settings) if isinstance(storage_settings, dict) else {}
@@ -87,6 +98,10 @@ class GceBackend:
             storage_settings["project"] = self.settings.project_id
         self.storage = GcsStorage(self.project_root, storage_settings)
         self.sleep = time.sleep
+
+    @functools.cached_property
+    def pool_manager(self) -> WarmPoolManager:
+        return WarmPoolManager(self)
 
     # --- clients --------------------------------------------------------------------------
     @functools.cached_property
@@ -133,12 +148,30 @@ class GceBackend:
                 "set storage: gs://bucket/prefix in goldfish.yaml")
         previous = self.storage.read(f"{prefix}/handle.json")
         if previous is not None:
-            return Handle.from_json(json.loads(previous))
+            found = Handle.from_json(json.loads(previous))
+            if not found.data.get("reused") or self.pool_manager.redeliver(found, job):
+                return found
+        pooled = self.warm_pool.pools(job.profile)
+        if pooled:
+            claimed = self.pool_manager.claim(job, prefix)
+            if claimed is not None:
+                return claimed
         machine = self.settings.machine(job.resources.spot)
         choices = [machine]
         if machine["spot"] and self.settings.on_demand_fallback:
             choices.append({**machine, "spot": False})  # by preference: spot first
         name = vm_name(job.job_id)
+        member = pooled and self.pool_manager.join(name, job)
+        crash_point("joined")
+        try:
+            return self._launch_fresh(job, prefix, name, machine, choices, member)
+        except BaseException:
+            if member:
+                self.pool_manager.pool.remove(name)
+            raise
+
+    def _launch_fresh(self, job: Job, prefix: str, name: str, machine: dict[str, Any],
+                      choices: list[dict[str, Any]], member: bool) -> Handle:
         zones = self._zone_order(job, prefix)
         tried: list[str] = []
         blocked: set[tuple[bool, str]] = set()  # (spot, region): spot quotas are separate
@@ -152,13 +185,15 @@ class GceBackend:
                     region = zone.rsplit("-", 1)[0]
                     if (choice["spot"], region) in blocked:
                         continue
-                    refusal = self._insert(zone, name, job, choice)
+                    refusal = self._insert(zone, name, job, choice, member)
                     if refusal is None:
                         handle = Handle("gce", job.job_id, {
                             "name": name, "zone": zone, "project": self.project,
                             "output_uri": prefix, "launched_at": time.time(),
                             "machine_type": choice["machine_type"], "spot": choice["spot"],
-                            "zones_tried": tried})
+                            "zones_tried": tried, **({"pool": True} if member else {})})
+                        if member:
+                            self.pool_manager.landed(name, job, zone, choice)
                         self.storage.put(f"{prefix}/handle.json",
                                          json.dumps(handle.to_json()).encode())
                         return handle
@@ -195,13 +230,16 @@ class GceBackend:
         zone = (raw.get("data") or {}).get("zone")
         return [z for z in zones if z != zone] + [z for z in zones if z == zone]
 
-    def _insert(self, zone: str, name: str, job: Job,
-                machine: dict[str, Any]) -> tuple[str, str] | None:
+    def _insert(self, zone: str, name: str, job: Job, machine: dict[str, Any],
+                member: bool = False) -> tuple[str, str] | None:
         from google.api_core.exceptions import Conflict
         from google.cloud import compute_v1
 
         instances, operations = self._clients
         body = self._instance_body(zone, name, job, machine)
+        if member:
+            body["metadata"]["items"].append({"key": "goldfish-pool",
+                                              "value": self.pool_manager.member_settings(name)})
         try:
             op = instances.insert_unary(project=self.project, zone=zone,
                                         instance_resource=compute_v1.Instance.from_json(
@@ -221,6 +259,19 @@ class GceBackend:
             return first.code, message
         return None
 
+    def job_items(self, job: Job, machine: dict[str, Any]) -> dict[str, str]:
+        """The metadata that tells a worker which job to run and how: set at launch, and
+        again by ``setMetadata`` when a warm worker is given a job (the one signal channel)."""
+        s = self.settings
+        return {"goldfish-assignment": json.dumps({
+                    "format": "goldfish-assignment/1", "job_id": job.job_id,
+                    "spec_uri": f"{job.output_uri}/spec.json"}, sort_keys=True),
+                "goldfish-spec-uri": f"{job.output_uri}/spec.json",
+                "goldfish-sync-seconds": f"{s.sync_seconds:g}",
+                "goldfish-gpu-count": str(int(machine.get("gpu_count") or 1)
+                                          if machine.get("gpu_type") else 0),
+                "goldfish-container-network": "host" if s.container_network else "none"}
+
     def _instance_body(self, zone: str, name: str, job: Job,
                        machine: dict[str, Any]) -> dict[str, Any]:
         s = self.settings
@@ -228,11 +279,7 @@ class GceBackend:
 
         end = datetime.now(UTC) + timedelta(hours=s.max_run_hours)
         items = {"startup-script": BOOT_SCRIPT, "goldfish-worker": worker_source(),
-                 "goldfish-spec-uri": f"{job.output_uri}/spec.json",
-                 "goldfish-sync-seconds": f"{s.sync_seconds:g}",
-                 "goldfish-gpu-count": str(int(machine.get("gpu_count") or 1)
-                                           if machine.get("gpu_type") else 0),
-                 "goldfish-container-network": "host" if s.container_network else "none"}
+                 **self.job_items(job, machine)}
         if os.environ.get("STORAGE_EMULATOR_HOST"):
             items["goldfish-storage-endpoint"] = os.environ["STORAGE_EMULATOR_HOST"]
         if s.api_endpoint:
@@ -283,11 +330,14 @@ class GceBackend:
             return None
         return value if isinstance(value, dict) else None
 
-    def _instance(self, zone: str, name: str) -> Any | None:
+    def _instance(self, zone: str, name: str, *, once: bool = False) -> Any | None:
+        """The instance, or None when GCE says it does not exist. ``once``: a single request
+        (no retries), for checks that would rather say "unknown" now than wait."""
         from google.api_core.exceptions import NotFound
 
+        extra: dict[str, Any] = {"retry": None, "timeout": 20.0} if once else {}
         try:
-            return self._clients[0].get(project=self.project, zone=zone, instance=name)
+            return self._clients[0].get(project=self.project, zone=zone, instance=name, **extra)
         except NotFound:
             return None
 
@@ -339,7 +389,7 @@ class GceBackend:
                              finished_at=exit_record.get("finished_at"))
         stop = self._json(f"{prefix}/stop")
         if instance is None or instance.status in ("TERMINATED", "STOPPED", "SUSPENDED"):
-            if instance is not None:
+            if instance is not None and self.pool_manager.owns(handle):
                 self.delete_vm(zone, name)
             if self._was_preempted(zone, name):
                 return JobStatus("exited", cause="preempted", heartbeat_at=beat,
@@ -356,19 +406,22 @@ class GceBackend:
         now = time.time()
         if stop is not None and stop.get("cancel") and now > float(stop.get("at", now)) + float(
                 stop.get("grace_seconds", 0)) + KILL_MARGIN:
-            self.delete_vm(zone, name)
+            if self.pool_manager.owns(handle):
+                self.delete_vm(zone, name)
             return JobStatus("exited", cause="cancelled", heartbeat_at=beat,
                              message=f"VM {name} deleted: the stage ignored the stop request")
         launched = float(handle.data.get("launched_at") or now)
         last = worker.get("beat")
         if last is None and now - launched > self.settings.lost_grace_seconds:
-            self.delete_vm(zone, name)
+            if self.pool_manager.owns(handle):
+                self.delete_vm(zone, name)
             return JobStatus("lost", cause="lost", message=(
                 f"VM {name} never reported from its worker within "
                 f"{self.settings.lost_grace_seconds:g}s of launch; deleted it (read boot.log "
                 f"under {prefix} if it is there)"))
         if isinstance(last, int | float) and now - last > self.settings.heartbeat_stale_seconds:
-            self.delete_vm(zone, name)
+            if self.pool_manager.owns(handle):
+                self.delete_vm(zone, name)
             return JobStatus("lost", cause="lost", heartbeat_at=beat, started_at=started,
                              message=f"the worker on VM {name} went silent for "
                                      f"{now - last:.0f}s; deleted the VM")
@@ -423,6 +476,8 @@ class GceBackend:
         if fields is None:
             return
         name, zone, prefix = fields
+        if handle.data.get("pool") and self.pool_manager.release(handle):
+            return  # back to idle, or the worker has moved on to another job
         if self._instance(zone, name) is None:
             return
         if self._json(f"{prefix}/exit.json") is None and self._json(f"{prefix}/stop") is None:
@@ -433,19 +488,52 @@ class GceBackend:
 
     # --- cost guard -----------------------------------------------------------------------
     def reap_orphans(self, live_jobs: set[str]) -> list[str]:
-        """Delete every VM labelled with this project whose job is not live; returns names."""
+        """Delete every VM labelled with this project whose job is not live and that is no
+        warm-pool worker; returns names. Settles the warm pool first (:meth:`reconcile_pool`)."""
         from google.cloud import compute_v1
 
         deleted: list[str] = []
+        for name, action in self.reconcile_pool(live_jobs):
+            if "deleted" in action:
+                deleted.append(name)
+        members = self.pool_manager.names()
         live = {label(j) for j in live_jobs}
         for zone in self.zones():
             for instance in self._clients[0].list(request=compute_v1.ListInstancesRequest(
                     project=self.project, zone=zone,
                     filter=f'labels.goldfish-project = "{self.project_name}"')):
-                if instance.labels.get("goldfish-job") not in live:
+                if instance.labels.get("goldfish-job") not in live \
+                        and instance.name not in members and instance.name not in deleted:
                     self.delete_vm(zone, instance.name)
                     deleted.append(instance.name)
         return deleted
+
+    # --- warm pool ----------------------------------------------------------------------------
+    def _pool_checks(self) -> list[tuple[str, str, str]]:
+        """Doctor: pooled profile names that are no GCE profile (nothing would be pooled)."""
+        pool = self.warm_pool
+        if not pool.enabled:
+            return []
+        from goldfish.errors import did_you_mean
+
+        unknown = [n for n in pool.profiles if n not in self.gce_profiles]
+        if unknown:
+            return [("fail", "gce warm pool", "; ".join(
+                f"gce.warm_pool.profiles names {n!r}, which is not a GCE profile: "
+                + (did_you_mean(n, self.gce_profiles) or "use one of "
+                   + ", ".join(sorted(self.gce_profiles))) for n in unknown)
+                + " (runs on it never reuse a warm VM)")]
+        which = ", ".join(pool.profiles) or "every GCE profile"
+        return [("ok", "gce warm pool", f"{which}; at most {pool.max_instances} VM(s), idle "
+                                        f"{pool.idle_timeout_minutes:g} min")]
+
+    def reconcile_pool(self, live_jobs: set[str]) -> list[tuple[str, str]]:
+        """Settle the warm pool against GCE (see :mod:`goldfish_gce.pool`)."""
+        return self.pool_manager.reconcile(live_jobs)
+
+    def drain_pool(self) -> list[dict[str, Any]]:
+        """Delete every idle warm worker now; returns them (name, zone, profile, price)."""
+        return self.pool_manager.drain()
 
     # --- what is running, and is it all reachable --------------------------------------------
     def running(self) -> list[dict[str, Any]]:
@@ -453,16 +541,24 @@ class GceBackend:
         from google.cloud import compute_v1
 
         out: list[dict[str, Any]] = []
+        workers = {w.name: w for w in self.pool_manager.pool.all()} \
+            if self.pool_manager.has_records() else {}
         for zone in self.zones():
             for instance in self._clients[0].list(request=compute_v1.ListInstancesRequest(
                     project=self.project, zone=zone,
                     filter=f'labels.goldfish-project = "{self.project_name}"')):
                 machine = instance.machine_type.rsplit("/", 1)[-1]
                 spot = instance.scheduling.provisioning_model == "SPOT"
-                out.append({"name": instance.name, "zone": zone, "status": instance.status,
-                            "machine_type": machine, "spot": spot,
-                            "job": instance.labels.get("goldfish-job"),
-                            "hourly_usd": hourly_price(machine, spot)})
+                item = {"name": instance.name, "zone": zone, "status": instance.status,
+                        "machine_type": machine, "spot": spot,
+                        "job": instance.labels.get("goldfish-job"),
+                        "hourly_usd": hourly_price(machine, spot)}
+                worker = workers.get(instance.name)
+                if worker is not None:
+                    item.update(job=worker.job_id, pool={
+                        "state": worker.state, "profile": worker.profile,
+                        "idle_since": worker.idle_since, "expires_at": worker.expires_at})
+                out.append(item)
         return out
 
     def diagnose(self) -> list[tuple[str, str, str]]:
@@ -489,6 +585,7 @@ class GceBackend:
                                                   "goldfish.yaml"))
             return checks
         checks.append(("ok", "gce project", self.settings.project_id))
+        checks += self._pool_checks()
         try:
             vms = self.running()
             cost = sum(v["hourly_usd"] or 0 for v in vms)

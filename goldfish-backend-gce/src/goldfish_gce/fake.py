@@ -14,7 +14,9 @@ A created VM boots after ``boot_delay`` seconds and then really runs its ``start
 with bash as a local process (its own session and ``TMPDIR``). ``scheduling.terminationTime``
 is enforced (the VM is deleted), ``preempt(name)`` turns ``instance/preempted`` TRUE, waits
 ``notice_seconds``, kills the VM and records a ``compute.instances.preempted`` operation;
-``exhaust(zone)`` and ``exceed_quota(zone)`` make a zone refuse new VMs. A preemption with a
+``exhaust(zone)`` and ``exceed_quota(zone)`` make a zone refuse new VMs; ``fail_api(name)`` makes
+the next requests about an instance fail with a 503; ``reboot(name)`` power-cycles a VM (its home
+directory, the VM's disk, survives). A preemption with a
 notice sends SIGTERM to every process of the VM at once, as a guest shutting down does.
 """
 
@@ -101,6 +103,7 @@ class FakeCompute:
         self.quota: set[str] = set()
         self.deleted: list[str] = []
         self.inserts: list[tuple[str, str]] = []
+        self.failing: dict[str, int] = {}
         self._ids = itertools.count(1000)
         self._lock = threading.RLock()
         self._root = Path(tempfile.mkdtemp(prefix="goldfish-fake-gce-"))
@@ -162,6 +165,11 @@ class FakeCompute:
     def exceed_quota(self, zone: str) -> None:
         self.quota.add(zone)
 
+    def fail_api(self, name: str, times: int = 1) -> None:
+        """The next ``times`` requests about instance ``name`` fail with a 503 (an API outage)."""
+        with self._lock:
+            self.failing[name] = times
+
     def restore(self, zone: str) -> None:
         self.exhausted.discard(zone)
         self.exhausted_spot.discard(zone)
@@ -193,6 +201,20 @@ class FakeCompute:
             self._remove(vm)
 
         threading.Thread(target=later, daemon=True).start()
+
+    def reboot(self, name: str) -> None:
+        """Power-cycle the VM: every process dies, the disk (its home) stays, the startup
+        script runs again after the boot delay."""
+        vm = self.vm(name)
+        if vm is None:
+            raise KeyError(name)
+        if vm.process is not None:
+            _killpg(vm.process)
+            with contextlib.suppress(Exception):
+                vm.process.wait(5)
+        vm.process = None
+        vm.created = time.time()
+        vm.status = "PROVISIONING"
 
     def kill_worker(self, name: str) -> None:
         """The VM stays RUNNING but its worker is gone (a crashed boot, an OOM of the worker)."""
@@ -310,6 +332,10 @@ class FakeCompute:
             return 200, {"kind": "compute#instanceList", "items": items}, "application/json"
         with self._lock:
             found = self.instances.get(key)
+            if self.failing.get(name or "", 0) > 0:
+                self.failing[name or ""] -= 1
+                return self._error(503, "The service is currently unavailable.",
+                                   "backendError")
         if found is None:
             return self._error(404, f"The resource 'projects/{project}/zones/{zone}/instances/"
                                     f"{name}' was not found", "notFound")

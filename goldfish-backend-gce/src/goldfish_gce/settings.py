@@ -42,7 +42,8 @@ def hourly_price(machine_type: str, spot: bool) -> float | None:
 
 def project_settings(project_root: Path) -> dict[str, Any]:
     """The ``gce:`` section of goldfish.yaml as written (validated by the config loader), plus
-    ``_project_name``, ``_storage`` (the storage URI) and ``_storage_settings`` (the keys beside
+    ``_project_name``, ``_gce_profiles`` (the GCE profiles written there), ``_storage`` (the
+    storage URI) and ``_storage_settings`` (the keys beside
     the URI in the mapping form of ``storage:``). Read directly because backends and
     storage are built from the project root alone."""
     try:
@@ -55,6 +56,9 @@ def project_settings(project_root: Path) -> dict[str, Any]:
     section = raw.get("gce")
     out = dict(section) if isinstance(section, dict) else {}
     out["_project_name"] = str(raw.get("project") or raw.get("name") or project_root.name)
+    profiles = raw.get("profiles")
+    out["_gce_profiles"] = sorted(n for n, p in (profiles or {}).items() if isinstance(
+        p, dict) and p.get("backend") == "gce") if isinstance(profiles, dict) else []
     storage = raw.get("storage")
     out["_storage_settings"] = {}
     if isinstance(storage, dict):
@@ -83,6 +87,27 @@ class GcsSettings(BaseModel):
                                                                  "8 MB chunks")
 
 
+class WarmPool(BaseModel):
+    """``gce.warm_pool``: VMs whose job ended wait for the next compatible job instead of
+    deleting themselves. No per-run flag: compatible runs reuse warm workers automatically."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(False, description="keep finished VMs of pooled profiles warm")
+    max_instances: int = Field(2, ge=1, le=1000, description="pool members at most (busy, "
+                                                             "idle or being claimed); a VM "
+                                                             "launched when the pool is full "
+                                                             "deletes itself after its job")
+    idle_timeout_minutes: float = Field(30.0, gt=0, le=24 * 60,
+                                        description="an idle worker deletes its VM after this "
+                                                    "long without a job")
+    profiles: list[str] = Field(default_factory=list, description="the pooled profiles "
+                                                                  "(empty: every GCE profile)")
+
+    def pools(self, profile: str) -> bool:
+        return self.enabled and (not self.profiles or profile in self.profiles)
+
+
 class GceSection(BaseModel):
     """The ``gce:`` section of goldfish.yaml (defaults for every GCE profile)."""
 
@@ -98,6 +123,8 @@ class GceSection(BaseModel):
     credentials_file: str | None = Field(None, description="service-account key file for API and "
                                                            "gs:// storage (default: Application "
                                                            "Default Credentials)")
+    warm_pool: WarmPool = Field(default_factory=lambda: WarmPool.model_validate({}), description="reuse booted VMs "
+                                                                      "between jobs")
 
 
 class GceProfile(BaseModel):

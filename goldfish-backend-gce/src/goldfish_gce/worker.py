@@ -1,24 +1,36 @@
-"""The worker that runs one Goldfish job on a VM. Standard library only.
+"""The worker that runs Goldfish jobs on a VM. Standard library only.
 
 The boot script fetches this file from the instance metadata (``goldfish-worker``) and runs it
 with the image's Python. It talks to the metadata server and to GCS over HTTP with the VM's
-token, so any image with Python 3.11+ works:
+token, so any image with Python 3.11+ works.
 
-1. read ``goldfish-spec-uri`` from the metadata, download that spec (never an older one); a job
-   whose exit record exists already is not run again (a rebooted VM, a repeated boot);
-2. download the spec's files (code, inputs, the stage runtime) and the stage's checkpoints;
-3. run the command (inside ``docker run`` when the spec names an image) with the log in
-   ``log.txt``; every ``goldfish-sync-seconds`` upload the log, ``metrics.jsonl``, the heartbeat,
-   a worker beat and new checkpoints, and look for a ``stop`` object and for preemption;
-4. on exit write ``exit.json`` first (``results: "uploading"``), then outputs, log, metrics and
-   checkpoints, then ``exit.json`` again with ``results: "complete"``;
-5. delete its own VM through the Compute API (the warm pool will idle here instead).
+**One channel.** A job reaches the worker only as the ``goldfish-assignment`` metadata attribute
+(``{"format": "goldfish-assignment/1", "job_id": ..., "spec_uri": ...}``), set at launch and, on
+a warm-pool VM, again by ``setMetadata`` for every later job. For each new job id:
+
+1. the id goes into the VM's ledger on disk (``~/.goldfish-worker/ran.txt``) *before* anything
+   runs, so a reboot or a repeated signal never runs it twice; an id already there is refused;
+2. the spec is downloaded from ``spec_uri`` (never an older one) and must name that job id;
+3. the work area (job directory, the stage's ``HOME`` and ``TMPDIR``) is wiped, dotfiles too, so
+   nothing of the previous job is visible; the spec's files and checkpoints are downloaded;
+4. the command runs (inside ``docker run`` when the spec names an image) with the log in
+   ``log.txt``; every ``goldfish-sync-seconds`` the log, ``metrics.jsonl``, the heartbeat,
+   a worker beat and new checkpoints are uploaded, and a ``stop`` object and preemption are
+   looked for;
+5. on exit ``exit.json`` is written first (``results: "uploading"``), then outputs, log, metrics
+   and checkpoints, then ``exit.json`` again with ``results: "complete"``.
+
+Then a VM without ``goldfish-pool`` metadata deletes itself. A pool member (the host decided at
+launch that the pool had room) reports ``idle`` in ``<pool uri>/state.json`` and polls the
+assignment; it deletes its VM after ``idle_timeout_seconds`` without a job, after a cancelled
+job, or after any error; preempted while idle, it reports ``preempted`` and ends.
 
 Anything that breaks before the stage runs is uploaded as ``boot.log`` next to the spec.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -39,6 +51,7 @@ METADATA_FLAVOR = {"Metadata-Flavor": "Google"}
 STORAGE_ENDPOINT = "https://storage.googleapis.com"
 COMPUTE_ENDPOINT = "https://compute.googleapis.com"
 KILL_GRACE = 10.0
+ASSIGNMENT_FORMAT = "goldfish-assignment/1"
 LIVE = ("metrics.jsonl", "log.txt")  # metrics first: a log line never runs ahead of them
 SHUTDOWN = threading.Event()
 
@@ -148,7 +161,11 @@ class Job:
         self.spec = spec
         self.prefix = str(spec.get("output_uri") or spec_uri.rsplit("/", 1)[0])
         self.checkpoints = str(spec.get("checkpoint_uri") or f"{self.prefix}/checkpoints")
-        self.dir = Path(tempfile.mkdtemp(prefix=f"goldfish-{spec['job_id']}-"))
+        self.work = work_area()
+        wipe(self.work)  # nothing of an earlier job, hidden files included, is visible
+        self.dir = self.work / "job"
+        for sub in (self.dir, self.work / "home", self.work / "tmp"):
+            sub.mkdir(parents=True)
         self.sync_seconds = float(cloud.attribute("goldfish-sync-seconds") or 5)
         self.synced: dict[str, tuple[int, int]] = {}
         self.cause: str | None = None
@@ -217,8 +234,8 @@ class Job:
         return f"goldfish-{self.spec['job_id']}" if self.spec.get("image") else None
 
     def env(self) -> dict[str, str]:
-        env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TZ", "TMPDIR")
-               if key in os.environ}
+        env = {key: os.environ[key] for key in ("PATH", "LANG", "TZ") if key in os.environ}
+        env["HOME"], env["TMPDIR"] = str(self.work / "home"), str(self.work / "tmp")
         env.update({str(k): str(v) for k, v in (self.spec.get("env") or {}).items()})
         runtime = str(self.dir / "runtime")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), runtime) if p)
@@ -414,15 +431,71 @@ def _signal(proc: subprocess.Popen[bytes], signum: int) -> None:
         pass
 
 
-def run_job(cloud: Cloud, spec_uri: str) -> None:
-    """Run the job whose spec is at ``spec_uri`` once; a finished job is never run again."""
+def work_area() -> Path:
+    """Where jobs run: one fixed directory, wiped before and after every job."""
+    return Path(tempfile.gettempdir()) / "goldfish-work"
+
+
+def wipe(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    if path.exists():  # a file the stage made read-only, say: make it writable and retry
+        for root, dirs, _files in os.walk(path):
+            for name in dirs:
+                with contextlib.suppress(OSError):
+                    os.chmod(os.path.join(root, name), 0o700)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class Ledger:
+    """The job ids this VM has been given, on its own disk (survives a reboot)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        home = Path(os.environ.get("HOME") or "/root")
+        self.path = path or home / ".goldfish-worker" / "ran.txt"
+
+    def __contains__(self, job_id: object) -> bool:
+        try:
+            return str(job_id) in self.path.read_text(encoding="utf-8").split()
+        except OSError:
+            return False
+
+    def add(self, job_id: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(job_id + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def read_assignment(cloud: Cloud) -> dict[str, str] | None:
+    """The job this VM is told to run, or None (no assignment, or not one of ours)."""
+    raw = cloud.attribute("goldfish-assignment")
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or value.get("format") != ASSIGNMENT_FORMAT:
+        return None
+    job, spec = value.get("job_id"), value.get("spec_uri")
+    if not isinstance(job, str) or not isinstance(spec, str) or not job or not spec:
+        return None
+    return {"job_id": job, "spec_uri": spec}
+
+
+def run_job(cloud: Cloud, spec_uri: str, job_id: str | None = None) -> Job | None:
+    """Run the job whose spec is at ``spec_uri`` once; a finished job is never run again.
+    With ``job_id`` the downloaded spec must be that job's (never a cached command)."""
     raw = cloud.get(spec_uri)
     if raw is None:
         raise RuntimeError(f"no job spec at {spec_uri}")
     spec = json.loads(raw)
+    if job_id is not None and spec.get("job_id") != job_id:
+        raise RuntimeError(f"the spec at {spec_uri} is job {spec.get('job_id')!r}, but this VM "
+                           f"was assigned job {job_id!r}; refusing to run it")
+    prefix = str(spec.get("output_uri") or spec_uri.rsplit("/", 1)[0])
+    if cloud.get(f"{prefix}/exit.json") is not None:
+        return None  # already ran (a reboot or a repeated signal): report nothing new
     job = Job(cloud, spec_uri, spec)
-    if cloud.get(f"{job.prefix}/exit.json") is not None:
-        return  # already ran (a reboot or a repeated signal): report nothing new
     try:
         job.download()
         code = job.run()
@@ -432,11 +505,62 @@ def run_job(cloud: Cloud, spec_uri: str) -> None:
                       "results": "complete"})
         job.put_json("exit.json", final)
     finally:
-        shutil.rmtree(job.dir, ignore_errors=True)
+        wipe(job.work)
+    return job
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     SHUTDOWN.set()  # the VM is shutting down (preemption): sync now, report what happened
+
+
+class PoolMember:
+    """What a warm-pool VM reports between jobs (``state.json`` under its pool prefix)."""
+
+    def __init__(self, cloud: Cloud, settings: dict[str, Any]) -> None:
+        self.cloud = cloud
+        self.uri = str(settings["uri"]).rstrip("/")
+        self.idle_timeout = float(settings.get("idle_timeout_seconds") or 1800)
+        self.poll = float(settings.get("poll_seconds") or 1.0)
+        self.idle_since: float | None = None
+
+    def report(self, state: str, job_id: str | None, **extra: Any) -> None:
+        with contextlib.suppress(Exception):  # a report is a courtesy; the host asks GCE too
+            self.cloud.put(f"{self.uri}/state.json", json.dumps({
+                "state": state, "job_id": job_id, "at": time.time(),
+                "idle_since": self.idle_since, **extra}).encode())
+
+    def preempted(self) -> bool:
+        if SHUTDOWN.is_set():
+            return True
+        try:
+            return self.cloud.meta("instance/preempted", "FALSE") == "TRUE"
+        except OSError:
+            return False
+
+    def wait(self, last: str | None, ledger: Ledger) -> dict[str, str] | None:
+        """Idle until a new assignment arrives (returned) or the idle timeout passes (None)."""
+        self.idle_since = time.time()
+        self.report("idle", last)
+        refused: set[str] = set()
+        beat = time.time()
+        while True:
+            if self.preempted():
+                self.report("preempted", last)
+                raise SystemExit(0)  # GCE deletes the VM; the host drops it from the pool
+            assignment = read_assignment(self.cloud)
+            if assignment is not None and assignment["job_id"] != last:
+                if assignment["job_id"] not in ledger:
+                    return assignment
+                if assignment["job_id"] not in refused:  # a repeated signal: say so, once
+                    refused.add(assignment["job_id"])
+                    self.report("idle", last, refused=assignment["job_id"])
+            now = time.time()
+            if now - self.idle_since >= self.idle_timeout:
+                return None
+            if now - beat >= 30:
+                beat = now
+                self.report("idle", last)
+            time.sleep(self.poll)
 
 
 def main() -> int:
@@ -445,10 +569,31 @@ def main() -> int:
     spec_uri: str | None = None
     try:
         cloud = Cloud()
-        spec_uri = cloud.attribute("goldfish-spec-uri")
-        if not spec_uri:
-            raise RuntimeError("instance metadata has no goldfish-spec-uri")
-        run_job(cloud, spec_uri)
+        raw_pool = cloud.attribute("goldfish-pool")
+        member = PoolMember(cloud, json.loads(raw_pool)) if raw_pool else None
+        ledger = Ledger()
+        assignment = read_assignment(cloud)
+        if assignment is None:
+            spec_uri = cloud.attribute("goldfish-spec-uri")
+            raise RuntimeError("instance metadata has no goldfish-assignment")
+        last: str | None = None
+        while assignment is not None:
+            spec_uri, last = assignment["spec_uri"], assignment["job_id"]
+            job: Job | None = None
+            if last not in ledger:
+                ledger.add(last)  # before anything runs: a reboot never runs it again
+                if member is not None:
+                    member.idle_since = None
+                    member.report("busy", last)
+                job = run_job(cloud, spec_uri, last)
+            if member is None or SHUTDOWN.is_set() or (
+                    job is not None and job.cause in ("cancelled", "preempted")):
+                break  # not pooled, going down, or a cancelled job's VM: never recycled
+            assignment = member.wait(last, ledger)
+        if member is not None:
+            member.report("deleting", last)
+    except SystemExit:
+        return 0
     except Exception:
         text = traceback.format_exc()
         sys.stderr.write(text)

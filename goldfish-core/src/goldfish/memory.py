@@ -259,6 +259,10 @@ def render_state(project: Project) -> str:
     if o.active:
         lines += ["", "## Running now", ""]
         lines += [f"- {a['run']} {a['state']} {a['progress']}" for a in o.active]
+    if o.idle_workers.get("count"):
+        from goldfish.orientation import idle_workers_line
+
+        lines += ["", "## Warm pool", "", f"- {idle_workers_line(o.idle_workers)}"]
     for title, items in (("Decisions", o.decisions), ("Notes", o.notes),
                          ("Open questions", o.questions)):
         lines += ["", f"## {title}", ""]

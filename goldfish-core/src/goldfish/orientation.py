@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from goldfish.runs import states
+from goldfish.runs.workers import idle_cost
 
 if TYPE_CHECKING:
     from goldfish.project import Project
@@ -49,6 +50,7 @@ class Orientation:
     notes: list[dict[str, Any]] = field(default_factory=list)
     questions: list[dict[str, Any]] = field(default_factory=list)
     patterns_pending: int = 0
+    idle_workers: dict[str, Any] = field(default_factory=dict)  # {count, hourly_usd}
     runs_total: int = 0
     next: list[str] = field(default_factory=list)
 
@@ -99,6 +101,8 @@ class Orientation:
             out += [f"{label}: {n['text']}{_times(n)}" for n in items]
         if self.patterns_pending:
             out.append(f"failure patterns awaiting review: {self.patterns_pending}")
+        if self.idle_workers.get("count"):
+            out.append(idle_workers_line(self.idle_workers))
         out.append(f"runs recorded: {self.runs_total}")
         out += [f"next: {n}" for n in self.next]
         return "\n".join(out)
@@ -122,8 +126,18 @@ def orient(project: Project, *, mark_seen: bool = True, limit: int = LIST_LIMIT)
         setattr(o, attr, _folded_notes(list_notes(project, kinds=(kind,), limit=n * NOTE_SCAN),
                                        n))
     o.patterns_pending = _patterns_pending(project)
+    count, cost = idle_cost(project)
+    o.idle_workers = {"count": count, "hourly_usd": round(cost, 3)} if count else {}
     o.next = _next(o)
     return o
+
+
+def idle_workers_line(idle: dict[str, Any]) -> str:
+    """Idle warm-pool workers cost money until their idle timeout: say so, with the way out."""
+    cost = f" costing ~${idle['hourly_usd']:.2f}/h" if idle.get("hourly_usd") else \
+        " costing money"
+    return (f"idle warm-pool workers: {idle['count']}{cost} until their idle timeout "
+            "(delete them now: pool_drain(); CLI: goldfish pool drain)")
 
 
 def _folded_notes(notes: list[Any], n: int) -> list[dict[str, Any]]:
@@ -396,6 +410,9 @@ def _next(o: Orientation) -> list[str]:
                        f"{b['regression']['run']!r})")
     if o.patterns_pending:
         out.append(f"review {o.patterns_pending} pending failure pattern(s): patterns('list')")
+    if o.idle_workers.get("count") and not o.active:
+        out.append(f"{o.idle_workers['count']} idle warm-pool worker(s) cost money while no run "
+                   "uses them: pool_drain() deletes them (CLI: goldfish pool drain)")
     if mounted and o.runs_total == 0:
         out.append(f"run {mounted[0]['workspace']} with a hypothesis: "
                    f"run({mounted[0]['workspace']!r}, reason, hypothesis)")

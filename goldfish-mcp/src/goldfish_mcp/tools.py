@@ -149,6 +149,8 @@ class GoldfishTools:
         self._add(self.findings, "List check findings", **ro)
         self._add(self.patterns, "Failure patterns: list, approve, reject")
         self._add(self.profiles, "Compute profiles and backends", **ro)
+        self._add(self.pool_drain, "Delete idle warm-pool workers", destructive=True,
+                  idempotent=True)
 
     # --- helpers --------------------------------------------------------------------------
     @property
@@ -734,11 +736,13 @@ class GoldfishTools:
     def profiles(self) -> Answer:
         """Compute profiles (backend and resources) with where each comes from (`sources`:
         goldfish.yaml, built-in, or the plugin that offers it), the default profile, the installed
-        backends with their capabilities, what runs now (VMs with their hourly price), and
+        backends with their capabilities, what runs now (VMs with their hourly price),
         `cannot_run`: profiles whose backend refuses every run (a stub), with why and what to
-        use instead."""
+        use instead, and the warm pool (`pool`: each worker's state, profile, zone, idle since,
+        hourly price)."""
         from goldfish.runs.backends import running
         from goldfish.runs.preflight import refusals
+        from goldfish.runs.workers import pool_lines, report
 
         config = self.project.config
         registry = self.project.plugins.registries.compute
@@ -753,13 +757,26 @@ class GoldfishTools:
         live = running(self.project)
         refused = {n: {"message": e.message, "hint": e.hint}
                    for n, e in refusals(self.project).items()}
+        pool = report(self.project)
         return answer({"default": config.default_profile, "profiles": profiles,
                        "sources": sources, "backends": backends, "running": live,
-                       "cannot_run": refused},
+                       "cannot_run": refused, "pool": pool},
                       "\n".join([*(f"{n}: {p} [{sources[n]}]" for n, p in profiles.items()),
                                   *(f"{n} cannot run stages: {r['message']} (hint: {r['hint']})"
                                     for n, r in refused.items()),
-                                  *(f"running: {r}" for r in live)]))
+                                  *(f"running: {r}" for r in live), *pool_lines(pool)]))
+
+    def pool_drain(self) -> Answer:
+        """Delete every idle warm-pool worker now (they cost money until their idle timeout)
+        and list what was deleted; busy workers are left to finish their jobs."""
+        from goldfish.runs.backends import drain_pool
+
+        drained = drain_pool(self.project)
+        text = "\n".join(
+            f"could not drain {d['name']}: {d['error']}" if "error" in d
+            else f"deleted {d['name']} ({d.get('profile') or '?'}, {d.get('zone') or '?'})"
+            for d in drained) or "no idle workers to drain"
+        return answer({"drained": drained}, text)
 
 
 def _finding_line(f: dict[str, Any], run: bool = True) -> str:

@@ -22,7 +22,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "goldfish.cli.run_cmds": ("run", "runs", "show", "logs", "cancel", "compare", "conclude",
                               "sources", "lineage"),
     "goldfish.cli.demo_cmd": ("demo",),
-    "goldfish.cli.check_cmds": ("findings", "patterns", "profiles"),
+    "goldfish.cli.check_cmds": ("findings", "patterns", "profiles", "pool"),
     "goldfish.cli.memory_cmds": ("status", "note", "recall"),
     "goldfish.cli.backup_cmds": ("backup", "backups", "restore"),
 }

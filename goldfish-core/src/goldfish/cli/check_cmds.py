@@ -39,6 +39,15 @@ def register(cli: argparse._SubParsersAction[Any]) -> None:
     add_json_flag(profiles)
     profiles.set_defaults(handler=cmd_profiles)
 
+    pool = cli.add_parser("pool", help="warm-pool workers: list them, or drain (delete) the "
+                                       "idle ones",
+                          description="Workers kept warm between jobs (gce.warm_pool). `drain` "
+                                      "deletes every idle worker now and lists what it deleted; "
+                                      "busy workers finish their jobs first.")
+    pool.add_argument("action", nargs="?", choices=("list", "drain"), default="list")
+    add_json_flag(pool)
+    pool.set_defaults(handler=cmd_pool)
+
 
 def cmd_findings(args: argparse.Namespace) -> int:
     from goldfish.orientation import list_findings, passed_findings
@@ -101,14 +110,16 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     sources = {name: config.profile_source(name) for name in profiles}
     from goldfish.runs.backends import running
     from goldfish.runs.preflight import refusals
+    from goldfish.runs.workers import pool_lines, report
 
     live = running(project)
+    pool = report(project)
     refused = {name: {"message": exc.message, "hint": exc.hint}
                for name, exc in refusals(project).items()}
     if args.json:
         emit_json({"default": config.default_profile, "profiles": profiles,
                    "sources": sources, "backends": sorted(backends), "running": live,
-                   "cannot_run": refused})
+                   "cannot_run": refused, "pool": pool})
         return 0
     for name, profile in profiles.items():
         mark = "*" if name == config.default_profile else " "
@@ -131,4 +142,34 @@ def cmd_profiles(args: argparse.Namespace) -> int:
               f"{' spot' if item.get('spot') else ''}, {item.get('zone', '?')}, "
               f"{item.get('status', '?').lower()})"
               + (f"  ${price:.2f}/h" if isinstance(price, int | float) else ""))
+    for line in pool_lines(pool):
+        print(line)
+    return 0
+
+
+def cmd_pool(args: argparse.Namespace) -> int:
+    from goldfish.runs.backends import drain_pool
+    from goldfish.runs.workers import pool_lines, report
+
+    project = open_project(args)
+    if args.action == "drain":
+        drained = drain_pool(project)
+        if args.json:
+            emit_json({"drained": drained})
+            return 0
+        for w in drained:
+            if "error" in w:
+                print(f"could not drain {w['name']}: {w['error']}")
+                continue
+            price = w.get("hourly_usd")
+            print(f"deleted {w['name']} ({w.get('profile') or '?'}, {w.get('zone') or '?'})"
+                  + (f"  saves ${price:.2f}/h" if isinstance(price, int | float) else ""))
+        if not drained:
+            print("no idle workers to drain")
+        return 0
+    pool = report(project)
+    if args.json:
+        emit_json({"pool": pool})
+        return 0
+    print("\n".join(pool_lines(pool)) or "no warm-pool workers")
     return 0

@@ -5,6 +5,8 @@
   active stage run. The server's background reconciler runs it every :data:`INTERVAL` seconds
   (listing VMs costs API calls, so it is not part of the pass every CLI command runs).
 * ``running() -> list[dict]`` — what runs now and its hourly price (``goldfish profiles``).
+* ``drain_pool() -> list[dict]`` — delete the idle workers a backend keeps warm (name, zone,
+  profile, hourly_usd of each); ``goldfish pool drain`` and the ``pool_drain`` tool.
 * ``diagnose() -> list[(status, subject, detail)]`` — ``goldfish doctor`` checks (credentials,
   project, API, bucket), each detail naming the fix and never a secret.
 """
@@ -83,6 +85,23 @@ def reap_orphans(project: Any) -> list[str]:
             print(f"goldfish: warning: could not look for orphaned resources of profile "
                   f"{name}: {exc}", file=sys.stderr)
     return deleted
+
+
+def drain_pool(project: Any) -> list[dict[str, Any]]:
+    """Ask each backend that keeps warm workers to delete its idle ones; returns them."""
+    drained: list[dict[str, Any]] = []
+    for name, drain in offering(project, "drain_pool"):
+        seen = {d["name"] for d in drained}
+        try:
+            drained += [d for d in drain() if d["name"] not in seen]
+        except Exception as exc:
+            drained.append({"name": f"({name})", "error": f"{type(exc).__name__}: "
+                                                          f"{str(exc)[:200]}"})
+    if any("error" not in d for d in drained):
+        from goldfish.memory import write_state
+
+        write_state(project)  # STATE.md no longer mentions the idle workers
+    return drained
 
 
 def running(project: Any) -> list[dict[str, Any]]:
