@@ -134,6 +134,19 @@ class Limits(Section):
     max_metric_names: int = Field(200, ge=1, description="distinct metric names one stage may log")
 
 
+class Retention(Section):
+    max_age_days: float | None = Field(None, ge=0, description="`goldfish prune` retires runs "
+                                       "and untagged versions older than this many days (never "
+                                       "tagged ones, `@best`, success conclusions or anything a "
+                                       "kept run needs)")
+    keep_last: int | None = Field(None, ge=0, description="`goldfish prune` keeps the newest N "
+                                  "runs and versions of each workspace (with `max_age_days`: "
+                                  "only records both older and beyond the newest N go)")
+    window_days: float = Field(30, ge=0, description="days a pruned run or version stays "
+                               "restorable (`goldfish prune --restore ID`); `goldfish gc` frees "
+                               "its stored objects after that")
+
+
 DEFAULT_PROFILES: dict[str, dict[str, Any]] = {"local": {"backend": "local"}}
 
 # The core's top-level keys (registered by goldfish.builtins.core_config like any plugin's).

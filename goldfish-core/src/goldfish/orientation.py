@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from goldfish.lifecycle.du import status_line
 from goldfish.runs import states
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class Orientation:
     questions: list[dict[str, Any]] = field(default_factory=list)
     patterns_pending: int = 0
     runs_total: int = 0
+    storage: str | None = None  # reclaimable space, from the last du/gc (never walks the store)
     next: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -100,6 +102,8 @@ class Orientation:
         if self.patterns_pending:
             out.append(f"failure patterns awaiting review: {self.patterns_pending}")
         out.append(f"runs recorded: {self.runs_total}")
+        if self.storage:
+            out.append(self.storage)
         out += [f"next: {n}" for n in self.next]
         return "\n".join(out)
 
@@ -122,6 +126,7 @@ def orient(project: Project, *, mark_seen: bool = True, limit: int = LIST_LIMIT)
         setattr(o, attr, _folded_notes(list_notes(project, kinds=(kind,), limit=n * NOTE_SCAN),
                                        n))
     o.patterns_pending = _patterns_pending(project)
+    o.storage = status_line(project)
     o.next = _next(o)
     return o
 

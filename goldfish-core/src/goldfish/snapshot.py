@@ -95,7 +95,7 @@ class ObjectWriter:
         if oid in self._packed:
             return True
         hexsha = oid.hex()
-        return os.path.exists(f"{self.objects_dir}/{hexsha[:2]}/{hexsha[2:]}")
+        return _freshen(f"{self.objects_dir}/{hexsha[:2]}/{hexsha[2:]}")
 
     def add(self, type_num: int, oid: bytes, raw: bytes) -> None:
         """Queue an object the store lacks (``has`` was False)."""
@@ -129,7 +129,7 @@ class ObjectWriter:
         hexsha = oid.hex()
         folder = os.path.join(self.objects_dir, hexsha[:2])
         final = os.path.join(folder, hexsha[2:])
-        if os.path.exists(final):
+        if _freshen(final):
             return
         os.makedirs(folder, exist_ok=True)
         data = zlib.compress(b"%s %d\0" % (_TYPE_NAMES[type_num], len(raw)) + raw, 1)
@@ -140,7 +140,12 @@ class ObjectWriter:
             os.chmod(tmp, 0o444)
         os.replace(tmp, final)
 
-    def _write_pack(self, objects: list[tuple[int, bytes, bytes]]) -> None:
+    def write_pack(self, objects: list[tuple[int, bytes, bytes]]) -> str:
+        """Write ``(type, id, raw)`` objects as one pack, whatever their number (gc's repack);
+        returns the pack's file name without extension."""
+        return self._write_pack(objects)
+
+    def _write_pack(self, objects: list[tuple[int, bytes, bytes]]) -> str:
         pack = bytearray(b"PACK" + struct.pack(">II", 2, len(objects)))
         index: list[tuple[bytes, int, int]] = []
         for type_num, oid, raw in objects:
@@ -187,6 +192,19 @@ class ObjectWriter:
         os.replace(f"{base}.idx{suffix}", f"{base}.idx")
         if self._packed is not None:
             self._packed.add(oid for oid, _, _ in index)
+        return base.name
+
+
+def _freshen(path: str) -> bool:
+    """Does the loose object exist? If so its mtime becomes now, as in git: an object a writer
+    just relied on is young again, so gc's grace period keeps it until it is referenced."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return os.path.exists(path)
+    return True
 
 
 @contextmanager

@@ -24,6 +24,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "goldfish.cli.demo_cmd": ("demo",),
     "goldfish.cli.check_cmds": ("findings", "patterns", "profiles"),
     "goldfish.cli.memory_cmds": ("status", "note", "recall"),
+    "goldfish.cli.lifecycle_cmds": ("gc", "prune", "du"),
 }
 
 

@@ -20,6 +20,7 @@ SECTIONS: dict[str, str] = {
     "default_profile": "goldfish.config:DefaultProfile",
     "storage": "goldfish.config:Storage",
     "limits": "goldfish.config:Limits",
+    "retention": "goldfish.config:Retention",
 }
 
 

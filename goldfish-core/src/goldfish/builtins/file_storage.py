@@ -11,6 +11,7 @@ temp files (``.goldfish-tmp-*``) are never listed.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from goldfish.errors import InvalidInputError, NotFoundError
+from goldfish.storage import StoredObject
 
 PREFIX = "file://"
 TMP_PREFIX = ".goldfish-tmp-"
@@ -140,6 +142,32 @@ class FileStorage:
                 rel = fname if rel_dir == "." else f"{rel_dir}/{fname}"
                 found.append(head + rel)
         return sorted(found)
+
+    def scan(self, prefix: str) -> builtins.list[StoredObject]:
+        """Every object under the directory ``prefix`` with size and mtime, in one walk."""
+        root = self.path(prefix.rstrip("/"))
+        head = prefix.rstrip("/") + "/"
+        out: builtins.list[StoredObject] = []
+        stack = [(str(root), head)]
+        while stack:
+            folder, uri_head = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.name.startswith(TMP_PREFIX):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, f"{uri_head}{entry.name}/"))
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                out.append(StoredObject(uri_head + entry.name, st.st_size, st.st_mtime))
+        out.sort(key=lambda o: o.uri)
+        return out
 
     def delete(self, uri: str) -> None:
         path = self.path(uri)
