@@ -79,6 +79,9 @@ def test_a_pruned_run_is_restorable_and_its_objects_survive_gc_until_the_window_
     prune(project, keep_last=1)
     store = ArtifactStore.for_project(project)
 
+    with pytest.raises(NotFoundError) as err:
+        restore(project, "r-19990101-000000")
+    assert old in (err.value.hint or "")  # the hint lists what was pruned recently
     collect_garbage(project, grace=0, now=time.time() + 29 * DAY)  # inside the window
     assert all(store.present(d) for d in digests)
     assert restore(project, old) == [f"run {old}"]

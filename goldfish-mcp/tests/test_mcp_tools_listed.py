@@ -15,6 +15,7 @@ EXPECTED = {"status", "note", "recall", "create_workspace", "mount", "unmount", 
             "rollback", "diff", "workspaces", "run", "inspect_run", "logs", "cancel", "runs",
             "compare", "conclude", "tag", "plot_metrics", "register_source", "sources",
             "promote_output", "lineage", "findings", "patterns", "profiles"}
+EXPECTED |= {"gc", "prune", "du"}  # issue 17: the data lifecycle
 
 
 def test_mcp_every_defined_tool_is_listed_by_a_stdio_client(tmp_path: Path) -> None:

@@ -253,7 +253,7 @@ def restore(project: Project, ident: str) -> list[str]:
     rows = db.query("SELECT kind, id FROM pruned WHERE id = ? OR (kind = 'run' AND id LIKE ?)",
                     (ident, f"{ident}%"))
     if len(rows) != 1:
-        listing = [r[1] for r in db.query("SELECT id FROM pruned ORDER BY pruned_at DESC "
+        listing = [r[0] for r in db.query("SELECT id FROM pruned ORDER BY pruned_at DESC "
                                           "LIMIT 5")]
         if len(rows) > 1:
             raise InvalidInputError(f"{ident!r} names {len(rows)} pruned records",
