@@ -77,13 +77,14 @@ class FileStorage:
         rest = uri[len(PREFIX):]
         if rest.startswith("/"):
             return Path(os.path.normpath(rest))
-        resolved = Path(os.path.normpath(self.project_root / rest))
-        if resolved != self.project_root and self.project_root not in resolved.parents:
+        root = str(self.project_root)
+        resolved = os.path.normpath(os.path.join(root, rest))
+        if resolved != root and not resolved.startswith(root.rstrip(os.sep) + os.sep):
             raise InvalidInputError(
                 f"storage URI {uri!r} points outside the project ({self.project_root})",
                 "relative file:// URIs are inside the project; use file:///absolute/path for "
                 "storage elsewhere")
-        return resolved
+        return Path(resolved)
 
     def _object(self, uri: str) -> Path:
         path = self.path(uri)
