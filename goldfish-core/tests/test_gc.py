@@ -189,3 +189,31 @@ def test_gc_with_no_grace_during_an_active_run_removes_nothing_it_needs(
             assert store.present(output["digest"])
     assert get_run(project, first).state == "done"
     assert_everything_reachable_is_readable(project)
+
+
+def test_an_old_unreferenced_object_a_writer_reuses_becomes_young_and_stays(
+        project: Project, tmp_path: Path) -> None:
+    """Content addressing lets a writer skip an object that is already stored; it refreshes the
+    object's age, so gc (which keeps what is younger than the grace) cannot sweep it between
+    the writer's check and its record."""
+    digest, path = junk(project, b"the same bytes again" * 10)
+    age(path, 7200)
+    again = tmp_path / "again.bin"
+    again.write_bytes(b"the same bytes again" * 10)
+    assert ArtifactStore.for_project(project).store(again).digest == digest  # reused, not put
+    collect_garbage(project, grace=3600)
+    assert path.exists()
+
+    from goldfish.snapshot import ObjectWriter, _object_id
+
+    raw = b"a blob nobody references"
+    oid = _object_id(b"blob", raw)
+    writer = ObjectWriter(project.repo_path)
+    writer.add(3, oid, raw)
+    writer.flush()
+    loose = project.repo_path / "objects" / oid.hex()[:2] / oid.hex()[2:]
+    age(loose, 7200)
+    assert ObjectWriter(project.repo_path).has(oid)  # a snapshot finds it and skips writing it
+    report = collect_garbage(project, grace=3600)
+    assert oid.hex() not in {i.name for i in report.items}
+    assert report.versions.young >= 1
