@@ -11,11 +11,11 @@ from goldfish_mcp.server import tool_names
 from mcp_support import new_project, stdio_client
 from mcp_types import Tool
 
-EXPECTED = {"status", "note", "recall", "create_workspace", "mount", "unmount", "save_version",
+LIFECYCLE = {"gc", "prune", "du"}  # issue 17 items 1, 2, 4
+EXPECTED = LIFECYCLE | {"status", "note", "recall", "create_workspace", "mount", "unmount", "save_version",
             "rollback", "diff", "workspaces", "run", "inspect_run", "logs", "cancel", "runs",
             "compare", "conclude", "tag", "plot_metrics", "register_source", "sources",
             "promote_output", "lineage", "findings", "patterns", "profiles"}
-EXPECTED |= {"gc", "prune", "du"}  # issue 17: the data lifecycle
 
 
 def test_mcp_every_defined_tool_is_listed_by_a_stdio_client(tmp_path: Path) -> None:

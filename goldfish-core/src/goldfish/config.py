@@ -127,13 +127,6 @@ class Profile(BaseModel):
 COMMON_PROFILE_KEYS = tuple(Profile.model_fields)
 
 
-class Limits(Section):
-    max_file_mb: float = Field(50, gt=0, description="a workspace file larger than this is "
-                                                    "refused by a snapshot; register big files as "
-                                                    "a data source instead")
-    max_metric_names: int = Field(200, ge=1, description="distinct metric names one stage may log")
-
-
 class Retention(Section):
     max_age_days: float | None = Field(None, ge=0, description="`goldfish prune` retires runs "
                                        "and untagged versions older than this many days (never "
@@ -145,6 +138,13 @@ class Retention(Section):
     window_days: float = Field(30, ge=0, description="days a pruned run or version stays "
                                "restorable (`goldfish prune --restore ID`); `goldfish gc` frees "
                                "its stored objects after that")
+
+
+class Limits(Section):
+    max_file_mb: float = Field(50, gt=0, description="a workspace file larger than this is "
+                                                    "refused by a snapshot; register big files as "
+                                                    "a data source instead")
+    max_metric_names: int = Field(200, ge=1, description="distinct metric names one stage may log")
 
 
 DEFAULT_PROFILES: dict[str, dict[str, Any]] = {"local": {"backend": "local"}}

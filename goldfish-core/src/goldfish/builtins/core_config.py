@@ -19,8 +19,8 @@ SECTIONS: dict[str, str] = {
     "profiles": "goldfish.config:Profiles",
     "default_profile": "goldfish.config:DefaultProfile",
     "storage": "goldfish.config:Storage",
-    "limits": "goldfish.config:Limits",
     "retention": "goldfish.config:Retention",
+    "limits": "goldfish.config:Limits",
 }
 
 

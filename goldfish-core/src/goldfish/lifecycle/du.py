@@ -27,12 +27,13 @@ LARGE = 1024 ** 3
 
 @dataclass
 class DuReport:
-    total: int = 0  # artifact store + version store + run folders + tmp
+    total: int = 0  # artifact store + version store + run folders + tmp + backups
     store: int = 0
     store_objects: int = 0
     versions: int = 0
     runs_dirs: int = 0
     tmp: int = 0
+    backups: int = 0  # .goldfish/backups (`goldfish backup`'s default destination)
     by_workspace: list[dict[str, Any]] = field(default_factory=list)
     by_run: list[dict[str, Any]] = field(default_factory=list)
     pruned: dict[str, int] = field(default_factory=dict)
@@ -48,7 +49,8 @@ class DuReport:
     def render(self, limit: int = 10) -> str:
         out = [f"total {human(self.total)}: outputs {human(self.store)} "
                f"({self.store_objects} objects), versions {human(self.versions)}, run folders "
-               f"{human(self.runs_dirs)}, tmp {human(self.tmp)}"]
+               f"{human(self.runs_dirs)}, tmp {human(self.tmp)}"
+               + (f", backups {human(self.backups)}" if self.backups else "")]
         if self.by_workspace:
             out.append("by workspace (outputs and run folders; shared objects count in each):")
             out += [f"  {w['workspace']:20} {human(w['bytes']):>9}  {w['runs']} runs"
@@ -90,6 +92,7 @@ def disk_usage(project: Project, *, now: float | None = None,
     report = DuReport(store=sum(sizes.values()), store_objects=len(sizes))
     report.versions = _tree_size(project.repo_path)
     report.tmp = _tree_size(project.goldfish_dir / "tmp")
+    report.backups = _tree_size(project.goldfish_dir / "backups")
     db = project.db
     digests_by_run: dict[str, set[str]] = {}
     for run_id, digest in db.query("SELECT run_id, digest FROM outputs"):
@@ -113,7 +116,8 @@ def disk_usage(project: Project, *, now: float | None = None,
         ({"workspace": ws, "runs": ws_runs[ws],
           "bytes": sum(sizes.get(u, 0) for u in uris) + ws_dirs[ws]}
          for ws, uris in per_ws.items()), key=lambda w: (-w["bytes"], w["workspace"]))
-    report.total = report.store + report.versions + report.runs_dirs + report.tmp
+    report.total = (report.store + report.versions + report.runs_dirs + report.tmp
+                    + report.backups)
     everything = reach.collect(project, now=clock)
     live = reach.collect(project, now=clock, expired_after=-1.0)  # without pruned records
     held = (reach.store_uris(store, everything.digests, trees)
