@@ -304,9 +304,8 @@ def _delete(project: Project, store: ArtifactStore, doomed: list[StoredObject],
         local = store.storage.local_path(obj.uri)
         if local is not None:
             try:
-                if local.stat().st_mtime != obj.mtime:
+                if os.stat(local).st_mtime != obj.mtime:
                     continue  # stored again since the listing: a writer relies on it
-                os.chmod(local, 0o644)  # stored objects are read-only
             except OSError:
                 pass
         store.storage.delete(obj.uri)
