@@ -5,6 +5,7 @@ overlap, and a run that is running while gc sweeps finishes ``done`` with its ou
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -53,10 +54,14 @@ def test_unreferenced_objects_go_after_the_grace_period_referenced_ones_never(
 def test_dry_run_lists_what_would_go_and_the_real_run_reports_the_same(project: Project) -> None:
     Engine(project).run("w1", wait=True)
     paths = [junk(project, f"junk {i}".encode() * 50)[1] for i in range(3)]
-    leftover = project.goldfish_dir / "tmp" / "export-123-456"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    leftover = project.goldfish_dir / "tmp" / f"export-{dead.pid}-456"
     leftover.mkdir(parents=True)
     (leftover / "half.txt").write_text("half written")
-    for p in (*paths, leftover):
+    in_use = project.goldfish_dir / "tmp" / f"stage-{os.getpid()}-789"  # its writer is alive
+    in_use.mkdir()
+    for p in (*paths, leftover, in_use):
         age(p, 7200)
 
     dry = collect_garbage(project, dry_run=True, grace=3600)
@@ -66,6 +71,7 @@ def test_dry_run_lists_what_would_go_and_the_real_run_reports_the_same(project: 
     assert dry.freed == real.freed > 0
     assert {i.what for i in real.items} >= {"output", "tmp"}
     assert not any(p.exists() for p in (*paths, leftover))
+    assert in_use.exists()
 
     result = cli(project, "gc", "--dry-run", "--grace", "0", "--json")
     assert result.code == 0, result.err
@@ -116,7 +122,9 @@ def test_a_crashed_write_in_the_version_store_is_swept_once_old(project: Project
     objects = project.repo_path / "objects"
     folder = objects / "ab"
     folder.mkdir(exist_ok=True)
-    crashed = folder / "cdef.tmp-999-1"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    crashed = folder / f"cdef.tmp-{gone.pid}-1"
     crashed.write_bytes(b"half an object")
     fresh = folder / "cdef.tmp-999-2"
     fresh.write_bytes(b"being written")

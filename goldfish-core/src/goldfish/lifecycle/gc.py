@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -264,9 +265,18 @@ def _tree_size(path: Path) -> int:
     return total
 
 
+_PID = re.compile(r"-(\d+)-\d+$")
+
+
+def _writer_alive(name: str) -> bool:
+    """Temporary names end ``-<pid>-<ns>``: a live writer's file is not a leftover, however old."""
+    m = _PID.search(name)
+    return m is not None and not lease.process_dead(int(m.group(1)))
+
+
 def _leftovers(project: Project, cutoff: float) -> list[tuple[Path, int]]:
-    """Crash leftovers older than ``cutoff``: entries of ``.goldfish/tmp`` and temporary files
-    of interrupted writes in the version store."""
+    """Crash leftovers older than ``cutoff`` whose writer (the pid in the name) is gone: entries
+    of ``.goldfish/tmp`` and temporary files of interrupted writes in the version store."""
     out: list[tuple[Path, int]] = []
     tmp = project.goldfish_dir / "tmp"
     if tmp.is_dir():
@@ -275,7 +285,7 @@ def _leftovers(project: Project, cutoff: float) -> list[tuple[Path, int]]:
                 mtime = entry.stat(follow_symlinks=False).st_mtime
             except FileNotFoundError:
                 continue
-            if mtime < cutoff:
+            if mtime < cutoff and not _writer_alive(entry.name):
                 path = Path(entry.path)
                 size = (_tree_size(path) if entry.is_dir(follow_symlinks=False)
                         else entry.stat(follow_symlinks=False).st_size)
@@ -292,7 +302,7 @@ def _leftovers(project: Project, cutoff: float) -> list[tuple[Path, int]]:
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue
-                if st.st_mtime < cutoff:
+                if st.st_mtime < cutoff and not _writer_alive(entry.name):
                     out.append((Path(entry.path), st.st_size))
     return sorted(out)
 
