@@ -225,3 +225,28 @@ def test_an_old_unreferenced_object_a_writer_reuses_becomes_young_and_stays(
     report = collect_garbage(project, grace=3600)
     assert oid.hex() not in {i.name for i in report.items}
     assert report.versions.young >= 1
+
+
+def test_what_a_finishing_stage_stored_stays_until_it_is_recorded_even_with_no_grace(
+        project: Project) -> None:
+    """A stage stores its outputs after entering ``finishing`` and records them after: gc keeps
+    every object no older than the oldest finishing stage's transition, whatever the grace."""
+    now = time.time()
+    with project.tx() as conn:
+        conn.execute("INSERT INTO runs (id, workspace, state, created_at) "
+                     "VALUES ('r-20260101-aaaaaa', 'exp', 'running', ?)", (now - 300,))
+        conn.execute("INSERT INTO stage_runs (run_id, stage, position, state, created_at) "
+                     "VALUES ('r-20260101-aaaaaa', 'prepare', 0, 'finishing', ?)", (now - 300,))
+        conn.execute("INSERT INTO transitions (run_id, stage, from_state, to_state, at) "
+                     "VALUES ('r-20260101-aaaaaa', 'prepare', 'running', 'finishing', ?)",
+                     (now - 100,))
+    _, stored = junk(project, b"an output being stored, not yet recorded")
+    age(stored, 50)  # stored after the stage began finishing
+    _, older = junk(project, b"unreferenced from before")
+    age(older, 200)
+    collect_garbage(project, grace=0)
+    assert stored.exists() and not older.exists()
+    with project.tx() as conn:  # the stage ended without recording it: now it is garbage
+        conn.execute("UPDATE stage_runs SET state = 'failed'")
+    collect_garbage(project, grace=0)
+    assert not stored.exists()

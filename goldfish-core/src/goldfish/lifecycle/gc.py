@@ -3,18 +3,20 @@
 One pass, under the ``gc`` lease (two gcs never overlap):
 
 1. purge pruned records whose restore window has passed (their rows, their ``.goldfish/runs/<id>``);
-2. list the artifact store (``objects/`` and ``trees/``) with sizes and ages — *before* marking;
-3. mark: every root of :mod:`goldfish.lifecycle.reach`, read from the database now;
+2. list the artifact store (``objects/`` and ``trees/``) with sizes and ages — *before* marking —
+   then note since when the oldest ``finishing`` stage has been storing its outputs (the fence);
+3. mark: every root of :mod:`goldfish.lifecycle.reach`, read from one database snapshot;
 4. sweep what is unmarked and older than the grace period: manifests first, then objects;
 5. the version store (:mod:`goldfish.lifecycle.vstore`), crash leftovers in ``.goldfish/tmp`` and
    temporary files of interrupted writes, all older than the grace period.
 
 Why this is safe while runs start and finish: an object written after the listing is not a
 candidate at all; one written before it and recorded before the mark is marked; one written
-before the listing and recorded after the mark (a stage storing its outputs at that moment) is
-younger than the grace period unless the grace is shorter than the store-then-record step of a
-finishing stage (seconds) — and writers refresh the mtime of an object they find already stored,
-so reusing an old unreferenced object makes it young again. On backends that cannot tell an
+before the listing and recorded after the mark is either a finishing stage's output — no older
+than the fence, so kept whatever the grace — or another writer's (a source being registered, a
+snapshot being saved), kept by the grace period, which is far longer than such a step. Writers
+refresh the mtime of an object they find already stored, so reusing an old unreferenced object
+makes it young again, and gc re-reads the mtime right before deleting. On backends that cannot tell an
 object's age, the grace period counts from the gc pass that first saw it unreferenced
 (``gc_seen``). The default grace is one hour.
 """
@@ -169,12 +171,14 @@ def collect_garbage(project: Project, *, dry_run: bool = False,
         window = reach.window_seconds(project)
         expired = _expired_pruned(project, clock - window)
         listed = _list_store(store)
+        fence = _finishing_since(project)
         roots = reach.collect(project, now=clock, expired_after=window)
         trees = {o.uri for o in listed if "/trees/" in o.uri}
         marked = reach.store_uris(store, roots.digests, trees)
         marked |= _live_job_files(store, roots.jobs)
         cutoff = clock - grace
-        doomed, report.kept_young = _sweepable(project, listed, marked, grace, clock, dry_run)
+        doomed, report.kept_young = _sweepable(project, listed, marked, grace, clock, dry_run,
+                                               fence)
         report.scanned = len(listed)
         for obj in doomed:
             report.items.append(Item("manifest" if "/trees/" in obj.uri else "output",
@@ -225,9 +229,21 @@ def _live_job_files(store: ArtifactStore, jobs: set[str]) -> set[str]:
     return out
 
 
+def _finishing_since(project: Project) -> float | None:
+    """When the oldest stage now ``finishing`` entered that state: it stores its outputs and
+    then records them, so an object it stored is no older than this (read after the listing,
+    before the mark)."""
+    row = project.db.one(
+        "SELECT min(t.at) FROM stage_runs s JOIN transitions t ON t.run_id = s.run_id AND "
+        "t.stage = s.stage AND t.to_state = 'finishing' WHERE s.state = 'finishing'")
+    return None if row is None or row[0] is None else float(row[0])
+
+
 def _sweepable(project: Project, listed: list[StoredObject], marked: set[str], grace: float,
-               clock: float, dry_run: bool) -> tuple[list[StoredObject], int]:
-    """Unmarked objects at least ``grace`` old, and how many unmarked ones are younger."""
+               clock: float, dry_run: bool,
+               fence: float | None = None) -> tuple[list[StoredObject], int]:
+    """Unmarked objects at least ``grace`` old (and older than ``fence``, when a stage is
+    finishing), and how many unmarked ones are younger."""
     unmarked = [o for o in listed if o.uri not in marked]
     ageless = [o for o in unmarked if o.mtime is None]
     seen: dict[str, float] = {}
@@ -242,7 +258,7 @@ def _sweepable(project: Project, listed: list[StoredObject], marked: set[str], g
     doomed, young = [], 0
     for obj in unmarked:
         born = obj.mtime if obj.mtime is not None else seen.get(obj.uri, clock)
-        if clock - born >= grace:
+        if clock - born >= grace and (fence is None or obj.mtime is None or born < fence):
             doomed.append(obj)
         else:
             young += 1
