@@ -128,6 +128,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
         root = build(Path(tmp), args.runs, args.objects)
+        os.sync()  # the build's writeback must not land inside a measurement
         print(f"built {args.runs} runs, {args.objects} objects in "
               f"{time.monotonic() - started:.1f}s")
         project = Project(root)
@@ -142,6 +143,7 @@ def main() -> int:
             report = collect_garbage(project, dry_run=True)
             dry.append(time.perf_counter() - t)
         floor = make_floor(Path(tmp) / "floor", len(report.items))
+        os.sync()
         t = time.perf_counter()
         for path in floor:  # the filesystem's own cost of removing that many files
             os.chmod(path, 0o644)
