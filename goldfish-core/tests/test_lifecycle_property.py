@@ -14,7 +14,7 @@ from pathlib import Path
 
 from goldfish.artifacts import ArtifactStore
 from goldfish.lifecycle import reach, vstore
-from goldfish.lifecycle.gc import _list_store, collect_garbage
+from goldfish.lifecycle.gc import collect_garbage, list_store
 from goldfish.lifecycle.prune import prune, restore
 from goldfish.runs.engine import Engine
 from goldfish.runs.records import conclude, tag_run
@@ -85,7 +85,7 @@ class Lifecycle(RuleBasedStateMachine):
             assert_everything_reachable_is_readable(self.project)
             assert self.project.db.query("SELECT * FROM pruned") == []
             store = ArtifactStore.for_project(self.project)
-            listed = _list_store(store)
+            listed = list_store(store)
             roots = reach.collect(self.project, now=self.now)
             trees = {o.uri for o in listed if "/trees/" in o.uri}
             marked = reach.store_uris(store, roots.digests, trees)

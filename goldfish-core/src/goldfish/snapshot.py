@@ -616,8 +616,8 @@ def snapshot_tree(repo_path: Path, slot_dir: Path, *, cache_path: Path | None = 
             path, size = walker.too_big[0]
             more = f" (and {len(walker.too_big) - 1} more)" if len(walker.too_big) > 1 else ""
             raise GoldfishError(
-                f"file {path!r} in {slot_dir.name} is {_human(size)}, over the "
-                f"{_human(max_file_bytes)} limit for versioned files{more}",
+                f"file {path!r} in {slot_dir.name} is {human_size(size)}, over the "
+                f"{human_size(max_file_bytes)} limit for versioned files{more}",
                 f"move it out of the slot and register it as a data source "
                 f"(`goldfish sources add NAME PATH`), or list it in {slot_dir.name}/.gitignore")
         if writer is not None:
@@ -634,10 +634,11 @@ def snapshot_tree(repo_path: Path, slot_dir: Path, *, cache_path: Path | None = 
                     written=writer.written if writer else 0, listing=walker.listing)
 
 
-def _human(size: int) -> str:
+def human_size(size: int | float) -> str:
+    """``512 B``, ``3.2 KB``, ``1.5 GB``: sizes in messages (snapshot limits, gc, du)."""
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1024 or unit == "TB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"  # pragma: no cover

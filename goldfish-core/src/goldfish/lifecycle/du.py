@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from goldfish.errors import GoldfishError
 from goldfish.lifecycle import reach
-from goldfish.lifecycle.gc import DEFAULT_GRACE, _list_store, _tree_size, human
+from goldfish.lifecycle.gc import DEFAULT_GRACE, list_store, tree_size
+from goldfish.snapshot import human_size as human
 
 if TYPE_CHECKING:
     from goldfish.project import Project
@@ -86,13 +87,13 @@ def disk_usage(project: Project, *, now: float | None = None,
 
     clock = time.time() if now is None else now
     store = ArtifactStore.for_project(project)
-    listed = _list_store(store)
+    listed = list_store(store)
     sizes = _sizes(listed)
     trees = {o.uri for o in listed if "/trees/" in o.uri}
     report = DuReport(store=sum(sizes.values()), store_objects=len(sizes))
-    report.versions = _tree_size(project.repo_path)
-    report.tmp = _tree_size(project.goldfish_dir / "tmp")
-    report.backups = _tree_size(project.goldfish_dir / "backups")
+    report.versions = tree_size(project.repo_path)
+    report.tmp = tree_size(project.goldfish_dir / "tmp")
+    report.backups = tree_size(project.goldfish_dir / "backups")
     db = project.db
     digests_by_run: dict[str, set[str]] = {}
     for run_id, digest in db.query("SELECT run_id, digest FROM outputs"):
@@ -149,7 +150,7 @@ def _run_dirs(runs_dir: Path) -> dict[str, int]:
         entries = list(os.scandir(runs_dir))
     except FileNotFoundError:
         return {}
-    return {e.name: _tree_size(Path(e.path)) for e in entries if e.is_dir(follow_symlinks=False)}
+    return {e.name: tree_size(Path(e.path)) for e in entries if e.is_dir(follow_symlinks=False)}
 
 
 def remember(project: Project, *, reclaimable_gc: int, at: float, total: int | None = None,

@@ -36,6 +36,7 @@ from goldfish.errors import ConflictError, InvalidInputError
 from goldfish.lifecycle import reach
 from goldfish.lifecycle.vstore import VersionStoreReport
 from goldfish.runs import lease
+from goldfish.snapshot import human_size as human
 from goldfish.storage import StoredObject, scan
 
 if TYPE_CHECKING:
@@ -117,15 +118,6 @@ class GcReport:
         return "\n".join(out)
 
 
-def human(size: int | float) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover
-
-
 def _duration(seconds: float) -> str:
     if seconds >= 86400 and seconds % 86400 == 0:
         return f"{seconds / 86400:g}d"
@@ -170,7 +162,7 @@ def collect_garbage(project: Project, *, dry_run: bool = False,
         store = ArtifactStore.for_project(project)
         window = reach.window_seconds(project)
         expired = _expired_pruned(project, clock - window)
-        listed = _list_store(store)
+        listed = list_store(store)
         fence = _finishing_since(project)
         roots = reach.collect(project, now=clock, expired_after=window)
         trees = {o.uri for o in listed if "/trees/" in o.uri}
@@ -184,7 +176,7 @@ def collect_garbage(project: Project, *, dry_run: bool = False,
             report.items.append(Item("manifest" if "/trees/" in obj.uri else "output",
                                      obj.uri, obj.size))
         for kind, ident in expired:
-            size = _tree_size(project.runs_dir / ident) if kind == "run" else 0
+            size = tree_size(project.runs_dir / ident) if kind == "run" else 0
             report.items.append(Item(f"pruned-{kind}", ident, size))
         report.items += [Item("tmp", str(p.relative_to(project.root)), size)
                          for p, size in _leftovers(project, cutoff)]
@@ -206,7 +198,8 @@ def collect_garbage(project: Project, *, dry_run: bool = False,
     return report
 
 
-def _list_store(store: ArtifactStore) -> list[StoredObject]:
+def list_store(store: ArtifactStore) -> list[StoredObject]:
+    """Every object and manifest of the artifact store, with size and age."""
     return [*scan(store.storage, f"{store.base_uri}/objects/"),
             *scan(store.storage, f"{store.base_uri}/trees/")]
 
@@ -270,7 +263,8 @@ def _expired_pruned(project: Project, before: float) -> list[tuple[str, str]]:
         "SELECT kind, id FROM pruned WHERE pruned_at < ? ORDER BY pruned_at, id", (before,))]
 
 
-def _tree_size(path: Path) -> int:
+def tree_size(path: Path) -> int:
+    """Bytes of every file under ``path`` (0 when it is absent)."""
     total = 0
     for dirpath, _, files in os.walk(path):
         for name in files:
@@ -303,7 +297,7 @@ def _leftovers(project: Project, cutoff: float) -> list[tuple[Path, int]]:
                 continue
             if mtime < cutoff and not _writer_alive(entry.name):
                 path = Path(entry.path)
-                size = (_tree_size(path) if entry.is_dir(follow_symlinks=False)
+                size = (tree_size(path) if entry.is_dir(follow_symlinks=False)
                         else entry.stat(follow_symlinks=False).st_size)
                 out.append((path, size))
     objects = project.repo_path / "objects"
