@@ -115,6 +115,7 @@ def orient(project: Project, *, mark_seen: bool = True, limit: int = LIST_LIMIT)
     db = project.db
     _slots(project, o)
     o.runs_total = int(db.query("SELECT count(*) FROM runs")[0][0])
+    o.storage = status_line(project)
     _active(project, o, limit)
     _findings(project, o, limit, mark_seen)
     _unconcluded(project, o, limit)
@@ -126,7 +127,6 @@ def orient(project: Project, *, mark_seen: bool = True, limit: int = LIST_LIMIT)
         setattr(o, attr, _folded_notes(list_notes(project, kinds=(kind,), limit=n * NOTE_SCAN),
                                        n))
     o.patterns_pending = _patterns_pending(project)
-    o.storage = status_line(project)
     o.next = _next(o)
     return o
 

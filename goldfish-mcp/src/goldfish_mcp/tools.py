@@ -143,12 +143,12 @@ class GoldfishTools:
         self._add(self.sources, "List data sources", **ro)
         self._add(self.promote_output, "Promote a run output to a source")
         self._add(self.lineage, "Lineage of a run or source", **ro)
-        self._add(self.findings, "List check findings", **ro)
-        self._add(self.patterns, "Failure patterns: list, approve, reject")
-        self._add(self.profiles, "Compute profiles and backends", **ro)
         self._add(self.gc, "Remove stored objects nothing references", destructive=True)
         self._add(self.prune, "Retire old runs and versions (restorable)", destructive=True)
         self._add(self.du, "What the store holds and what is reclaimable", **ro)
+        self._add(self.findings, "List check findings", **ro)
+        self._add(self.patterns, "Failure patterns: list, approve, reject")
+        self._add(self.profiles, "Compute profiles and backends", **ro)
 
     # --- helpers --------------------------------------------------------------------------
     @property
