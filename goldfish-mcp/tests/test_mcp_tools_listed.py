@@ -11,7 +11,8 @@ from goldfish_mcp.server import tool_names
 from mcp_support import new_project, stdio_client
 from mcp_types import Tool
 
-EXPECTED = {"status", "note", "recall", "create_workspace", "mount", "unmount", "save_version",
+LIFECYCLE = {"gc", "prune", "du"}  # issue 17 items 1, 2, 4
+EXPECTED = LIFECYCLE | {"status", "note", "recall", "create_workspace", "mount", "unmount", "save_version",
             "rollback", "diff", "workspaces", "run", "inspect_run", "logs", "cancel", "runs",
             "compare", "conclude", "tag", "plot_metrics", "register_source", "sources",
             "promote_output", "lineage", "findings", "patterns", "profiles",

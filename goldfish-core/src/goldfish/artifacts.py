@@ -137,7 +137,19 @@ class ArtifactStore:
         if not self.storage.exists(uri):
             self.storage.put(uri, path)
             self._protect(uri)
+        else:
+            self._freshen(uri)
         return digest, path.stat().st_size
+
+    def _freshen(self, uri: str) -> None:
+        """An object stored again becomes young: gc keeps unreferenced objects younger than its
+        grace period, so one a writer relies on is not swept before the writer records it."""
+        local = self.storage.local_path(uri)
+        if local is not None:
+            try:
+                os.utime(local)
+            except OSError:
+                pass
 
     def _protect(self, uri: str) -> None:
         local = self.storage.local_path(uri)
@@ -160,6 +172,8 @@ class ArtifactStore:
         uri = self.tree_uri(digest)
         if not self.storage.exists(uri):
             self.storage.put(uri, manifest)
+        else:
+            self._freshen(uri)
         return ArtifactRef(digest, uri, total, "directory", len(files))
 
     # --- read -------------------------------------------------------------------------------

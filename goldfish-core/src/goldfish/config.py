@@ -127,6 +127,19 @@ class Profile(BaseModel):
 COMMON_PROFILE_KEYS = tuple(Profile.model_fields)
 
 
+class Retention(Section):
+    max_age_days: float | None = Field(None, ge=0, description="`goldfish prune` retires runs "
+                                       "and untagged versions older than this many days (never "
+                                       "tagged ones, `@best`, success conclusions or anything a "
+                                       "kept run needs)")
+    keep_last: int | None = Field(None, ge=0, description="`goldfish prune` keeps the newest N "
+                                  "runs and versions of each workspace (with `max_age_days`: "
+                                  "only records both older and beyond the newest N go)")
+    window_days: float = Field(30, ge=0, description="days a pruned run or version stays "
+                               "restorable (`goldfish prune --restore ID`); `goldfish gc` frees "
+                               "its stored objects after that")
+
+
 class Limits(Section):
     max_file_mb: float = Field(50, gt=0, description="a workspace file larger than this is "
                                                     "refused by a snapshot; register big files as "

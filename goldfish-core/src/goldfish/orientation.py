@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from goldfish.lifecycle.du import status_line
 from goldfish.runs import states
 from goldfish.runs.workers import idle_cost
 
@@ -52,6 +53,7 @@ class Orientation:
     patterns_pending: int = 0
     idle_workers: dict[str, Any] = field(default_factory=dict)  # {count, hourly_usd}
     runs_total: int = 0
+    storage: str | None = None  # reclaimable space, from the last du/gc (never walks the store)
     next: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -104,6 +106,8 @@ class Orientation:
         if self.idle_workers.get("count"):
             out.append(idle_workers_line(self.idle_workers))
         out.append(f"runs recorded: {self.runs_total}")
+        if self.storage:
+            out.append(self.storage)
         out += [f"next: {n}" for n in self.next]
         return "\n".join(out)
 
@@ -115,6 +119,7 @@ def orient(project: Project, *, mark_seen: bool = True, limit: int = LIST_LIMIT)
     db = project.db
     _slots(project, o)
     o.runs_total = int(db.query("SELECT count(*) FROM runs")[0][0])
+    o.storage = status_line(project)
     _active(project, o, limit)
     _findings(project, o, limit, mark_seen)
     _unconcluded(project, o, limit)

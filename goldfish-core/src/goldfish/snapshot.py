@@ -95,7 +95,7 @@ class ObjectWriter:
         if oid in self._packed:
             return True
         hexsha = oid.hex()
-        return os.path.exists(f"{self.objects_dir}/{hexsha[:2]}/{hexsha[2:]}")
+        return _freshen(f"{self.objects_dir}/{hexsha[:2]}/{hexsha[2:]}")
 
     def add(self, type_num: int, oid: bytes, raw: bytes) -> None:
         """Queue an object the store lacks (``has`` was False)."""
@@ -129,7 +129,7 @@ class ObjectWriter:
         hexsha = oid.hex()
         folder = os.path.join(self.objects_dir, hexsha[:2])
         final = os.path.join(folder, hexsha[2:])
-        if os.path.exists(final):
+        if _freshen(final):
             return
         os.makedirs(folder, exist_ok=True)
         data = zlib.compress(b"%s %d\0" % (_TYPE_NAMES[type_num], len(raw)) + raw, 1)
@@ -140,7 +140,12 @@ class ObjectWriter:
             os.chmod(tmp, 0o444)
         os.replace(tmp, final)
 
-    def _write_pack(self, objects: list[tuple[int, bytes, bytes]]) -> None:
+    def write_pack(self, objects: list[tuple[int, bytes, bytes]]) -> str:
+        """Write ``(type, id, raw)`` objects as one pack, whatever their number (gc's repack);
+        returns the pack's file name without extension."""
+        return self._write_pack(objects)
+
+    def _write_pack(self, objects: list[tuple[int, bytes, bytes]]) -> str:
         pack = bytearray(b"PACK" + struct.pack(">II", 2, len(objects)))
         index: list[tuple[bytes, int, int]] = []
         for type_num, oid, raw in objects:
@@ -187,6 +192,19 @@ class ObjectWriter:
         os.replace(f"{base}.idx{suffix}", f"{base}.idx")
         if self._packed is not None:
             self._packed.add(oid for oid, _, _ in index)
+        return base.name
+
+
+def _freshen(path: str) -> bool:
+    """Does the loose object exist? If so its mtime becomes now, as in git: an object a writer
+    just relied on is young again, so gc's grace period keeps it until it is referenced."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return os.path.exists(path)
+    return True
 
 
 @contextmanager
@@ -598,8 +616,8 @@ def snapshot_tree(repo_path: Path, slot_dir: Path, *, cache_path: Path | None = 
             path, size = walker.too_big[0]
             more = f" (and {len(walker.too_big) - 1} more)" if len(walker.too_big) > 1 else ""
             raise GoldfishError(
-                f"file {path!r} in {slot_dir.name} is {_human(size)}, over the "
-                f"{_human(max_file_bytes)} limit for versioned files{more}",
+                f"file {path!r} in {slot_dir.name} is {human_size(size)}, over the "
+                f"{human_size(max_file_bytes)} limit for versioned files{more}",
                 f"move it out of the slot and register it as a data source "
                 f"(`goldfish sources add NAME PATH`), or list it in {slot_dir.name}/.gitignore")
         if writer is not None:
@@ -616,10 +634,11 @@ def snapshot_tree(repo_path: Path, slot_dir: Path, *, cache_path: Path | None = 
                     written=writer.written if writer else 0, listing=walker.listing)
 
 
-def _human(size: int) -> str:
+def human_size(size: int | float) -> str:
+    """``512 B``, ``3.2 KB``, ``1.5 GB``: sizes in messages (snapshot limits, gc, du)."""
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1024 or unit == "TB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{size} B"  # pragma: no cover

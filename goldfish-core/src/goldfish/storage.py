@@ -15,6 +15,7 @@ the URI (``storage: {uri: ..., region: ...}``) are validated by the backend's re
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -45,3 +46,43 @@ class StorageBackend(Protocol):
 
     def local_path(self, uri: str) -> Path | None:
         """A path on this machine holding the bytes, if there is one (no copy); else None."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object found by :func:`scan`: its URI, size in bytes and modification time (seconds
+    since the epoch; None when the backend cannot tell)."""
+
+    uri: str
+    size: int
+    mtime: float | None
+
+
+def scan(storage: StorageBackend, prefix: str) -> list[StoredObject]:
+    """Every object under ``prefix`` with its size and age, for gc and du.
+
+    A backend may offer ``scan(prefix) -> list[StoredObject]`` (optional, like ``put_many``): the
+    filesystem backend walks the directory once. Otherwise ``list`` names the objects and each is
+    sized through ``local_path`` or by seeking to the end of ``open``.
+    """
+    fast = getattr(storage, "scan", None)
+    if callable(fast):
+        found: list[StoredObject] = fast(prefix)
+        return found
+    out: list[StoredObject] = []
+    for uri in storage.list(prefix):
+        local = storage.local_path(uri)
+        if local is not None:
+            try:
+                st = local.stat()
+            except FileNotFoundError:
+                continue
+            out.append(StoredObject(uri, st.st_size, st.st_mtime))
+            continue
+        try:
+            with storage.open(uri) as fh:
+                size = fh.seek(0, 2)
+        except Exception:  # gone between list and open, or a stream that cannot seek
+            size = 0
+        out.append(StoredObject(uri, size, None))
+    return out

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from goldfish.errors import ConflictError, InvalidInputError, NotFoundError, did_you_mean
+from goldfish.lifecycle.prune import pruned_hint
 from goldfish.runs.ids import check_tag_name
 from goldfish.snapshot import (
     DEFAULT_MAX_FILE_BYTES,
@@ -253,6 +254,7 @@ class Workspaces:
             last = f"; the latest is {latest['tag']}" if latest else ""
             raise NotFoundError(f"workspace {match['workspace']!r} has no version "
                                 f"v{match['number']}{last}",
+                                pruned_hint(self.project, spec) or
                                 f"list its versions with `goldfish history {match['workspace']}`")
         choices = [r["tag"] for r in db.query("SELECT tag FROM versions")]
         choices += [r["name"] for r in db.query("SELECT name FROM workspaces")]

@@ -146,6 +146,9 @@ class GoldfishTools:
         self._add(self.sources, "List data sources", **ro)
         self._add(self.promote_output, "Promote a run output to a source")
         self._add(self.lineage, "Lineage of a run or source", **ro)
+        self._add(self.gc, "Remove stored objects nothing references", destructive=True)
+        self._add(self.prune, "Retire old runs and versions (restorable)", destructive=True)
+        self._add(self.du, "What the store holds and what is reclaimable", **ro)
         self._add(self.findings, "List check findings", **ro)
         self._add(self.patterns, "Failure patterns: list, approve, reject")
         self._add(self.profiles, "Compute profiles and backends", **ro)
@@ -777,6 +780,50 @@ class GoldfishTools:
             else f"deleted {d['name']} ({d.get('profile') or '?'}, {d.get('zone') or '?'})"
             for d in drained) or "no idle workers to drain"
         return answer({"drained": drained}, text)
+
+    # --- data lifecycle -------------------------------------------------------------------
+    def gc(self, dry_run: Annotated[bool, Field(description=(
+               "list what would go and the bytes freed; change nothing"))] = True,
+           grace_hours: Annotated[float, Field(ge=0, le=24 * 365, description=(
+               "keep unreferenced objects younger than this (an output being stored right "
+               "now is not referenced yet)"))] = 1.0) -> Answer:
+        """Garbage-collect the store: objects no run, version, tag, source, pinned input or
+        restorable pruned record references, once older than the grace period; consolidate the
+        version store; sweep crash leftovers. Safe while runs are active. Dry run by default."""
+        from goldfish.lifecycle.gc import collect_garbage
+
+        report = collect_garbage(self.project, dry_run=dry_run, grace=grace_hours * 3600)
+        return answer(report.to_json(), report.render())
+
+    def prune(self, dry_run: Annotated[bool, Field(description=(
+                  "list what would go; change nothing"))] = True,
+              older_than_days: Annotated[float | None, Field(ge=0, description=(
+                  "runs and untagged versions older than this (default: retention.max_age_days "
+                  "of goldfish.yaml)"))] = None,
+              keep_last: Annotated[int | None, Field(ge=0, le=100000, description=(
+                  "keep the newest N per workspace (default: retention.keep_last)"))] = None,
+              restore: Annotated[str | None, Field(max_length=200, description=(
+                  "bring back this pruned run (id) or version (tag) instead"))] = None
+              ) -> Answer:
+        """Retire runs that ended and untagged versions past the retention limits — never tagged
+        ones, `@best`, runs concluded success or anything a kept run needs. Pruned records stay
+        restorable (`restore`) for retention.window_days; gc frees their space after that."""
+        from goldfish.lifecycle import prune
+
+        if restore:
+            restored = prune.restore(self.project, restore)
+            return answer({"restored": restored}, "restored " + ", ".join(restored))
+        report = prune.prune(self.project, older_than_days=older_than_days, keep_last=keep_last,
+                             dry_run=dry_run)
+        return answer(report.to_json(), report.render())
+
+    def du(self, limit: Limit = 10) -> Answer:
+        """Disk usage: bytes by workspace and by run (largest first), the version store, run
+        folders, restorable pruned records, and what gc and prune would free."""
+        from goldfish.lifecycle.du import disk_usage
+
+        report = disk_usage(self.project)
+        return answer(report.to_json(limit=limit), report.render(limit=limit))
 
 
 def _finding_line(f: dict[str, Any], run: bool = True) -> str:

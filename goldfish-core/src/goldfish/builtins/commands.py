@@ -21,6 +21,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
                                     "history", "log", "tag"),
     "goldfish.cli.run_cmds": ("run", "runs", "show", "logs", "cancel", "compare", "conclude",
                               "sources", "lineage"),
+    "goldfish.cli.lifecycle_cmds": ("gc", "prune", "du"),
     "goldfish.cli.demo_cmd": ("demo",),
     "goldfish.cli.check_cmds": ("findings", "patterns", "profiles", "pool"),
     "goldfish.cli.memory_cmds": ("status", "note", "recall"),

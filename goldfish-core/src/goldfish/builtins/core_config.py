@@ -19,6 +19,7 @@ SECTIONS: dict[str, str] = {
     "profiles": "goldfish.config:Profiles",
     "default_profile": "goldfish.config:DefaultProfile",
     "storage": "goldfish.config:Storage",
+    "retention": "goldfish.config:Retention",
     "limits": "goldfish.config:Limits",
     "backup": "goldfish.config:BackupSettings",
 }

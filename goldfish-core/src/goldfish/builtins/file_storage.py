@@ -11,6 +11,7 @@ temp files (``.goldfish-tmp-*``) are never listed.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import shutil
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from goldfish.errors import InvalidInputError, NotFoundError
+from goldfish.storage import StoredObject
 
 PREFIX = "file://"
 TMP_PREFIX = ".goldfish-tmp-"
@@ -75,13 +77,14 @@ class FileStorage:
         rest = uri[len(PREFIX):]
         if rest.startswith("/"):
             return Path(os.path.normpath(rest))
-        resolved = Path(os.path.normpath(self.project_root / rest))
-        if resolved != self.project_root and self.project_root not in resolved.parents:
+        root = str(self.project_root)
+        resolved = os.path.normpath(os.path.join(root, rest))
+        if resolved != root and not resolved.startswith(root.rstrip(os.sep) + os.sep):
             raise InvalidInputError(
                 f"storage URI {uri!r} points outside the project ({self.project_root})",
                 "relative file:// URIs are inside the project; use file:///absolute/path for "
                 "storage elsewhere")
-        return resolved
+        return Path(resolved)
 
     def _object(self, uri: str) -> Path:
         path = self.path(uri)
@@ -140,6 +143,32 @@ class FileStorage:
                 rel = fname if rel_dir == "." else f"{rel_dir}/{fname}"
                 found.append(head + rel)
         return sorted(found)
+
+    def scan(self, prefix: str) -> builtins.list[StoredObject]:
+        """Every object under the directory ``prefix`` with size and mtime, in one walk."""
+        root = self.path(prefix.rstrip("/"))
+        head = prefix.rstrip("/") + "/"
+        out: builtins.list[StoredObject] = []
+        stack = [(str(root), head)]
+        while stack:
+            folder, uri_head = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.name.startswith(TMP_PREFIX):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, f"{uri_head}{entry.name}/"))
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                out.append(StoredObject(uri_head + entry.name, st.st_size, st.st_mtime))
+        out.sort(key=lambda o: o.uri)
+        return out
 
     def delete(self, uri: str) -> None:
         path = self.path(uri)

@@ -32,7 +32,11 @@ def _holder_dead(holder: str) -> bool:
     pid_text = rest.partition(":")[0]
     if host != _HOST or not pid_text.isdigit():
         return False
-    pid = int(pid_text)
+    return process_dead(int(pid_text))
+
+
+def process_dead(pid: int) -> bool:
+    """Has process ``pid`` of this host ended (or become a zombie)? False when unsure."""
     if pid == os.getpid():
         return False
     try:
