@@ -403,15 +403,25 @@ class LocalBackend:
         raw = handle.data.get("job_dir") if isinstance(handle.data, dict) else None
         return Path(raw) if isinstance(raw, str) and raw else None
 
-    def poll(self, handle: Handle) -> JobStatus:
+    def _job_or_lost(self, handle: Handle, foreign: str | None = None) -> Path | JobStatus:
+        """The job directory a poll looks into, or the ``lost`` status of a handle this backend
+        did not make (``foreign`` says what it lacks) or whose job directory is gone: the
+        prologue of every poll, shared with backends built on this one."""
         job_dir = self._job_dir(handle)
-        if job_dir is None:
+        if job_dir is None or foreign is not None:
             return JobStatus("lost", cause="lost",
-                             message=f"handle for job {handle.job_id!r} has no job directory; "
-                                     "it was not made by the local backend")
+                             message=f"handle for job {handle.job_id!r} "
+                                     f"{foreign or 'has no job directory'}; it was not made by "
+                                     f"the {self.name} backend")
         if not job_dir.is_dir():
             return JobStatus("lost", cause="lost",
                              message=f"job directory {job_dir} no longer exists")
+        return job_dir
+
+    def poll(self, handle: Handle) -> JobStatus:
+        job_dir = self._job_or_lost(handle)
+        if isinstance(job_dir, JobStatus):
+            return job_dir
         exited = self._exit_status(job_dir)
         if exited is not None:
             return exited
