@@ -72,6 +72,15 @@ def sha1(data: bytes) -> str:
         return hashlib.sha1(data).hexdigest()
 
 
+def stamp(file: str | None) -> str:
+    """A file as caches key it: path, mtime and size (``-`` when it cannot be read)."""
+    try:
+        st = os.stat(file or "")
+    except OSError:
+        return f"{file} -"
+    return f"{file} {st.st_mtime_ns} {st.st_size}"
+
+
 def _path(kind: str) -> str:
     return os.path.join(_cache_dir(), f"{kind}-{fingerprint()}.txt")
 

@@ -14,7 +14,6 @@ Reading (export, listing, diff) goes through dulwich's object store.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import marshal
 import os
@@ -838,6 +837,8 @@ def diff_listings(a: str, a_files: Listing, read_a: Reader,
 
 
 def _file_change(path: str, status: str, before: bytes, after: bytes, a: str, b: str) -> FileChange:
+    import difflib  # diffs only: not on the path of every snapshot
+
     if b"\0" in before[:8000] or b"\0" in after[:8000]:
         patch = f"Binary files {a}:{path} and {b}:{path} differ\n"
         return FileChange(path, status, 0, 0, True, patch)
