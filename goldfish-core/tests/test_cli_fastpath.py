@@ -185,7 +185,8 @@ def test_anything_else_goes_the_general_way(argv: list[str]) -> None:
 def write_index(commands: dict[str, list[str]]) -> None:
     envcache.write(json.dumps({"format": plugins.PluginIndex.FORMAT, "builtins": ["commands"],
                                "errors": [], "plugins": [], "calls": {},
-                               "commands": commands}), plugins.PluginIndex.KIND)
+                               "commands": commands}), plugins.PluginIndex.KIND,
+                   installation=True)
 
 
 def test_a_plugin_that_registers_save_or_unknown_commands_disables_the_short_cut(
@@ -224,10 +225,10 @@ def test_an_edited_plugin_file_makes_the_index_unusable(tmp_path: Path,
     assert [e.error for e in lazy.load_errors] == [e.error for e in built.load_errors]
     module = tmp_path / "edited_plugin.py"
     module.write_text("x = 1\n")
-    data = json.loads(envcache.read(plugins.PluginIndex.KIND) or "")
+    data = json.loads(envcache.read(plugins.PluginIndex.KIND, installation=True) or "")
     data["plugins"].append(["edited", "edited_plugin", "module edited_plugin", str(module),
                             envcache.stamp(str(module))])
-    envcache.write(json.dumps(data), plugins.PluginIndex.KIND)
+    envcache.write(json.dumps(data), plugins.PluginIndex.KIND, installation=True)
     assert plugins.PluginIndex.read() is not None
     module.write_text("x = 22\n")  # an editable plugin changed under the index
     assert plugins.PluginIndex.read() is None

@@ -837,7 +837,8 @@ def _describe(plugin: Any) -> tuple[str, str | None]:
 
 class PluginIndex:
     """What a full :func:`build` found, recorded for later processes of the same installation
-    (``~/.cache/goldfish/plugin-index-<fingerprint>.txt``, :mod:`goldfish.envcache`):
+    (``~/.cache/goldfish/plugin-index-<fingerprint>.txt``, :mod:`goldfish.envcache`, keyed by
+    the installation alone):
     each registered plugin in registration order (name, entry point or module, where it is
     defined and that file's stamp), the load errors, each hook's implementations in call order
     and the commands each plugin registers. With it a short command (``goldfish save``) learns
@@ -878,7 +879,7 @@ class PluginIndex:
 
         if not cls.usable():
             return None
-        raw = envcache.read(cls.KIND)
+        raw = envcache.read(cls.KIND, installation=True)
         if raw is None:
             return None
         try:
@@ -923,7 +924,7 @@ class PluginIndex:
         envcache.write(json.dumps({
             "format": cls.FORMAT, "builtins": sorted(plugins._builtin_names),
             "errors": [[e.name, e.error] for e in plugins.load_errors], "plugins": rows,
-            "calls": calls, "commands": commands}), cls.KIND)
+            "calls": calls, "commands": commands}), cls.KIND, installation=True)
 
     def load(self, name: str) -> Any:
         """The plugin object registered as ``name``, imported as the build imported it."""
