@@ -130,7 +130,9 @@ def main() -> int:
         python = [sys.executable, "-c", "pass"]
         # what save pays before any work: its imports and the recorded plugin set (the short
         # cut of goldfish.cli.fastpath), no project opened
-        floor = [sys.executable, "-c", "import goldfish.cli.fastpath, goldfish.cli.workspace_cmds, "
+        # (with the console script's sys.path: the recorded plugin set is keyed by it)
+        floor = [sys.executable, "-c", f"import sys\nsys.path[0] = {str(Path(script).parent)!r}\n"
+                 "import goldfish.cli.fastpath, goldfish.cli.workspace_cmds, "
                  "goldfish.workspaces, goldfish.memory, goldfish.orientation, "
                  "goldfish.runs.reconciler, goldfish.builtins.state_md\n"
                  "from goldfish import plugins\n"
