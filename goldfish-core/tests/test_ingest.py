@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,77 @@ def test_a_running_stage_is_ingested_from_its_cursor_not_reread(
                         "stage = 'train'", (run_id,))[0] is None  # dropped once the stage ended
     assert watcher.calls and all(h <= HISTORY_POINTS + n for n, h, _ in watcher.calls)
     assert all(h == min(c, HISTORY_POINTS) + n for n, h, c in watcher.calls if n)
+
+
+def test_batches_far_behind_the_end_are_folded_without_their_points(tmp_path: Path) -> None:
+    """A reader that is behind (``behind``) skips handing over points it has no time for; the
+    summaries and the stats of everything before the newest batch are those of a full read."""
+    path = tmp_path / "metrics.jsonl"
+    values = [float(i) for i in range(3000)]
+    values[10] = math.nan
+    text = "".join(json.dumps({"n": "loss", "v": v if math.isfinite(v) else "nan", "s": i,
+                               "t": i}) + "\n" for i, v in enumerate(values))
+    path.write_text(text)
+    ingest = Ingest(path, 0, None)
+    batches = list(ingest.batches(points=True, batch_bytes=4096, behind=8192))
+    kept = [len(b.points) for b in batches]
+    assert kept[0] == 0 and kept[-1] > 0  # the oldest skipped, the newest handed over
+    assert sum(1 for k in kept if k) <= 3
+    last = batches[-1]
+    stats, history = ingest.stats(last), ingest.history(last)
+    assert stats["loss"].count == 3000 - len(last.points)
+    assert stats["loss"].nonfinite == 1  # the NaN of a skipped batch still reaches the hooks
+    assert [p.step for p in history["loss"]] == list(range(3000 - HISTORY_POINTS
+                                                          - len(last.points), 3000))
+    plain = Ingest(path, 0, None)
+    for _ in plain.batches(batch_bytes=4096):
+        pass
+    assert plain.state() == ingest.state()
+
+
+def test_a_waiter_behind_a_fast_logging_stage_reads_on_without_waiting(
+        tmp_path: Path, goldfish_plugins: Any, register_goldfish_plugin: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """When a look leaves metrics unread, the waiter looks again at once instead of waiting
+    for the next change, so the stage's metrics are read while it runs, not after it ends."""
+    from goldfish.runs import ingest, waiting
+
+    watcher = Watcher()
+    register_goldfish_plugin(watcher, name="watcher")
+    project = make_project(tmp_path, CHAIN, goldfish_plugins)
+    edit(project, "modules/train.py", """
+        import time
+        from goldfish import io
+        io.load_input("data")
+        for step in range(20000):
+            io.log_metric("loss", 10.0 - step / 10000, step=step)
+        io.flush()
+        while not (io.job_dir() / "go").exists():
+            time.sleep(0.02)
+        io.save_output("model", {"w": 1.0})
+    """)
+    monkeypatch.setattr(ingest, "BATCH_BYTES", 4096)
+    monkeypatch.setattr("goldfish.runs.engine.TICK_SECONDS", 0.0)  # one batch per look
+    engine = Engine(project)
+    run_id = engine.run("w1")
+    job = engine.job_dir(run_id, "train")
+    looks: list[tuple[bool, int]] = []
+    real_wait = waiting.wait_for_change
+
+    def recording_wait(eng: Any, rid: str, acted: bool, timeout: float,
+                       since: int | None = None) -> None:
+        looks.append((eng.backlog, os.path.getsize(job / "metrics.jsonl")
+                      if (job / "metrics.jsonl").exists() else 0))
+        if eng.backlog:
+            raise AssertionError("waited with metrics left unread")
+        offset = one(project, "SELECT metrics_offset FROM stage_runs WHERE run_id = ? AND "
+                              "stage = 'train'", (run_id,))[0] or 0
+        if offset and offset == looks[-1][1]:
+            (job / "go").write_text("")  # everything read while the stage still runs
+        real_wait(eng, rid, acted, timeout, since)
+
+    monkeypatch.setattr(waiting, "wait_for_change", recording_wait)
+    assert engine.wait(run_id, timeout=120) == "done"
+    assert (job / "go").exists(), "the waiter never caught up while the stage ran"
+    loss = get_run(project, run_id).stage("train").metrics["loss"]
+    assert loss["count"] == 20000 and loss["last_step"] == 19999

@@ -287,13 +287,14 @@ def test_numpy_is_imported_only_when_arrays_are_used(tmp_path: Path) -> None:
 
 def test_the_stage_interpreter_imports_no_dataclasses_or_inspect() -> None:
     """Every stage process imports goldfish._stage (and goldfish.io, goldfish.errors): kept free
-    of dataclasses and inspect, ~10 ms of start-up per stage."""
+    of dataclasses and inspect (~10 ms of start-up per stage), and of typing, traceback, csv and
+    shutil, which only some stages need (a failure's traceback, a csv or a copied output)."""
     import subprocess
     import sys
 
     probe = ("import sys, goldfish._stage\n"
-             "print(sorted({'dataclasses', 'inspect', 'typing_extensions', 'pydantic'} "
-             "& set(sys.modules)))")
+             "print(sorted({'dataclasses', 'inspect', 'typing_extensions', 'pydantic', 'typing', "
+             "'traceback', 'csv', 'shutil'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"

@@ -60,9 +60,11 @@ class Ec2Backend:
         """Refuse before any snapshot or staging work (see :func:`goldfish.runs.preflight`)."""
         raise not_implemented(profile)
 
-    def diagnose(self) -> list[tuple[str, str, str]]:
+    def diagnose(self, profile_name: str, profile: Any = None) -> list[tuple[str, str, str]]:
+        """``goldfish doctor``'s line for the profile (``goldfish.runs.backends.diagnose``): a
+        warning, since a project may define an ec2 profile it never runs."""
         error = not_implemented()
-        return [("warn", "ec2 backend", f"{error.message}; {error.hint}")]
+        return [("warn", f"ec2 backend ({profile_name})", f"{error.message}; {error.hint}")]
 
     # --- the contract: nothing runs, and nothing pretends to --------------------------------
     def launch(self, job: Job) -> Handle:

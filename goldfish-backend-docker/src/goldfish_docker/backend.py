@@ -273,15 +273,11 @@ class DockerBackend(LocalBackend):
                 return None
 
     def poll(self, handle: Handle) -> JobStatus:
-        job_dir = self._job_dir(handle)
-        name = handle.data.get("container") if isinstance(handle.data, dict) else None
-        if job_dir is None or not isinstance(name, str) or not name:
-            return JobStatus("lost", cause="lost",
-                             message=f"handle for job {handle.job_id!r} names no container; it "
-                                     "was not made by the docker backend")
-        if not job_dir.is_dir():
-            return JobStatus("lost", cause="lost",
-                             message=f"job directory {job_dir} no longer exists")
+        raw = handle.data.get("container") if isinstance(handle.data, dict) else None
+        name = raw if isinstance(raw, str) else ""
+        job_dir = self._job_or_lost(handle, None if name else "names no container")
+        if isinstance(job_dir, JobStatus):
+            return job_dir
         exited = self._exit_status(job_dir)
         if exited is not None:
             return self._refine(name, job_dir, exited)
@@ -487,9 +483,10 @@ class DockerBackend(LocalBackend):
         return removed
 
     # --- housekeeping -------------------------------------------------------------------------
-    def doctor(self, profile_name: str, profile: Any) -> list[tuple[str, str, str]]:
-        """``goldfish doctor`` lines: the engine (reachable, version, runtimes), this profile's
-        image and GPUs, and the project's containers."""
+    def diagnose(self, profile_name: str, profile: Any) -> list[tuple[str, str, str]]:
+        """``goldfish doctor`` lines (``goldfish.runs.backends.diagnose``): the engine
+        (reachable, version, runtimes), this profile's image and GPUs, and the project's
+        containers."""
         facts = engine.info()
         if not facts.get("reachable"):
             return [("fail", "docker engine", f"{facts.get('error')} ({engine.START_HINT})")]

@@ -561,9 +561,14 @@ class GceBackend:
                 out.append(item)
         return out
 
-    def diagnose(self) -> list[tuple[str, str, str]]:
-        """Doctor checks ``(status, subject, detail)``: credentials, project, API, bucket.
-        Details name the fix; no token or key is ever part of them."""
+    def diagnose(self, profile_name: str, profile: Any = None) -> list[tuple[str, str, str]]:
+        """Doctor checks ``(status, subject, detail)`` of the profile ``profile_name``:
+        credentials, project, API, bucket (``goldfish.runs.backends.diagnose``)."""
+        return [(status, f"{subject} ({profile_name})", detail)
+                for status, subject, detail in self._diagnose()]
+
+    def _diagnose(self) -> list[tuple[str, str, str]]:
+        """Details name the fix; no token or key is ever part of them."""
         checks: list[tuple[str, str, str]] = []
         endpoint = self.settings.api_endpoint or ""
         if endpoint.startswith("http://"):

@@ -13,11 +13,14 @@ import os
 import runpy
 import signal
 import sys
-import traceback
 from pathlib import Path
-from typing import Any
 
 from goldfish import io
+
+TYPE_CHECKING = False  # not typing: ~3 ms of every stage's start-up
+if TYPE_CHECKING:
+    import traceback
+    from typing import Any
 
 TAIL_LINES = 30
 EXIT_FAILED = 1
@@ -46,11 +49,15 @@ def _prune(te: traceback.TracebackException) -> None:
         seen.add(id(current))
         kept = [f for f in current.stack if not _internal(f.filename)]
         if kept:  # an error inside the runtime itself keeps its frames
+            import traceback
+
             current.stack = traceback.StackSummary.from_list(kept)
         todo += [t for t in (current.__cause__, current.__context__) if t is not None]
 
 
 def format_tail(exc: BaseException, lines: int = TAIL_LINES) -> str:
+    import traceback  # only when a stage fails
+
     te = traceback.TracebackException.from_exception(exc)
     _prune(te)
     text = "".join(te.format())

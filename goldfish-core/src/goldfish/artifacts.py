@@ -24,7 +24,6 @@ import os
 import shutil
 import stat
 import tempfile
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
@@ -245,7 +244,7 @@ class ArtifactStore:
         if not self.storage.exists(uri):
             raise self._missing(digest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".goldfish-tmp-{uuid.uuid4().hex}-{dest.name}")
+        tmp = dest.with_name(f".goldfish-tmp-{os.urandom(16).hex()}-{dest.name}")  # not uuid: platform
         try:
             self._place(digest, uri, tmp, 0o644, link)
             os.replace(tmp, dest)

@@ -40,7 +40,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -352,29 +351,10 @@ def load(path: Path, plugins: Plugins, cache_dir: Path | None) -> ProjectConfig:
 def cache_key(raw: bytes, plugins: Plugins) -> str:
     """What the validation of ``raw`` depends on (see the module docstring)."""
     parts = [f"format {_FORMAT}", envcache.fingerprint(terminal=False, cwd=False),
-             envcache.sha1(raw), _stamp(_MODELS_FILE)]
-    parts += (f"plugin {name}={_describe(plugin)}"
-              for name, plugin in sorted(plugins.pm.list_name_plugin(), key=lambda p: p[0]))
+             envcache.sha1(raw), envcache.stamp(_MODELS_FILE)]
+    parts += plugins.describe()
     parts += (f"error {e.name}: {e.error}" for e in plugins.load_errors)
     return envcache.sha1("\n".join(parts).encode())
-
-
-def _stamp(file: str | None) -> str:
-    try:
-        st = os.stat(file or "")
-    except OSError:
-        return f"{file} -"
-    return f"{file} {st.st_mtime_ns} {st.st_size}"
-
-
-def _describe(plugin: Any) -> str:
-    """A plugin object by where it is defined, with that file's stamp: editing an (editable)
-    plugin's module changes the key."""
-    if isinstance(plugin, type(os)):
-        return f"module {plugin.__name__} {_stamp(getattr(plugin, '__file__', None))}"
-    cls = plugin if isinstance(plugin, type) else type(plugin)
-    module = sys.modules.get(cls.__module__)
-    return f"{cls.__module__}:{cls.__qualname__} {_stamp(getattr(module, '__file__', None))}"
 
 
 def _read(record: Path, key: str

@@ -72,26 +72,38 @@ def sha1(data: bytes) -> str:
         return hashlib.sha1(data).hexdigest()
 
 
-def _path(kind: str) -> str:
-    return os.path.join(_cache_dir(), f"{kind}-{fingerprint()}.txt")
+def stamp(file: str | None) -> str:
+    """A file as caches key it: path, mtime and size (``-`` when it cannot be read)."""
+    try:
+        st = os.stat(file or "")
+    except OSError:
+        return f"{file} -"
+    return f"{file} {st.st_mtime_ns} {st.st_size}"
 
 
-def read(kind: str = "help") -> str | None:
+def _path(kind: str, installation: bool = False) -> str:
+    key = fingerprint(terminal=False, cwd=False) if installation else fingerprint()
+    return os.path.join(_cache_dir(), f"{kind}-{key}.txt")
+
+
+def read(kind: str = "help", *, installation: bool = False) -> str | None:
+    """The cached text of ``kind``; ``installation``: keyed by the installation alone (not the
+    terminal width, nor the current directory of a ``python -c``/``-m`` process)."""
     if os.environ.get("GOLDFISH_NO_CACHE") == "1":
         return None
     try:
-        with open(_path(kind), encoding="utf-8") as fh:
+        with open(_path(kind, installation), encoding="utf-8") as fh:
             return fh.read()
     except OSError:
         return None
 
 
-def write(text: str, kind: str = "help") -> None:
+def write(text: str, kind: str = "help", *, installation: bool = False) -> None:
     if os.environ.get("GOLDFISH_NO_CACHE") == "1":
         return
     try:
         os.makedirs(_cache_dir(), exist_ok=True)
-        path = _path(kind)
+        path = _path(kind, installation)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)

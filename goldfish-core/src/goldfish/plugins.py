@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from goldfish import hookspecs
+from goldfish import envcache, hookspecs
 from goldfish.errors import GoldfishError, did_you_mean
 
 if TYPE_CHECKING:
@@ -177,12 +177,61 @@ def _dist_version(module_name: str, plugin_name: str = "") -> str | None:
 class Plugins:
     """Typed facade over the pluggy plugin manager: one method per hook."""
 
-    def __init__(self, pm: pluggy.PluginManager, load_errors: list[LoadError] | None = None,
-                 builtin_names: Iterable[str] = ()) -> None:
-        self.pm = pm
+    def __init__(self, pm: pluggy.PluginManager | None,
+                 load_errors: list[LoadError] | None = None,
+                 builtin_names: Iterable[str] = (), index: PluginIndex | None = None) -> None:
+        self._pm = pm
         self.load_errors: list[LoadError] = list(load_errors or [])
         self._builtin_names = set(builtin_names)
         self._registries: Registries | None = None
+        self._index = index if pm is None else None
+
+    @classmethod
+    def from_index(cls, index: PluginIndex) -> Plugins:
+        """The plugin set a recorded build found (see :class:`PluginIndex`), nothing imported:
+        a hook nobody implements costs nothing, ``record_event`` imports only its
+        implementers, and anything else (``pm``, registries, commands…) builds the manager
+        for real on first use, exactly as :func:`build` does."""
+        return cls(None, [LoadError(n, e) for n, e in index.errors], index.builtins, index)
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        if self._pm is None:
+            full = build()
+            since = self.load_errors[len(self._index.errors) if self._index else 0:]
+            self._pm, self._index = full.pm, None
+            self.load_errors[:] = full.load_errors + since
+            self._builtin_names = full._builtin_names
+        return self._pm
+
+    def describe(self) -> list[str]:
+        """``plugin NAME=WHERE`` for each registered plugin, sorted by name: the module or class
+        and its file's stamp (so editing an editable plugin's module changes it); keys the
+        record of a validated goldfish.yaml."""
+        if self._pm is None and self._index is not None:
+            found = [(name, prefix, file) for name, _, prefix, file in self._index.plugins]
+        else:
+            found = [(name, *_describe(plugin)) for name, plugin in self.pm.list_name_plugin()]
+        return [f"plugin {name}={prefix} {envcache.stamp(file)}"
+                for name, prefix, file in sorted(found, key=lambda p: p[0])]
+
+    def _implementations(self, hook: str) -> list[tuple[str, Callable[..., Any], tuple[str, ...]]]:
+        """(plugin, function, argument names) of ``hook``'s implementations in call order."""
+        if self._pm is None and self._index is not None:
+            try:
+                return [(name, getattr(self._index.load(name), hook), tuple(argnames))
+                        for name, argnames in self._index.calls.get(hook, [])]
+            except Exception:  # pragma: no cover - imported fine when recorded; build for real
+                pass
+        return [(impl.plugin_name, impl.function, tuple(impl.argnames))
+                for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls())]
+
+    def _fire(self, hook: str, **kwargs: Any) -> None:
+        """Call a notification hook; one nobody implements (known from the index) costs no
+        plugin manager."""
+        if self._pm is None and self._index is not None and not self._index.calls.get(hook):
+            return
+        getattr(self.pm.hook, hook)(**kwargs)
 
     # --- management -----------------------------------------------------------------------
     def register(self, plugin: object, name: str | None = None) -> str:
@@ -451,12 +500,12 @@ class Plugins:
     def record_event(self, event: Event, project: Project) -> list[LoadError]:
         """Fan the event out to every store; failures are returned, never raised."""
         failures = []
-        for impl in reversed(self.pm.hook.record_event.get_hookimpls()):
+        args = {"event": event, "project": project}
+        for name, function, argnames in self._implementations("record_event"):
             try:
-                args = {"event": event, "project": project}
-                impl.function(**{k: v for k, v in args.items() if k in impl.argnames})
+                function(**{k: v for k, v in args.items() if k in argnames})
             except Exception as exc:
-                failures.append(LoadError(impl.plugin_name, f"record_event: {exc!r}"))
+                failures.append(LoadError(name, f"record_event: {exc!r}"))
         return failures
 
     def recall(self, query: str, project: Project, kinds: list[str] | None = None,
@@ -472,17 +521,17 @@ class Plugins:
 
     # --- lifecycle ------------------------------------------------------------------------
     def on_version_saved(self, project: Project, workspace: str, version: int, commit: str) -> None:
-        self.pm.hook.on_version_saved(project=project, workspace=workspace, version=version,
-                                      commit=commit)
+        self._fire("on_version_saved", project=project, workspace=workspace, version=version,
+                   commit=commit)
 
     def on_run_started(self, project: Project, run: Any) -> None:
-        self.pm.hook.on_run_started(project=project, run=run)
+        self._fire("on_run_started", project=project, run=run)
 
     def on_run_finished(self, project: Project, run: Any) -> None:
-        self.pm.hook.on_run_finished(project=project, run=run)
+        self._fire("on_run_finished", project=project, run=run)
 
     def on_stage_finished(self, project: Project, run: Any, stage: str, state: str) -> None:
-        self.pm.hook.on_stage_finished(project=project, run=run, stage=stage, state=state)
+        self._fire("on_stage_finished", project=project, run=run, stage=stage, state=state)
 
 
 def _flatten(results: Iterable[Any]) -> list[Any]:
@@ -526,18 +575,20 @@ def build(*, load_entry_points: bool = True, builtins: bool = True,
     pm = new_manager()
     errors: list[LoadError] = []
     builtin_names: list[str] = []
+    sources: dict[str, str] = {}
     if builtins:
         for name, module in BUILTIN_PLUGINS.items():
             try:
                 pm.register(importlib.import_module(module), name=name)
                 builtin_names.append(name)
+                sources[name] = module
             except ModuleNotFoundError as exc:
                 if exc.name != module:
                     errors.append(LoadError(name, repr(exc)))
             except Exception as exc:
                 errors.append(LoadError(name, repr(exc)))
     if load_entry_points:
-        errors.extend(_discover(pm))
+        errors.extend(_discover(pm, sources))
         errors.extend(_load_plugins_dir(pm))
     for name, obj in extra:
         pm.register(obj, name=name)
@@ -549,6 +600,9 @@ def build(*, load_entry_points: bool = True, builtins: bool = True,
     plugins = Plugins(pm, errors, builtin_names)
     if os.environ.get("GOLDFISH_TRACE_PLUGINS") == "1":
         _trace(pm)
+    elif load_entry_points and builtins and not extra and PluginIndex.usable() \
+            and PluginIndex.read() is None:
+        PluginIndex.record(plugins, sources)
     return plugins
 
 
@@ -676,7 +730,9 @@ def _load_plugins_dir(pm: pluggy.PluginManager) -> list[LoadError]:
     return errors
 
 
-def _discover(pm: pluggy.PluginManager) -> list[LoadError]:
+def _discover(pm: pluggy.PluginManager, sources: dict[str, str] | None = None
+              ) -> list[LoadError]:
+    """Register the ``goldfish.plugins`` entry points; ``sources`` gets each one's value."""
     allowed = _allow_list()
     errors: list[LoadError] = []
     if allowed is not None and not allowed:
@@ -684,7 +740,9 @@ def _discover(pm: pluggy.PluginManager) -> list[LoadError]:
     cached = _cached_entry_points()
     loaded = (_load_cached(cached, allowed, errors) if cached is not None
               else _load_with_stevedore(allowed, errors))
-    for name, plugin in loaded:
+    for name, plugin, value in loaded:
+        if sources is not None and not pm.has_plugin(name):
+            sources[name] = value
         if pm.has_plugin(name):
             errors.append(LoadError(name, "a plugin with this name is already registered"))
             continue
@@ -704,7 +762,7 @@ def _missing(names: Iterable[str]) -> list[LoadError]:
 
 
 def _load_with_stevedore(allowed: set[str] | None,
-                         errors: list[LoadError]) -> list[tuple[str, Any]]:
+                         errors: list[LoadError]) -> list[tuple[str, Any, str]]:
     from stevedore import ExtensionManager, NamedExtensionManager
 
     def on_failure(_manager: Any, entrypoint: Any, exc: BaseException) -> None:
@@ -721,11 +779,11 @@ def _load_with_stevedore(allowed: set[str] | None,
                                     on_missing_entrypoints_callback=lambda names:
                                     errors.extend(_missing(names)))
     _save_entry_points()
-    return [(ext.name, ext.plugin) for ext in mgr.extensions]
+    return [(ext.name, ext.plugin, ext.entry_point.value) for ext in mgr.extensions]
 
 
 def _load_cached(entry_points: list[tuple[str, str]], allowed: set[str] | None,
-                 errors: list[LoadError]) -> list[tuple[str, Any]]:
+                 errors: list[LoadError]) -> list[tuple[str, Any, str]]:
     """Import the cached entry points exactly as stevedore would, failures captured alike."""
     out = []
     names = {name for name, _ in entry_points}
@@ -739,7 +797,7 @@ def _load_cached(entry_points: list[tuple[str, str]], allowed: set[str] | None,
         except Exception as exc:
             errors.append(LoadError(name, f"{type(exc).__name__}: {exc}"))
             continue
-        out.append((name, target))
+        out.append((name, target, value))
     return out
 
 
@@ -769,6 +827,120 @@ def _save_entry_points() -> None:
     envcache.write(json.dumps(found), "plugins")
 
 
+def _describe(plugin: Any) -> tuple[str, str | None]:
+    """Where a plugin object is defined: (``module NAME`` or ``MODULE:QUALNAME``, its file)."""
+    if isinstance(plugin, type(os)):
+        return f"module {plugin.__name__}", getattr(plugin, "__file__", None)
+    cls = plugin if isinstance(plugin, type) else type(plugin)
+    module = sys.modules.get(cls.__module__)
+    return f"{cls.__module__}:{cls.__qualname__}", getattr(module, "__file__", None)
+
+
+class PluginIndex:
+    """What a full :func:`build` found, recorded for later processes of the same installation
+    (``~/.cache/goldfish/plugin-index-<fingerprint>.txt``, :mod:`goldfish.envcache`, keyed by
+    the installation alone):
+    each registered plugin in registration order (name, entry point or module, where it is
+    defined and that file's stamp), the load errors, each hook's implementations in call order
+    and the commands each plugin registers. With it a short command (``goldfish save``) learns
+    who implements what without importing a plugin or building the parser
+    (:meth:`Plugins.from_index`). Not used with ``GOLDFISH_NO_CACHE=1``, ``GOLDFISH_PLUGINS_DIR``
+    (development plugins) or ``GOLDFISH_TRACE_PLUGINS=1``; a recorded plugin file that changed
+    (an editable plugin edited) makes the index unusable until the next full build rewrites
+    it."""
+
+    KIND = "plugin-index"
+    FORMAT = 1
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.builtins: list[str] = [str(n) for n in data["builtins"]]
+        self.errors: list[tuple[str, str]] = [(str(n), str(e)) for n, e in data["errors"]]
+        #: (name, entry point value or module, describe prefix, file)
+        self.plugins: list[tuple[str, str, str, str | None]] = [
+            (str(n), str(v), str(d), f if f is None else str(f)) for n, v, d, f, _ in
+            data["plugins"]]
+        self.stamps = {str(p[0]): str(p[4]) for p in data["plugins"]}
+        self.calls: dict[str, list[tuple[str, list[str]]]] = {
+            str(h): [(str(n), [str(a) for a in args]) for n, args in impls]
+            for h, impls in data["calls"].items()}
+        self.commands: dict[str, list[str]] = {str(n): [str(c) for c in cs]
+                                               for n, cs in data["commands"].items()}
+        self._loaded: dict[str, Any] = {}
+
+    @staticmethod
+    def usable() -> bool:
+        return (not os.environ.get("GOLDFISH_PLUGINS_DIR")
+                and os.environ.get("GOLDFISH_NO_CACHE") != "1"
+                and os.environ.get("GOLDFISH_TRACE_PLUGINS") != "1")
+
+    @classmethod
+    def read(cls) -> PluginIndex | None:
+        """The index of this installation, if recorded and every plugin file is unchanged."""
+        import json
+
+        if not cls.usable():
+            return None
+        raw = envcache.read(cls.KIND, installation=True)
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+            if data.get("format") != cls.FORMAT:
+                return None
+            index = cls(data)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+        for name, _, _, file in index.plugins:
+            if envcache.stamp(file) != index.stamps[name]:
+                return None
+        return index
+
+    @classmethod
+    def record(cls, plugins: Plugins, sources: dict[str, str]) -> None:
+        """Write the index of a full build (``sources``: how each plugin was loaded)."""
+        import argparse
+        import json
+
+        pm = plugins.pm
+        rows = []
+        for name, plugin in pm.list_name_plugin():
+            if name not in sources:  # registered some other way: no index
+                return
+            prefix, file = _describe(plugin)
+            rows.append([name, sources[name], prefix, file, envcache.stamp(file)])
+        calls = {}
+        for hook, caller in vars(pm.hook).items():
+            if not hook.startswith("_") and caller.has_spec():
+                calls[hook] = [[impl.plugin_name, list(impl.argnames)]
+                               for impl in reversed(caller.get_hookimpls())]
+        commands: dict[str, list[str]] = {}
+        for impl in pm.hook.register_commands.get_hookimpls():
+            sub = argparse.ArgumentParser(add_help=False).add_subparsers()
+            args = {"cli": sub, "command": None}
+            try:
+                impl.function(**{k: v for k, v in args.items() if k in impl.argnames})
+                commands[impl.plugin_name] = sorted(sub.choices)
+            except Exception:
+                commands[impl.plugin_name] = ["*"]  # unknown: no command may take a short cut
+        envcache.write(json.dumps({
+            "format": cls.FORMAT, "builtins": sorted(plugins._builtin_names),
+            "errors": [[e.name, e.error] for e in plugins.load_errors], "plugins": rows,
+            "calls": calls, "commands": commands}), cls.KIND, installation=True)
+
+    def load(self, name: str) -> Any:
+        """The plugin object registered as ``name``, imported as the build imported it."""
+        if name not in self._loaded:
+            value = next(v for n, v, _, _ in self.plugins if n == name)
+            self._loaded[name] = resolve(value) if ":" in value else importlib.import_module(value)
+        return self._loaded[name]
+
+    def owns_command(self, command: str, plugin: str) -> bool:
+        """True when ``plugin`` alone registers ``command`` (as far as the index knows)."""
+        return all((command not in names and "*" not in names) or name == plugin
+                   for name, names in self.commands.items()) and \
+            command in self.commands.get(plugin, [])
+
+
 _default: Plugins | None = None
 
 
@@ -778,6 +950,21 @@ def get_plugins() -> Plugins:
     if _default is None:
         _default = build()
     return _default
+
+
+def use_index(command: str, owner: str) -> bool:
+    """Make the process-wide manager the recorded plugin set (:meth:`Plugins.from_index`) for
+    running ``command``, which the built-in plugin ``owner`` must alone register. False (and
+    nothing changed) when a manager is already built, there is no usable index, or another
+    plugin registers the command or may do so."""
+    global _default
+    if _default is not None:
+        return False
+    index = PluginIndex.read()
+    if index is None or owner not in index.builtins or not index.owns_command(command, owner):
+        return False
+    _default = Plugins.from_index(index)
+    return True
 
 
 def set_plugins(plugins: Plugins | None) -> Plugins | None:

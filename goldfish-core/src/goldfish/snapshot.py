@@ -14,8 +14,6 @@ Reading (export, listing, diff) goes through dulwich's object store.
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import marshal
 import os
 import stat
@@ -62,8 +60,24 @@ def init_repository(path: str | os.PathLike[str]) -> None:
     Repo.init_bare(str(path)).close()
 
 
+try:  # the interpreter's own SHA-1: hashlib would load OpenSSL (~3 ms of every `save`)
+    from _sha1 import sha1 as _small_sha1
+except ImportError:  # pragma: no cover - interpreters built without it
+    from hashlib import sha1 as _small_sha1
+#: From this size on OpenSSL's SHA-1 (through hashlib) is used: faster per byte.
+_BIG_OBJECT = 1 << 20
+
+
+def _sha1(data: bytes | bytearray) -> Any:
+    if len(data) < _BIG_OBJECT:
+        return _small_sha1(data)
+    import hashlib
+
+    return hashlib.sha1(data)
+
+
 def _object_id(type_name: bytes, raw: bytes) -> bytes:
-    return hashlib.sha1(b"%s %d\0%s" % (type_name, len(raw), raw)).digest()
+    return bytes(_sha1(b"%s %d\0%s" % (type_name, len(raw), raw)).digest())
 
 
 # --- writing objects --------------------------------------------------------------------------
@@ -162,7 +176,7 @@ class ObjectWriter:
             chunk = bytes(header) + zlib.compress(raw, 1)
             index.append((oid, zlib.crc32(chunk), offset))
             pack += chunk
-        pack_id = hashlib.sha1(pack).digest()
+        pack_id = bytes(_sha1(pack).digest())
         pack += pack_id
         index.sort()
         fanout = [0] * 256
@@ -178,7 +192,7 @@ class ObjectWriter:
         idx += struct.pack(f">{len(index)}I", *(crc for _, crc, _ in index))
         idx += struct.pack(f">{len(index)}I", *(offset for _, _, offset in index))
         idx += pack_id
-        idx += hashlib.sha1(idx).digest()
+        idx += _sha1(idx).digest()
         pack_dir = self.objects_dir / "pack"
         pack_dir.mkdir(exist_ok=True)
         base = pack_dir / f"pack-{pack_id.hex()}"
@@ -857,6 +871,8 @@ def diff_listings(a: str, a_files: Listing, read_a: Reader,
 
 
 def _file_change(path: str, status: str, before: bytes, after: bytes, a: str, b: str) -> FileChange:
+    import difflib  # diffs only: not on the path of every snapshot
+
     if b"\0" in before[:8000] or b"\0" in after[:8000]:
         patch = f"Binary files {a}:{path} and {b}:{path} differ\n"
         return FileChange(path, status, 0, 0, True, patch)
@@ -954,7 +970,7 @@ def _check_loose(path: Path, oid: str) -> tuple[bytes, str | None]:
         return b"", "has no valid object header"
     if int(size) != len(body):
         return b"", f"is truncated ({len(body)} of {int(size)} bytes)"
-    if hashlib.sha1(raw).hexdigest() != oid:
+    if _sha1(raw).hexdigest() != oid:
         return b"", "content does not match its id"
     return kind, None
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import builtins
 import os
 import re
-import shutil
 import sqlite3
 import sys
 import time
@@ -338,7 +337,7 @@ class Workspaces:
                 dest.rmdir()
             os.rename(tmp, dest)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _rmtree(tmp, ignore_errors=True)
             raise
         return v
 
@@ -421,7 +420,7 @@ class Workspaces:
             raise
         finally:
             if staged is not None:
-                shutil.rmtree(staged, ignore_errors=True)
+                _rmtree(staged, ignore_errors=True)
         self._notify(version)
         return self._info(self._row(name))
 
@@ -480,7 +479,7 @@ class Workspaces:
             with Store(self._repo) as store:
                 store.export(tree, tmp)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _rmtree(tmp, ignore_errors=True)
             raise
         return tmp
 
@@ -538,7 +537,7 @@ class Workspaces:
                 self._unplace(staged, slot)
             raise
         finally:
-            shutil.rmtree(staged, ignore_errors=True)
+            _rmtree(staged, ignore_errors=True)
         self._restore_stash(name, slot)
         return slot
 
@@ -563,7 +562,7 @@ class Workspaces:
                                   f"unmounted {workspace} from {slot} at {version.tag}",
                                   slot=slot, version=version.tag, kept_ignored=len(ignored))
         except BaseException:
-            shutil.rmtree(path, ignore_errors=True)
+            _rmtree(path, ignore_errors=True)
             os.rename(trash, path)
             raise
         self._cache_path(slot).unlink(missing_ok=True)
@@ -573,7 +572,7 @@ class Workspaces:
                 for rel in ignored:
                     stale = stash / rel.rstrip("/")
                     if stale.is_dir() and not stale.is_symlink():
-                        shutil.rmtree(stale)
+                        _rmtree(stale)
                     elif os.path.lexists(stale):
                         stale.unlink()
                 _carry(trash, stash, ignored)
@@ -581,7 +580,7 @@ class Workspaces:
             print(f"goldfish: warning: could not keep the ignored files of {workspace} ({exc}); "
                   f"they are in {trash}", file=sys.stderr)
         else:
-            shutil.rmtree(trash, ignore_errors=True)
+            _rmtree(trash, ignore_errors=True)
         return version
 
     def _stash_path(self, workspace: str) -> Path:
@@ -735,8 +734,8 @@ class Workspaces:
             raise
         finally:
             if staged is not None:
-                shutil.rmtree(staged, ignore_errors=True)
-            shutil.rmtree(trash, ignore_errors=True)
+                _rmtree(staged, ignore_errors=True)
+            _rmtree(trash, ignore_errors=True)
         if slot is not None:
             self._cache_path(slot).unlink(missing_ok=True)
         if result.created:
@@ -919,3 +918,10 @@ def _merge_move(src: Path, dst: Path) -> None:
         src.rmdir()
     except OSError:
         pass  # something collided and stays here
+
+
+def _rmtree(path: str | os.PathLike[str], ignore_errors: bool = False) -> None:
+    # shutil (with bz2 and lzma) is imported here: `goldfish save` never removes a tree
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)

@@ -15,7 +15,6 @@ import builtins
 import contextlib
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -43,7 +42,7 @@ def _fsync_dir(path: Path) -> None:
 def write_atomic(target: Path, src: Path | bytes) -> None:
     """Copy ``src`` (a file or bytes) to ``target`` through a fsynced temp file and a rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}-{target.name}")
+    tmp = target.with_name(f"{TMP_PREFIX}{os.urandom(16).hex()}-{target.name}")  # uuid: platform
     try:
         with open(tmp, "wb") as out:
             if isinstance(src, bytes | bytearray | memoryview):

@@ -21,7 +21,8 @@ from goldfish import __version__
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
 
 #: Commands that come with another package, named when the command is missing: ``goldfish ui``
@@ -103,6 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv == ["--version"]:
         print(f"goldfish {__version__}")
         return 0
+    if _command_name(argv) == "save":
+        from goldfish.cli import fastpath
+
+        code = fastpath.save(argv)
+        if code is not None:
+            return code
     return _run(argv)
 
 
@@ -127,6 +134,14 @@ def _run(argv: list[str]) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    return call(handler, args)
+
+
+def call(handler: Callable[[Any], int | None], args: Any) -> int:
+    """Run a command's handler: its exit code, or the message and exit code of what it raised
+    (a Goldfish error, a fault of the machine, or — only then — an internal error)."""
+    from goldfish.errors import GoldfishError
+
     try:
         result = handler(args)
         return int(result or 0)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from goldfish import faults
 from goldfish.project import Project
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def open_project(args: argparse.Namespace, *, reconcile: bool = True) -> Project:

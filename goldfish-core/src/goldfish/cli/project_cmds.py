@@ -280,11 +280,10 @@ def _project_checks(explicit: str | None, plugins: Plugins) -> list[Check]:
         checks.append(Check("fail", "config", exc.message))
     checks += _missing_backends(project, plugins, config)
     checks += _storage_backend(plugins, config)
-    checks += _backend_checks(project, plugins, config)
     if config is not None:
         from goldfish.runs import backends
 
-        checks += [Check(*c) for c in backends.diagnose(project)]  # credentials, API, bucket…
+        checks += [Check(*c) for c in backends.diagnose(project)]  # engine, image, credentials…
     checks.append(_database_check(project))
     database = checks[-1]
     checks.append(_repository_check(project))
@@ -368,37 +367,6 @@ def _storage_backend(plugins: Plugins, config: ProjectConfig | None) -> list[Che
     except GoldfishError as exc:
         return [Check("fail", "storage", exc.message)]
     return []
-
-
-def _backend_checks(project: Project, plugins: Plugins,
-                    config: ProjectConfig | None) -> list[Check]:
-    """What each profile's backend says about itself, when its class defines the optional
-    ``doctor(profile_name, profile) -> [(status, subject, detail)]`` (a container engine's
-    version and runtimes, a missing image). Identical lines from several profiles show once."""
-    if config is None:
-        return []
-    out: list[Check] = []
-    for name, profile in sorted(config.profiles.items()):
-        spec = plugins.registries.compute.get(profile.backend)
-        if spec is None:
-            continue
-        try:
-            factory = spec.load()
-            if not callable(getattr(factory, "doctor", None)):
-                continue
-            found = factory(project.root, profile.backend_config).doctor(name, profile)
-            out += [Check(str(status), str(subject), str(detail))
-                    for status, subject, detail in found]
-        except Exception as exc:
-            out.append(Check("fail", f"profile {name}",
-                             f"backend {profile.backend!r} could not check itself: {exc}"))
-    seen: set[tuple[str, str, str]] = set()
-    unique = []
-    for check in out:
-        if (check.status, check.subject, check.detail) not in seen:
-            seen.add((check.status, check.subject, check.detail))
-            unique.append(check)
-    return unique
 
 
 def _database_check(project: Project) -> Check:

@@ -1,18 +1,21 @@
 """Workspace commands: ``workspace create|list|show|delete``, ``mount``, ``unmount``, ``save``,
 ``rollback``, ``diff``, ``history`` (``log``) and ``tag``.
 
-Only argparse is imported at module level; handlers import the workspace service when they run.
+Nothing heavy is imported at module level (not even argparse: ``goldfish save``'s short cut,
+:mod:`goldfish.cli.fastpath`, calls :func:`cmd_save` without a parser); handlers import the
+workspace service when they run.
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
 from goldfish.cli.common import add_json_flag, emit_json, open_project
 
 if TYPE_CHECKING:
+    import argparse
+
     from goldfish.workspaces import VersionInfo, WorkspaceInfo, Workspaces
 
 

@@ -8,7 +8,6 @@ failing with "database is locked".
 
 from __future__ import annotations
 
-import random
 import sqlite3
 import threading
 import time
@@ -102,6 +101,8 @@ class Database:
                         f"the project database {self.path} stayed locked for "
                         f"{RETRY_FOR_SECONDS:.0f}s", "another Goldfish process is holding it; "
                         "retry, or stop the process that hangs") from exc
+                import random  # only when contended: not on every command's path
+
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.25)
         try:

@@ -7,8 +7,9 @@
 * ``running() -> list[dict]`` — what runs now and its hourly price (``goldfish profiles``).
 * ``drain_pool() -> list[dict]`` — delete the idle workers a backend keeps warm (name, zone,
   profile, hourly_usd of each); ``goldfish pool drain`` and the ``pool_drain`` tool.
-* ``diagnose() -> list[(status, subject, detail)]`` — ``goldfish doctor`` checks (credentials,
-  project, API, bucket), each detail naming the fix and never a secret.
+* ``diagnose(profile_name, profile) -> list[(status, subject, detail)]`` — ``goldfish doctor``
+  checks (an engine's version and runtimes, a missing image, credentials, project, API, bucket),
+  each detail naming the fix and never a secret.
 """
 
 from __future__ import annotations
@@ -121,15 +122,20 @@ def running(project: Any) -> list[dict[str, Any]]:
 
 
 def diagnose(project: Any) -> list[tuple[str, str, str]]:
-    """Doctor checks from every backend that offers them, subjects suffixed with the profile."""
+    """``goldfish doctor``'s lines from every profile whose backend offers
+    ``diagnose(profile_name, profile)``; each backend words its own subjects (naming the profile
+    where a line is about it), and a line several profiles give (one engine behind two docker
+    profiles) shows once."""
     checks: list[tuple[str, str, str]] = []
+    profiles = project.config.profiles
     for name, check in offering(project, "diagnose", offered=False):
         try:
-            checks += [(status, f"{subject} ({name})", detail)
-                       for status, subject, detail in check()]
+            checks += [(str(status), str(subject), str(detail))
+                       for status, subject, detail in check(name, profiles[name])]
         except Exception as exc:
-            checks.append(("fail", f"profile {name}", f"{type(exc).__name__}: {exc}"))
-    return checks
+            checks.append(("fail", f"profile {name}", f"backend {profiles[name].backend!r} "
+                                                      f"could not check itself: {exc}"))
+    return list(dict.fromkeys(checks))
 
 
 class Schedule:

@@ -33,7 +33,7 @@ from goldfish.findings import (
 )
 from goldfish.runs import lease, preflight, retries, staging, states
 from goldfish.runs.ids import job_id, new_run_id
-from goldfish.runs.ingest import TICK_SECONDS, Batch, Ingest
+from goldfish.runs.ingest import CATCH_UP_BYTES, TICK_SECONDS, Batch, Ingest
 from goldfish.runs.plan import (
     Loaded,
     Pinned,
@@ -147,6 +147,9 @@ class Engine:
         self._workspaces: Any = None
         self._artifacts: Any = None
         self._lease: tuple[str, str] | None = None
+        #: the last look left metrics unread (a stage logging faster than one tick reads):
+        #: :meth:`wait` looks again at once instead of waiting for a change
+        self.backlog = False
 
     # --- services -------------------------------------------------------------------------
     @property
@@ -389,6 +392,7 @@ class Engine:
             if holder is None:
                 return False
             self._lease = (f"run:{run_id}", holder)
+            self.backlog = False
             try:
                 with self.project.deferred_events():  # STATE.md once per pass, not per stage
                     self._advance(run_id)
@@ -691,7 +695,9 @@ class Engine:
         are kept. A blocking finding asks the stage to stop (the ``stop`` file, seen by
         ``io.should_stop``); after the grace period the backend cancels it. Metrics are read
         from the stage's cursor (``runs/ingest.py``), a batch at a time, each batch checked and
-        committed with the cursor; a backlog gets ``TICK_SECONDS`` per tick.
+        committed with the cursor; a backlog gets ``TICK_SECONDS`` per tick, and then the waiter
+        looks again at once (:attr:`backlog`); batches far behind the end of the file are folded
+        without handing their points over one by one (``CATCH_UP_BYTES``).
         """
         run_id, stage = run["id"], row["stage"]
         job_dir = self.job_dir(run_id, stage)
@@ -705,7 +711,7 @@ class Engine:
         hooks = bool(self.project.plugins.pm.hook.check_metrics.get_hookimpls())
         beat = status.heartbeat_at or status.started_at or row["started_at"]
         since = max(0.0, time.time() - beat) if beat else None
-        batches = ingest.batches(points=hooks)
+        batches = ingest.batches(points=hooks, behind=CATCH_UP_BYTES)
         deadline = time.monotonic() + TICK_SECONDS
         batch = next(batches, None)
         idle = (batch is None and ingest.offset == row["metrics_offset"]
@@ -743,6 +749,7 @@ class Engine:
                 self._request_stop(backend, handle, job_dir, grace, error or STOPPED)
                 return
             if time.monotonic() > deadline:  # a backlog: let the next poll see the exit sooner
+                self.backlog = True
                 return
             batch = next(batches, None)
             if batch is None:
@@ -980,6 +987,8 @@ class Engine:
 
                 driver.start(self.project, run_id)
                 detach_after = None
+            if acted and self.backlog:
+                continue  # metrics left unread: read on (polling first) while the stage runs
             left = poll if deadline is None else min(poll, deadline - now)
             wait_for_change(self, run_id, acted, left, since)
 

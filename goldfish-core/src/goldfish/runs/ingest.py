@@ -37,6 +37,12 @@ HISTORY_POINTS = 200
 #: Seconds a watch tick spends on a backlog before it returns (the rest waits for the next tick,
 #: or for the stage's finish, which reads it without calling ``check_metrics``).
 TICK_SECONDS = 0.1
+#: A batch followed by more unread bytes than this is folded without its points when a watch
+#: tick reads it (``batches(behind=...)``): a stage that logs faster than the host can hand
+#: every point to ``check_metrics`` is summarized at the speed of a plain read, and its skipped
+#: points still reach the hooks through their stats (``MetricContext.earlier``: count, finite
+#: extremes, non-finite values) and the recent history.
+CATCH_UP_BYTES = 2 * BATCH_BYTES
 
 
 @dataclass
@@ -189,11 +195,14 @@ class Ingest:
         return json.dumps({n: s.to_json() for n, s in self.series.items()},
                           separators=(",", ":"))
 
-    def batches(self, *, points: bool = False, batch_bytes: int = BATCH_BYTES) -> Any:
+    def batches(self, *, points: bool = False, batch_bytes: int = BATCH_BYTES,
+                behind: int | None = None) -> Any:
         """Yield a :class:`Batch` per decoded batch until the last complete line.
 
-        A file shorter than the cursor was replaced (a retried or re-fetched stage): the state
-        is dropped and reading starts over.
+        ``points``: keep each batch's points (for ``check_metrics``), except, with ``behind``,
+        in a batch followed by more than ``behind`` unread bytes (see
+        :data:`CATCH_UP_BYTES`). A file shorter than the cursor was replaced (a retried or
+        re-fetched stage): the state is dropped and reading starts over.
         """
         try:
             fh = open(self.path, "rb")  # noqa: SIM115
@@ -216,7 +225,8 @@ class Ingest:
                     carry, want = data, max(want, len(data))
                     continue
                 body, carry, want = data[:end + 1], data[end + 1:], batch_bytes
-                batch = self._fold(body, points)
+                unread = size - self.offset - len(body)
+                batch = self._fold(body, points and (behind is None or unread <= behind))
                 self.offset += len(body)
                 yield batch
 

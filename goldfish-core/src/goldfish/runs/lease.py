@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -24,7 +23,7 @@ _HOST = socket.gethostname()
 
 
 def new_holder() -> str:
-    return f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{_HOST}:{os.getpid()}:{os.urandom(4).hex()}"  # (uuid would import platform)
 
 
 def _holder_dead(holder: str) -> bool:

@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -119,6 +118,10 @@ def stage_job(store: ArtifactStore, job: Job, cache_dir: Path,
         files[rel] = uri
         if digest not in known.digests:
             pending.setdefault(digest, full)
+    # here, not at the top: the engine imports this module, and concurrent.futures brings
+    # logging with it into every local `goldfish run`
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=8) as pool:
         present = list(pool.map(lambda d: store.storage.exists(store.object_uri(d)), pending))
     uploads: list[tuple[str, Path | bytes]] = [
