@@ -17,9 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from goldfish.lifecycle.du import status_line
 from goldfish.runs import states
-from goldfish.runs.workers import idle_cost
 
 if TYPE_CHECKING:
     from goldfish.project import Project
@@ -116,6 +114,9 @@ def orient(project: Project, *, mark_seen: bool = True, limit: int = LIST_LIMIT)
     """Gather the orientation; with ``mark_seen`` the findings and reviews shown become seen."""
     config = project.config
     o = Orientation(project=config.project, goal=config.goal, invariants=config.invariants)
+    from goldfish.lifecycle.du import status_line  # a small file read, not a walk
+    from goldfish.runs.workers import idle_cost
+
     db = project.db
     _slots(project, o)
     o.runs_total = int(db.query("SELECT count(*) FROM runs")[0][0])

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from goldfish.errors import ConflictError, InvalidInputError, NotFoundError, did_you_mean
-from goldfish.lifecycle.prune import pruned_hint
 from goldfish.runs.ids import check_tag_name
 from goldfish.snapshot import (
     DEFAULT_MAX_FILE_BYTES,
@@ -251,6 +250,8 @@ class Workspaces:
         if match and db.one("SELECT 1 FROM workspaces WHERE name = ?", (match["workspace"],)):
             latest = self._latest(match["workspace"])
             last = f"; the latest is {latest['tag']}" if latest else ""
+            from goldfish.lifecycle.prune import pruned_hint
+
             raise NotFoundError(f"workspace {match['workspace']!r} has no version "
                                 f"v{match['number']}{last}",
                                 pruned_hint(self.project, spec) or

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from goldfish.errors import GoldfishError
 from goldfish.lifecycle import reach
-from goldfish.lifecycle.gc import DEFAULT_GRACE, list_store, tree_size
 from goldfish.snapshot import human_size as human
 
 if TYPE_CHECKING:
@@ -80,11 +79,12 @@ def _sizes(listed: list[Any]) -> dict[str, int]:
 
 
 def disk_usage(project: Project, *, now: float | None = None,
-               grace: float = DEFAULT_GRACE) -> DuReport:
+               grace: float | None = None) -> DuReport:
     from goldfish.artifacts import ArtifactStore
-    from goldfish.lifecycle.gc import collect_garbage
+    from goldfish.lifecycle.gc import DEFAULT_GRACE, collect_garbage, list_store, tree_size
     from goldfish.lifecycle.prune import plan
 
+    grace = DEFAULT_GRACE if grace is None else grace
     clock = time.time() if now is None else now
     store = ArtifactStore.for_project(project)
     listed = list_store(store)
@@ -146,6 +146,8 @@ def disk_usage(project: Project, *, now: float | None = None,
 
 
 def _run_dirs(runs_dir: Path) -> dict[str, int]:
+    from goldfish.lifecycle.gc import tree_size
+
     try:
         entries = list(os.scandir(runs_dir))
     except FileNotFoundError:

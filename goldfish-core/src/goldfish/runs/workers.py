@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from goldfish.runs.lease import _holder_dead, new_holder
-
 STATES = ("busy", "idle", "claimed", "draining")
 #: An environment variable for crash tests: ``GOLDFISH_CRASH_AT=<step>`` kills the process with
 #: SIGKILL when it reaches that step of a claim (see :func:`crash_point`).
@@ -78,6 +76,8 @@ class Worker:
         return self.idle_since + self.idle_timeout
 
     def holder_dead(self) -> bool:
+        from goldfish.runs.lease import _holder_dead
+
         return bool(self.holder) and _holder_dead(str(self.holder))
 
     def to_json(self) -> dict[str, Any]:
@@ -150,7 +150,10 @@ class Pool:
         their idle timeout are left alone (they may be deleting themselves); the most recently
         idle worker is taken first (it has the longest life left)."""
         allowed = set(zones)
-        holder = holder or new_holder()
+        if not holder:
+            from goldfish.runs.lease import new_holder
+
+            holder = new_holder()
         now = time.time()
         with self.db.tx() as conn:
             rows = conn.execute(
