@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
+from goldfish.storage import split_bucket_uri
 
 PREFIX = "s3://"
 MB = 1024 * 1024
@@ -44,12 +45,7 @@ REPLACED = "did not match expected ETag"  # s3transfer's words for a 412 between
 
 def split_uri(uri: str) -> tuple[str, str]:
     """``s3://bucket/key`` → ``(bucket, key)``; a bad URI says what a good one looks like."""
-    if not isinstance(uri, str) or not uri.startswith(PREFIX):
-        raise InvalidInputError(f"{uri!r} is not an s3:// URI", "write s3://bucket/path")
-    bucket, _, key = uri[len(PREFIX):].partition("/")
-    if not bucket:
-        raise InvalidInputError(f"{uri!r} names no bucket", "write s3://bucket/path")
-    return bucket, key
+    return split_bucket_uri(uri, "s3")
 
 
 @functools.cache

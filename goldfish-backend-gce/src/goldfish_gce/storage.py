@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
+from goldfish.storage import split_bucket_uri
 
 PREFIX = "gs://"
 CHUNK_MB = 8
@@ -31,12 +32,7 @@ CHUNK_MB = 8
 
 def split_uri(uri: str) -> tuple[str, str]:
     """``gs://bucket/key`` → ``(bucket, key)``; a bad URI says what a good one looks like."""
-    if not isinstance(uri, str) or not uri.startswith(PREFIX):
-        raise InvalidInputError(f"{uri!r} is not a gs:// URI", "write gs://bucket/path")
-    bucket, _, key = uri[len(PREFIX):].partition("/")
-    if not bucket:
-        raise InvalidInputError(f"{uri!r} names no bucket", "write gs://bucket/path")
-    return bucket, key
+    return split_bucket_uri(uri, "gs")
 
 
 @functools.cache

@@ -86,3 +86,18 @@ def scan(storage: StorageBackend, prefix: str) -> list[StoredObject]:
             size = 0
         out.append(StoredObject(uri, size, None))
     return out
+
+
+def split_bucket_uri(uri: str, scheme: str) -> tuple[str, str]:
+    """``<scheme>://bucket/key`` → ``(bucket, key)`` for object stores (``gs``, ``s3``); a bad
+    URI says what a good one looks like."""
+    from goldfish.errors import InvalidInputError
+
+    prefix = f"{scheme}://"
+    if not isinstance(uri, str) or not uri.startswith(prefix):
+        raise InvalidInputError(f"{uri!r} is not {'an' if scheme[0] in 'aeiosx' else 'a'} "
+                                f"{prefix} URI", f"write {prefix}bucket/path")
+    bucket, _, key = uri[len(prefix):].partition("/")
+    if not bucket:
+        raise InvalidInputError(f"{uri!r} names no bucket", f"write {prefix}bucket/path")
+    return bucket, key
