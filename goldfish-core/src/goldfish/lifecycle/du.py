@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from goldfish.errors import GoldfishError
-from goldfish.lifecycle import reach
 from goldfish.snapshot import human_size as human
 
 if TYPE_CHECKING:
@@ -81,6 +80,7 @@ def _sizes(listed: list[Any]) -> dict[str, int]:
 def disk_usage(project: Project, *, now: float | None = None,
                grace: float | None = None) -> DuReport:
     from goldfish.artifacts import ArtifactStore
+    from goldfish.lifecycle import reach
     from goldfish.lifecycle.gc import DEFAULT_GRACE, collect_garbage, list_store, tree_size
     from goldfish.lifecycle.prune import plan
 

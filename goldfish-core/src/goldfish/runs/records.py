@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from goldfish.errors import ConflictError, InvalidInputError, NotFoundError
-from goldfish.lifecycle.prune import pruned_hint
 from goldfish.runs import states
 from goldfish.runs.ids import RUN_ID, check_tag_name
 
@@ -125,6 +124,8 @@ def resolve_run(project: Project, ref: str) -> str:
         return str(tagged[0])
     if RUN_ID.match(ref):
         if db.one("SELECT 1 FROM runs WHERE id = ?", (ref,)) is None:
+            from goldfish.lifecycle.prune import pruned_hint
+
             raise NotFoundError(f"no run {ref!r}", pruned_hint(project, ref)
                                 or "list runs with `goldfish runs`")
         return ref
