@@ -80,7 +80,8 @@ def test_bad_uri_names_the_form(tmp_path: Path) -> None:
 
 
 def test_a_bad_setting_given_directly_names_the_key(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInputError, match=r"storage\.multipart_chunk_mb") as info:
+    with pytest.raises(InvalidInputError,
+                       match=r"^s3:// storage setting storage\.multipart_chunk_mb") as info:
         S3Storage(tmp_path, {"multipart_chunk_mb": 1})
     assert "goldfish.yaml" in (info.value.hint or "")
 

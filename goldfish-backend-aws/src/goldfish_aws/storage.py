@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
-from goldfish.storage import split_bucket_uri
+from goldfish.storage import split_bucket_uri, validate_settings
 
 PREFIX = "s3://"
 MB = 1024 * 1024
@@ -80,20 +80,10 @@ class S3Storage:
     def __init__(self, project_root: Path, config: dict[str, Any] | None = None) -> None:
         """``config`` is the settings beside the URI (:class:`~goldfish_aws.settings.S3Settings`,
         validated by the config loader; validated again here for direct use)."""
-        from pydantic import ValidationError
-
         from goldfish_aws.settings import S3Settings
 
         self.project_root = Path(project_root)
-        try:
-            settings = S3Settings.model_validate(dict(config or {}))
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"]) or "storage"
-            raise InvalidInputError(
-                f"s3:// storage setting storage.{where}: {first['msg']}",
-                "fix it beside `uri:` under `storage:` in goldfish.yaml; the settings are "
-                "listed in docs/config.md (Storage backend settings)") from None
+        settings = validate_settings(S3Settings, config, self.scheme)
         self.settings = settings
         self.config = settings.model_dump()
         self.multipart_threshold = int(settings.multipart_threshold_mb * MB)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
-from goldfish.storage import split_bucket_uri
+from goldfish.storage import split_bucket_uri, validate_settings
 
 PREFIX = "gs://"
 CHUNK_MB = 8
@@ -64,20 +64,10 @@ class GcsStorage:
         """``config`` is the settings beside the URI (:class:`~goldfish_gce.settings.GcsSettings`,
         validated by the config loader); ``project`` and ``credentials_file`` left unset come
         from the ``gce:`` section of the project's goldfish.yaml."""
-        from pydantic import ValidationError
-
         from goldfish_gce.settings import GcsSettings, project_settings
 
         self.project_root = Path(project_root)
-        try:
-            settings = GcsSettings.model_validate(dict(config or {}))
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"]) or "storage"
-            raise InvalidInputError(
-                f"gs:// storage setting storage.{where}: {first['msg']}",
-                "fix it beside `uri:` under `storage:` in goldfish.yaml; the settings are "
-                "listed in docs/config.md (Storage backend settings)") from None
+        settings = validate_settings(GcsSettings, config, self.scheme)
         if settings.project is None or settings.credentials_file is None:
             section = project_settings(self.project_root)  # compatibility: the gce: section
             if settings.project is None:

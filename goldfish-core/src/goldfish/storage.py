@@ -17,7 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+_M = TypeVar("_M", bound="BaseModel")
 
 
 @runtime_checkable
@@ -101,3 +106,22 @@ def split_bucket_uri(uri: str, scheme: str) -> tuple[str, str]:
     if not bucket:
         raise InvalidInputError(f"{uri!r} names no bucket", f"write {prefix}bucket/path")
     return bucket, key
+
+
+def validate_settings(model: type[_M], config: dict[str, Any] | None, scheme: str) -> _M:
+    """The settings beside a storage URI, validated by a backend's pydantic ``model`` (the config
+    loader has done it already; a backend built directly does it again here); the first error
+    names the setting and where to fix it."""
+    from pydantic import ValidationError
+
+    from goldfish.errors import InvalidInputError
+
+    try:
+        return model.model_validate(dict(config or {}))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "storage"
+        raise InvalidInputError(
+            f"{scheme}:// storage setting storage.{where}: {first['msg']}",
+            "fix it beside `uri:` under `storage:` in goldfish.yaml; the settings are "
+            "listed in docs/config.md (Storage backend settings)") from None
