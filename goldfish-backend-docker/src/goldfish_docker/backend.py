@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -287,14 +286,14 @@ class DockerBackend(LocalBackend):
             if exited is not None:
                 return exited
             return self._record_end(job_dir, JobStatus(
-                "lost", cause="lost", heartbeat_at=sup_mtime(job_dir / "heartbeat"),
+                "lost", cause="lost", heartbeat_at=sup.file_mtime(job_dir / "heartbeat"),
                 message=f"container {name} was removed outside Goldfish before the stage "
                         "finished (no exit record)"))
         state = container.attrs.get("State") or {}
         status = state.get("Status")
-        record = _read_json(job_dir / sup.RECORD_FILE) or {}
+        record = sup.read_json(job_dir / sup.RECORD_FILE) or {}
         started = record.get("stage_started_at")
-        heartbeat = sup_mtime(job_dir / "heartbeat")
+        heartbeat = sup.file_mtime(job_dir / "heartbeat")
         if status in ("created", "running", "paused", "restarting"):
             self._escalate_cancel(container, job_dir)
             return JobStatus("running" if started else "pending", heartbeat_at=heartbeat,
@@ -313,11 +312,11 @@ class DockerBackend(LocalBackend):
         dirs = [d for d in (self._job_dir(h) for h in handles) if d is not None]
         if not dirs or len(dirs) != len(handles):
             return
-        sizes = [sup_size(d / "metrics.jsonl") for d in dirs]
+        sizes = [sup.file_size(d / "metrics.jsonl") for d in dirs]
         while True:
             if any((d / sup.EXIT_FILE).exists() or not d.is_dir() for d in dirs):
                 return
-            if [sup_size(d / "metrics.jsonl") for d in dirs] != sizes:
+            if [sup.file_size(d / "metrics.jsonl") for d in dirs] != sizes:
                 return
             left = deadline - time.monotonic()
             if left <= 0:
@@ -328,7 +327,7 @@ class DockerBackend(LocalBackend):
                   started: Any) -> JobStatus:
         """The container ended without the supervisor's exit record: say why."""
         code = state.get("ExitCode")
-        heartbeat = sup_mtime(job_dir / "heartbeat")
+        heartbeat = sup.file_mtime(job_dir / "heartbeat")
         if self._oom_killed(container):
             return JobStatus("exited", exit_code=137, cause="oom", heartbeat_at=heartbeat,
                              started_at=started, finished_at=time.time(),
@@ -357,7 +356,7 @@ class DockerBackend(LocalBackend):
         was its OOM killer (cgroup v1 hides the counter from the supervisor)."""
         if status.cause != "killed" or status.exit_code is not None:
             return status
-        raw = _read_json(job_dir / sup.EXIT_FILE) or {}
+        raw = sup.read_json(job_dir / sup.EXIT_FILE) or {}
         if raw.get("signal") != 9:
             return status
         try:
@@ -400,7 +399,7 @@ class DockerBackend(LocalBackend):
 
     def _exit_status(self, job_dir: Path) -> JobStatus | None:
         status = super()._exit_status(job_dir)
-        raw = _read_json(job_dir / sup.EXIT_FILE) or {}
+        raw = sup.read_json(job_dir / sup.EXIT_FILE) or {}
         if status is not None and status.cause == "killed" and str(
                 raw.get("message") or "").startswith("the supervisor received SIGTERM"):
             # in a container that SIGTERM is `docker stop` (or the engine stopping it)
@@ -415,7 +414,7 @@ class DockerBackend(LocalBackend):
 
     def _escalate_cancel(self, container: Any, job_dir: Path) -> None:
         """The supervisor escalates a cancel itself; if it cannot (wedged), the engine does."""
-        raw = _read_json(job_dir / sup.CANCEL_FILE)
+        raw = sup.read_json(job_dir / sup.CANCEL_FILE)
         if not raw:
             return
         try:
@@ -430,7 +429,7 @@ class DockerBackend(LocalBackend):
     def _kill_stage(self, job_dir: Path) -> None:
         """Called by ``cancel`` when nobody in the container can escalate: kill the container
         (pids recorded by the supervisor live in the container's namespace, not ours)."""
-        raw = _read_json(job_dir / HANDLE_FILE) or {}
+        raw = sup.read_json(job_dir / HANDLE_FILE) or {}
         name = (raw.get("data") or {}).get("container")
         if isinstance(name, str) and name:
             with contextlib.suppress(Exception):
@@ -474,7 +473,7 @@ class DockerBackend(LocalBackend):
                 all=True, filters={"label": label, "status": "exited"})
         for container in found:
             job_dir = Path(container.labels.get(f"{LABEL}.job_dir") or "/nonexistent")
-            ended = sup_mtime(job_dir / sup.EXIT_FILE)
+            ended = sup.file_mtime(job_dir / sup.EXIT_FILE)
             if job_dir.is_dir() and (ended is None or time.time() - ended < LEFTOVER_SECONDS):
                 continue
             with contextlib.suppress(Exception):
@@ -520,25 +519,3 @@ class DockerBackend(LocalBackend):
         return [{"name": c.name, "status": c.status,
                  "run": c.labels.get(f"{LABEL}.run"), "stage": c.labels.get(f"{LABEL}.stage"),
                  "job": c.labels.get(f"{LABEL}.job")} for c in found]
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def sup_size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return -1
-
-
-def sup_mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return None

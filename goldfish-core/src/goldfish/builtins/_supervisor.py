@@ -150,6 +150,32 @@ def write_json_atomic(path: Path, data: dict[str, Any], mode: int = 0o644, *,
         pass
 
 
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A job file's JSON object (the record, handle, exit or cancel file); None when it is
+    absent, unreadable, half written or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def file_size(path: Path) -> int:
+    """``path``'s size in bytes, -1 when it is absent (a metrics file not yet written)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
+
+
+def file_mtime(path: Path) -> float | None:
+    """``path``'s modification time (a heartbeat, an exit record), None when it is absent."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
 def _signal_name(signum: int) -> str:
     try:
         return signal.Signals(signum).name

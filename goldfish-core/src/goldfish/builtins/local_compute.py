@@ -223,14 +223,6 @@ def goldfish_path_entry() -> str:
     return str(Path(goldfish.__file__).resolve().parent.parent)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _is_alive(pid: Any, start_time: Any, boot: Any) -> bool:
     """Is ``pid`` still the process that recorded ``start_time`` on boot ``boot``?"""
     if not isinstance(pid, int) or pid <= 0:
@@ -256,13 +248,6 @@ def _is_alive(pid: Any, start_time: Any, boot: Any) -> bool:
     return True
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return -1
-
-
 def _pidfd(pid: Any) -> int | None:
     """A pidfd for ``pid`` (readable once it exits), or None where there are none."""
     if not isinstance(pid, int) or pid <= 0:
@@ -270,13 +255,6 @@ def _pidfd(pid: Any) -> int | None:
     try:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):
-        return None
-
-
-def _mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except OSError:
         return None
 
 
@@ -420,15 +398,15 @@ class LocalBackend:
         one that has not written its record yet (then the record, or its claim, shows up)."""
         deadline = time.monotonic() + 10.0
         while True:
-            raw = _read_json(job_dir / HANDLE_FILE)
+            raw = sup.read_json(job_dir / HANDLE_FILE)
             if raw is not None:
                 return Handle.from_json(raw)
-            record = _read_json(job_dir / sup.RECORD_FILE)
+            record = sup.read_json(job_dir / sup.RECORD_FILE)
             if record is not None:  # the supervisor runs; its launcher died before the handle
                 handle = Handle(backend=self.name, job_id=job.job_id, data={
                     "job_dir": str(job_dir), "pid": record.get("pid"),
                     "start_time": record.get("start_time"), "boot_id": record.get("boot_id"),
-                    "launched_at": _mtime(job_dir / LOCK_FILE) or time.time()})
+                    "launched_at": sup.file_mtime(job_dir / LOCK_FILE) or time.time()})
                 sup.write_json_atomic(job_dir / HANDLE_FILE, handle.to_json(), durable=False)
                 return handle
             if self._launcher_dead(job_dir) and not (job_dir / sup.CLAIM_FILE).exists():
@@ -444,12 +422,12 @@ class LocalBackend:
                 # supervisor in 10 s; polls report the job lost after the startup grace.
                 return Handle(backend=self.name, job_id=job.job_id, data={
                     "job_dir": str(job_dir),
-                    "launched_at": _mtime(job_dir / LOCK_FILE) or time.time()})
+                    "launched_at": sup.file_mtime(job_dir / LOCK_FILE) or time.time()})
             time.sleep(0.02)
 
     def _launcher_dead(self, job_dir: Path) -> bool:
         """Is the process that took ``launch.lock`` provably gone (same host, pid not it)?"""
-        raw = _read_json(job_dir / LOCK_FILE)
+        raw = sup.read_json(job_dir / LOCK_FILE)
         if raw is None or raw.get("host") != socket.gethostname():
             return False  # an older lock format, or another machine: cannot tell
         if raw.get("pid") == os.getpid() and raw.get("start_time") == sup.proc_start_time(
@@ -484,11 +462,11 @@ class LocalBackend:
         exited = self._exit_status(job_dir)
         if exited is not None:
             return exited
-        record = _read_json(job_dir / sup.RECORD_FILE) or {}
+        record = sup.read_json(job_dir / sup.RECORD_FILE) or {}
         pid = record.get("pid", handle.data.get("pid"))
         start_time = record.get("start_time", handle.data.get("start_time"))
         boot = record.get("boot_id", handle.data.get("boot_id"))
-        heartbeat = _mtime(job_dir / "heartbeat")
+        heartbeat = sup.file_mtime(job_dir / "heartbeat")
         started = record.get("stage_started_at")
         if _is_alive(pid, start_time, boot) and self._beating(job_dir, start_time):
             return JobStatus("running" if started else "pending", heartbeat_at=heartbeat,
@@ -525,7 +503,7 @@ class LocalBackend:
                 job_dir = self._job_dir(handle)
                 if job_dir is None or (job_dir / sup.EXIT_FILE).exists():
                     return
-                record = _read_json(job_dir / sup.RECORD_FILE) or {}
+                record = sup.read_json(job_dir / sup.RECORD_FILE) or {}
                 pid = record.get("pid", handle.data.get("pid"))
                 start = record.get("start_time", handle.data.get("start_time"))
                 watched.append(job_dir)
@@ -536,7 +514,7 @@ class LocalBackend:
                 boot = record.get("boot_id", handle.data.get("boot_id"))
                 if pid is not None and not _is_alive(pid, start, boot):
                     return  # the supervisor is gone: the engine should look now
-            sizes = [_size(d / "metrics.jsonl") for d in watched]
+            sizes = [sup.file_size(d / "metrics.jsonl") for d in watched]
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -550,7 +528,7 @@ class LocalBackend:
                     time.sleep(step)
                     if any((d / sup.EXIT_FILE).exists() for d in watched):
                         return
-                if [_size(d / "metrics.jsonl") for d in watched] != sizes:
+                if [sup.file_size(d / "metrics.jsonl") for d in watched] != sizes:
                     return
         finally:
             for fd in fds:
@@ -559,17 +537,17 @@ class LocalBackend:
     def _beating(self, job_dir: Path, start_time: Any) -> bool:
         if start_time is not None:
             return True  # identity already proven by /proc
-        beat = _mtime(job_dir / sup.HEARTBEAT_FILE)
+        beat = sup.file_mtime(job_dir / sup.HEARTBEAT_FILE)
         return beat is None or time.time() - beat < max(30.0, self.startup_grace)
 
     def _exit_status(self, job_dir: Path) -> JobStatus | None:
-        raw = _read_json(job_dir / sup.EXIT_FILE)
+        raw = sup.read_json(job_dir / sup.EXIT_FILE)
         if raw is None:
             return None
         code = raw.get("exit_code")
         return JobStatus("exited", exit_code=code if isinstance(code, int) else None,
                          cause=raw.get("cause"), message=raw.get("message"),
-                         heartbeat_at=_mtime(job_dir / "heartbeat"),
+                         heartbeat_at=sup.file_mtime(job_dir / "heartbeat"),
                          started_at=raw.get("started_at"), finished_at=raw.get("finished_at"))
 
     def logs(self, handle: Handle, tail: int | None = None, cursor: int = 0) -> LogChunk:
@@ -637,14 +615,14 @@ class LocalBackend:
             while time.monotonic() < deadline and not (job_dir / sup.EXIT_FILE).exists():
                 time.sleep(0.05)
         if not (job_dir / sup.EXIT_FILE).exists():
-            record = _read_json(job_dir / sup.RECORD_FILE) or {}
+            record = sup.read_json(job_dir / sup.RECORD_FILE) or {}
             if _is_alive(record.get("pid"), record.get("start_time"), record.get("boot_id")):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(record["pid"], signal.SIGKILL)
             self._kill_stage(job_dir)
 
     def _kill_stage(self, job_dir: Path) -> None:
-        record = _read_json(job_dir / sup.RECORD_FILE) or {}
+        record = sup.read_json(job_dir / sup.RECORD_FILE) or {}
         pid = record.get("stage_pid")
         if isinstance(pid, int) and _is_alive(pid, record.get("stage_start_time"),
                                               record.get("boot_id")):
