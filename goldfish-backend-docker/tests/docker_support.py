@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,22 @@ def goldfish(*args: str, cwd: Path, check: bool = True, timeout: float = 180,
         raise AssertionError(f"goldfish {' '.join(args)} exited {proc.returncode}\n"
                              f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc
+
+
+def settled_run(root: Path, within: float = 90) -> Any:
+    """The project's latest run once it is no longer active: `goldfish runs`, in new processes,
+    reconciles it (the process that launched it is gone); fails after ``within`` seconds."""
+    from goldfish.project import Project
+    from goldfish.runs.records import get_run
+
+    deadline = time.monotonic() + within
+    while True:
+        goldfish("runs", cwd=root)
+        run = get_run(Project.find(explicit=str(root)), "latest")
+        if not run.active:
+            return run
+        assert time.monotonic() < deadline, [(s.stage, s.state) for s in run.stages]
+        time.sleep(0.5)
 
 
 def derived_image(base: str, tmp: Path, marker: str, tag: str | None = None,

@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from docker_support import goldfish, project_containers, use_docker_profile
+from docker_support import goldfish, project_containers, settled_run, use_docker_profile
 from goldfish.project import Project
 from goldfish.runs.records import get_run
 from goldfish.testing.projects import CHAIN, make_project
@@ -96,14 +96,7 @@ def test_engine_restarted_mid_run_the_run_ends_with_the_reason(
     finally:
         if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
             _start(cmdline, tmp_path / "dockerd.log")
-    deadline = time.monotonic() + 90
-    while True:
-        goldfish("runs", cwd=root)
-        run = get_run(Project.find(explicit=str(root)), "latest")
-        if not run.active:
-            break
-        assert time.monotonic() < deadline, [(s.stage, s.state) for s in run.stages]
-        time.sleep(0.5)
+    run = settled_run(root)  # any later command reconciles: here, `goldfish runs`
     prepare = run.stages[0]
     if live_restore:  # tests/docker_setup.sh starts dockerd so
         # the container lived through the restart: the run resumed and finished

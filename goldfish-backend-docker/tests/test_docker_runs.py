@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import goldfish_svs  # noqa: F401  (metric health comes from this plugin)
-from docker_support import goldfish, project_containers, use_docker_profile
+from docker_support import goldfish, project_containers, settled_run, use_docker_profile
 from goldfish.project import Project
 from goldfish.runs.records import get_run
 from goldfish.testing.projects import CHAIN, make_project
@@ -53,14 +53,7 @@ def test_a_killed_run_wait_is_finished_by_another_process(
             waiter.kill()
     assert [c.status for c in project_containers(root)] == ["running"], (
         "the stage's container outlived the process that launched it")
-    deadline = time.monotonic() + 90
-    while True:  # any later command reconciles: here, `goldfish runs` in new processes
-        goldfish("runs", cwd=root)
-        run = get_run(Project.find(explicit=str(root)), "latest")
-        if not run.active:
-            break
-        assert time.monotonic() < deadline, [(s.stage, s.state) for s in run.stages]
-        time.sleep(0.5)
+    run = settled_run(root)  # any later command reconciles: here, `goldfish runs`
     assert run.state == "done", [(s.stage, s.state, s.error) for s in run.stages]
     assert [s.state for s in run.stages] == ["done", "done", "done"]
     assert project_containers(root) == []
