@@ -334,8 +334,7 @@ def wait_for_log(backend: ComputeBackend, handle: Handle, text: str, timeout: fl
         time.sleep(0.1)
 
 
-def read_all_logs(backend: ComputeBackend, handle: Handle, timeout: float,
-                  interval: float = 0.05) -> tuple[str, int]:
+def read_all_logs(backend: ComputeBackend, handle: Handle, timeout: float) -> tuple[str, int]:
     """Follow the cursor until ``complete``: returns the whole text and how many chunks it took."""
     deadline = time.monotonic() + timeout
     text, cursor, chunks = "", 0, 0
@@ -349,9 +348,7 @@ def read_all_logs(backend: ComputeBackend, handle: Handle, timeout: float,
             return text, chunks
         if time.monotonic() > deadline:
             pytest.fail(f"log of {handle.job_id} never became complete; so far {text[-500:]!r}")
-        time.sleep(interval)
-
-
+        time.sleep(0.05)
 
 
 #: A stage that sleeps (bounded, so a backend that fails to end it leaks nothing for long).
