@@ -47,8 +47,8 @@ def pyproject(name: str) -> dict:
 
 
 def test_members_come_from_the_workspace_without_the_test_plugins() -> None:
-    assert {CORE, "goldfish-mcp", "goldfish-svs", "goldfish-reviewers",
-            "goldfish-backend-docker", "goldfish-backend-gce"} <= set(MEMBERS)
+    assert {CORE, "goldfish-mcp", "goldfish-svs", "goldfish-reviewers", "goldfish-backend-docker",
+            "goldfish-backend-gce", "goldfish-backend-aws", "goldfish-ui"} <= set(MEMBERS)
     assert not any("plugins" in path.parts for path in MEMBERS.values())
     everything = workspace_members(ROOT, released=False)
     assert {"goldfish-example-plugin", "goldfish-broken-plugin"} <= set(everything) - set(MEMBERS)

@@ -49,8 +49,6 @@ def current(root: Path) -> str:
     return version
 
 
-
-
 def cut(root: Path, version: str, today: datetime.date | None = None) -> list[Path]:
     """Make ``version`` the version of every member: VERSION, the members' pins on each other,
     and CHANGELOG.md's Unreleased entries under a dated ``version`` heading. Nothing is written
