@@ -131,7 +131,6 @@ def test_the_changelog_has_unreleased_and_the_current_version() -> None:
     assert "## Releases" in readme and "CHANGELOG.md" in readme and "VERSION" in readme
 
 
-
 # --- tools/release.py: cutting a version ---------------------------------------------------------
 
 
