@@ -19,6 +19,7 @@ endpoint that does not answer.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import io
 import os
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
-from goldfish.storage import split_bucket_uri, validate_settings
+from goldfish.storage import StoredObject, split_bucket_uri, validate_settings
 
 PREFIX = "s3://"
 MB = 1024 * 1024
@@ -317,19 +318,30 @@ class S3Storage:
                 return False
             raise self._named(exc, uri, "look up") from None
 
-    def list(self, prefix: str) -> list[str]:
+    def _listing(self, prefix: str) -> builtins.list[tuple[str, int]]:
+        """Every object under ``prefix`` (directory-style) with its size, as S3 lists them."""
         bucket, key = split_uri(prefix)
         if key and not key.endswith("/"):
             key += "/"  # directory-style, like the file:// backend
-        out: list[str] = []
+        out: builtins.list[tuple[str, int]] = []
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=key, PaginationConfig={"PageSize": self.list_page})
             for page in pages:
-                out += [f"{PREFIX}{bucket}/{item['Key']}" for item in page.get("Contents", ())]
+                out += [(f"{PREFIX}{bucket}/{item['Key']}", int(item.get("Size") or 0))
+                        for item in page.get("Contents", ())]
         except Exception as exc:
             raise self._named(exc, prefix, "list") from None
         return sorted(out)
+
+    def list(self, prefix: str) -> list[str]:
+        return [uri for uri, _ in self._listing(prefix)]
+
+    def scan(self, prefix: str) -> builtins.list[StoredObject]:
+        """Sizes from the listing itself (:func:`goldfish.storage.scan` would otherwise open,
+        i.e. download, every object for gc and du). No mtime: a ``put`` of an object already
+        stored does not refresh its age here, so gc treats these objects as ageless."""
+        return [StoredObject(uri, size, None) for uri, size in self._listing(prefix)]
 
     def delete(self, uri: str) -> None:
         bucket, key = self._object(uri)
