@@ -16,10 +16,10 @@ MEMBERS = ("goldfish-core", "goldfish-backend-docker")
 @pytest.mark.slow
 def test_fresh_venv_installs_only_core_and_the_backend(tmp_path: Path) -> None:
     install = fresh_install(tmp_path, ROOT, MEMBERS)
-    names, env, venv, python = install.names, install.env, install.venv, install.python
-    assert {"goldfish-core", "goldfish-backend-docker", "docker"} <= names
+    env = install.env
+    assert {"goldfish-core", "goldfish-backend-docker", "docker"} <= install.names
     assert install.others(MEMBERS) == set(), install.others(MEMBERS)
-    plugins = subprocess.run([str(venv / "bin" / "goldfish"), "plugins"], capture_output=True,
+    plugins = subprocess.run([str(install.goldfish), "plugins"], capture_output=True,
                              text=True, timeout=120, cwd=tmp_path,
                              env={**env, "GOLDFISH_NO_CACHE": "1", "HOME": str(tmp_path)})
     assert plugins.returncode == 0, plugins.stderr
@@ -29,7 +29,7 @@ def test_fresh_venv_installs_only_core_and_the_backend(tmp_path: Path) -> None:
     assert "goldfish-backend-docker" in lines[at] and "ERROR" not in lines[at]
     assert "backends: docker" in block and "register_compute_backends" in block
     # listing plugins never imported the docker SDK
-    probe = subprocess.run([str(python), "-c", "import sys; from goldfish.plugins import "
+    probe = subprocess.run([str(install.python), "-c", "import sys; from goldfish.plugins import "
                             "get_plugins; get_plugins(); print('docker' in sys.modules)"],
                            capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert probe.stdout.strip() == "False", probe.stderr
