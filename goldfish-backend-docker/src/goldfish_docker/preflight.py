@@ -31,10 +31,6 @@ def _docker_profiles(pipeline: Any, project: Any) -> dict[str, list[str]]:
     return out
 
 
-def wants_gpu(profile: Any) -> bool:
-    return bool(getattr(profile, "gpu", None))
-
-
 def validate(pipeline: Any, project: Any) -> list[Finding]:
     findings: list[Finding] = []
     profiles = _docker_profiles(pipeline, project)
@@ -56,7 +52,7 @@ def validate(pipeline: Any, project: Any) -> list[Finding]:
             findings.append(Finding(SOURCE, "image", "blocking", text, stage=stages[0],
                                     data={"profile": name, "image": profile.image}))
             continue
-        if wants_gpu(profile):
+        if getattr(profile, "gpu", None):
             if gpu_ok is None:
                 gpu_ok = engine.has_nvidia_runtime()
             if not gpu_ok:
