@@ -3,7 +3,6 @@ storage backend against the emulator (issue 17 item 3: backups through the stora
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 from goldfish.backup import restore, take
 from goldfish.runs.engine import Engine
-from goldfish.testing.projects import CHAIN, make_project
+from goldfish.testing.projects import CHAIN, make_project, table_rows
 from goldfish_gce.storage import GcsStorage
 from goldfish_gce.testing import GcsEmulator
 
@@ -22,14 +21,6 @@ def gce_plugins(goldfish_plugins: Any, register_goldfish_plugin: Any) -> Any:
 
     register_goldfish_plugin(gce_plugin, name="gce")
     return goldfish_plugins
-
-
-def _rows(db: Path, table: str) -> set[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return {tuple(r) for r in conn.execute(f"SELECT * FROM {table}")}
-    finally:
-        conn.close()
 
 
 def test_backup_to_gcs_and_restore_from_it(gcs_emulator: GcsEmulator, gce_plugins: Any,
@@ -49,6 +40,6 @@ def test_backup_to_gcs_and_restore_from_it(gcs_emulator: GcsEmulator, gce_plugin
     done = restore(dest, target, plugins=gce_plugins)
     assert done.id == again.id
     for table in ("runs", "versions", "outputs", "stage_runs"):
-        assert _rows(target / ".goldfish" / "goldfish.db", table) == \
-            _rows(project.db_path, table), table
+        assert table_rows(target / ".goldfish" / "goldfish.db", table) == \
+            table_rows(project.db_path, table), table
     assert (target / "workspaces" / "w1" / "pipeline.yaml").is_file()

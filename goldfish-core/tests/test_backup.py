@@ -25,6 +25,7 @@ from goldfish.errors import ConflictError
 from goldfish.faults import FaultError
 from goldfish.project import Project
 from goldfish.snapshot import verify_store
+from goldfish.testing.projects import table_rows
 from runs_support import CHAIN, GOLDFISH, cli_env, cli_process, edit, make_project, wait_for
 
 #: CHAIN, with a train stage whose loss can be made NaN (a metric-health finding)
@@ -57,14 +58,6 @@ while not pathlib.Path(stop).exists():
     i += 1
     print(i, flush=True)
 """
-
-
-def rows(db: Path, table: str) -> set[tuple[Any, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return {tuple(r) for r in conn.execute(f"SELECT * FROM {table}")}
-    finally:
-        conn.close()
 
 
 def ids(db: Path, table: str) -> set[Any]:
@@ -156,15 +149,15 @@ def test_backup_while_two_processes_write_then_restore_elsewhere(tmp_path: Path,
         assert count(rdb, table) == result.counts[table], table
     # the writers wrote on while the backup ran: the restored records are the source's own
     for table in IMMUTABLE:
-        assert rows(rdb, table) <= rows(db, table), table
-    source_runs = {r[0]: r for r in rows(db, "runs")}
-    for run in rows(rdb, "runs"):
+        assert table_rows(rdb, table) <= table_rows(db, table), table
+    source_runs = {r[0]: r for r in table_rows(db, "runs")}
+    for run in table_rows(rdb, "runs"):
         assert run[0] in source_runs
         if run[7] != "lost":  # state; runs active at backup time end `lost` elsewhere
             assert run == source_runs[run[0]]
     # every output is there, byte for byte, through the restored project's storage
     src_store, new_store = ArtifactStore.for_project(lab), ArtifactStore.for_project(restored)
-    outputs = rows(rdb, "outputs")
+    outputs = table_rows(rdb, "outputs")
     assert outputs
     for _run, _stage, _name, _type, digest, _uri, _size, kind in outputs:
         assert new_store.present(digest), digest
@@ -185,7 +178,7 @@ def test_a_truncated_database_is_recovered_by_following_doctor(tmp_path: Path,
                                                                 lab: Project) -> None:
     made = cli_process(lab, "backup")
     assert made.code == 0, made.err
-    expected = {t: rows(lab.db_path, t) for t in ("runs", "notes", "versions", "patterns")}
+    expected = {t: table_rows(lab.db_path, t) for t in ("runs", "notes", "versions", "patterns")}
     lab.db.close()
     for suffix in ("-wal", "-shm"):
         Path(f"{lab.db_path}{suffix}").unlink(missing_ok=True)
@@ -205,7 +198,7 @@ def test_a_truncated_database_is_recovered_by_following_doctor(tmp_path: Path,
 
     assert integrity(lab.db_path) == "ok"
     for table, want in expected.items():
-        assert rows(lab.db_path, table) == want, table
+        assert table_rows(lab.db_path, table) == want, table
     assert cli_process(lab, "runs").code == 0
     healthy = goldfish("doctor", cwd=lab.root)
     assert "ok    database: schema" in healthy.stdout, healthy.stdout
@@ -305,7 +298,7 @@ def test_backup_to_the_storage_backend(tmp_path: Path, lab: Project) -> None:
     target = tmp_path / "from-storage"
     done = goldfish("restore", result.source, str(target))
     assert done.returncode == 0, done.stderr
-    assert rows(Project(target).db_path, "runs") == rows(lab.db_path, "runs")
+    assert table_rows(Project(target).db_path, "runs") == table_rows(lab.db_path, "runs")
 
 
 # --- automatic backups ------------------------------------------------------------------------

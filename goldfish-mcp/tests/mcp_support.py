@@ -93,6 +93,30 @@ async def stdio_client(project: Project) -> AsyncIterator[Client]:
             yield client
 
 
+def call_tools(project: Project, calls: list[tuple[str, dict[str, Any]]]) -> list[CallToolResult]:
+    """Each ``(tool, arguments)`` called in turn on one in-process server."""
+    import anyio
+    from goldfish_mcp.server import build_server
+
+    async def go() -> list[CallToolResult]:
+        async with Client(build_server(project)) as c:
+            return [await c.call_tool(name, args) for name, args in calls]
+
+    return anyio.run(go)
+
+
+def tool_annotations(project: Project) -> dict[str, Any]:
+    """Tool name → its annotations, as a client lists them."""
+    import anyio
+    from goldfish_mcp.server import build_server
+
+    async def go() -> dict[str, Any]:
+        async with Client(build_server(project)) as c:
+            return {t.name: t.annotations for t in (await c.list_tools()).tools}
+
+    return anyio.run(go)
+
+
 def data(result: CallToolResult) -> dict[str, Any]:
     assert not result.is_error, text(result)
     assert result.structured_content is not None

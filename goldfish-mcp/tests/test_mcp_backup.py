@@ -5,48 +5,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-import anyio
 from goldfish.workspaces import Workspaces
-from goldfish_mcp.server import build_server
-from mcp import Client
-from mcp_support import data, new_project, text
-
-
-def _calls(project: Any, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
-    async def go() -> list[Any]:
-        async with Client(build_server(project)) as c:
-            return [await c.call_tool(name, args) for name, args in calls]
-
-    return anyio.run(go)
-
-
-def _annotations(project: Any) -> dict[str, Any]:
-    async def go() -> dict[str, Any]:
-        async with Client(build_server(project)) as c:
-            return {t.name: t.annotations for t in (await c.list_tools()).tools}
-
-    return anyio.run(go)
+from mcp_support import call_tools, data, new_project, text, tool_annotations
 
 
 def test_delete_workspace_refuses_mounted_and_referenced_ones_without_force(
         tmp_path: Path) -> None:
     project = new_project(tmp_path, with_workspace=True)
-    notes = _annotations(project)["delete_workspace"]
+    notes = tool_annotations(project)["delete_workspace"]
     assert notes is not None and notes.destructive_hint is True and not notes.read_only_hint
-    mounted, run = _calls(project, [("delete_workspace", {"workspace": "exp"}),
+    mounted, run = call_tools(project, [("delete_workspace", {"workspace": "exp"}),
                                     ("run", {"workspace": "exp", "wait": True})])
     assert mounted.is_error and "is mounted in slot 'w1'" in text(mounted)
     assert "\nhint: " in text(mounted) and "force" in text(mounted)
     assert not run.is_error, text(run)
-    (unmounted, referenced) = _calls(project, [("unmount", {"slot": "w1"}),
+    (unmounted, referenced) = call_tools(project, [("unmount", {"slot": "w1"}),
                                                ("delete_workspace", {"workspace": "exp"})])
     assert not unmounted.is_error
     body = text(referenced)
     assert referenced.is_error and "is referenced by 1 run(s) (r-" in body, body
     assert [w.name for w in Workspaces(project).list()] == ["exp"]
-    (forced,) = _calls(project, [("delete_workspace", {"workspace": "exp", "force": True})])
+    (forced,) = call_tools(project, [("delete_workspace", {"workspace": "exp", "force": True})])
     assert not forced.is_error, text(forced)
     assert data(forced)["versions_kept"] >= 1
     assert Workspaces(project).list() == []
@@ -57,7 +37,7 @@ def test_delete_workspace_refuses_mounted_and_referenced_ones_without_force(
 def test_delete_workspace_force_unmounts_first_and_saves_unsaved_work(tmp_path: Path) -> None:
     project = new_project(tmp_path, with_workspace=True)
     (project.slot_path("w1") / "notes.md").write_text("unsaved\n")
-    (forced,) = _calls(project, [("delete_workspace", {"workspace": "exp", "force": True})])
+    (forced,) = call_tools(project, [("delete_workspace", {"workspace": "exp", "force": True})])
     assert not forced.is_error, text(forced)
     assert not any(project.slot_path("w1").iterdir())
     ws = Workspaces(project)
@@ -67,13 +47,13 @@ def test_delete_workspace_force_unmounts_first_and_saves_unsaved_work(tmp_path: 
 
 def test_backup_dry_run_lists_and_copies_nothing_then_backup_and_list(tmp_path: Path) -> None:
     project = new_project(tmp_path, with_workspace=True)
-    dry, = _calls(project, [("backup", {"dry_run": True})])
+    dry, = call_tools(project, [("backup", {"dry_run": True})])
     assert not dry.is_error, text(dry)
     planned = {i["path"] for i in data(dry)["to_copy"]}
     assert {".goldfish/goldfish.db", "goldfish.yaml", "STATE.md"} <= planned
     assert any(p.startswith(".goldfish/versions.git/objects/") for p in planned)
     assert not (project.goldfish_dir / "backups").exists()
-    made, listed, outside, uri = _calls(project, [
+    made, listed, outside, uri = call_tools(project, [
         ("backup", {}), ("backups", {}),
         ("backup", {"dest": str(tmp_path / "elsewhere")}),
         ("backup", {"dest": "s3://bucket/steal"})])

@@ -21,13 +21,10 @@ from mcp_support import new_project, stdio_client, text
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _calls(project: Any, calls: list[tuple[str, dict[str, Any]]], *,
-           stdio: bool = True) -> list[Any]:
+def _calls(project: Any, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    """Each call in turn over stdio, against a real ``goldfish serve``."""
     async def go() -> list[Any]:
-        if stdio:
-            async with stdio_client(project) as c:
-                return [await c.call_tool(name, args) for name, args in calls]
-        async with Client(build_server(project)) as c:
+        async with stdio_client(project) as c:
             return [await c.call_tool(name, args) for name, args in calls]
 
     return anyio.run(go)

@@ -6,23 +6,10 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
 
-import anyio
 from goldfish.artifacts import ArtifactStore
 from goldfish.runs.records import list_runs
-from goldfish_mcp.server import build_server
-from mcp import Client
-from mcp_support import integrity, new_project, text
-
-
-def _calls(project: Any, calls: list[tuple[str, dict[str, Any]]]) -> tuple[list[Any], Any]:
-    async def go() -> tuple[list[Any], Any]:
-        async with Client(build_server(project)) as c:
-            listed = await c.list_tools()
-            return [await c.call_tool(name, args) for name, args in calls], listed
-
-    return anyio.run(go)
+from mcp_support import call_tools, integrity, new_project, text, tool_annotations
 
 
 def test_gc_prune_and_du_tools(tmp_path: Path) -> None:
@@ -35,7 +22,7 @@ def test_gc_prune_and_du_tools(tmp_path: Path) -> None:
     then = time.time() - 7200
     os.utime(junk, (then, then))
 
-    results, listed = _calls(project, [
+    results = call_tools(project, [
         ("run", {"workspace": "exp", "wait": True, "overrides": ["prepare.n=5"]}),
         ("run", {"workspace": "exp", "wait": True, "overrides": ["prepare.n=6", "train.lr=0.3"]}),
         ("du", {}),
@@ -43,11 +30,11 @@ def test_gc_prune_and_du_tools(tmp_path: Path) -> None:
         ("prune", {"keep_last": 1}),
     ])
     assert not any(r.is_error for r in results), [text(r) for r in results]
-    tools = {t.name: t for t in listed.tools}
+    notes = tool_annotations(project)
     for name in ("gc", "prune"):
-        assert tools[name].annotations.destructive_hint is True
-        assert tools[name].annotations.read_only_hint is False
-    assert tools["du"].annotations.read_only_hint is True
+        assert notes[name].destructive_hint is True
+        assert notes[name].read_only_hint is False
+    assert notes["du"].read_only_hint is True
     _, _, du, dry_gc, dry_prune = results
     assert du.structured_content["reclaimable"]["gc"] >= 12000
     assert dry_gc.structured_content["dry_run"] is True and junk.exists()
@@ -55,7 +42,7 @@ def test_gc_prune_and_du_tools(tmp_path: Path) -> None:
     assert len(dry_prune.structured_content["runs"]) == 1
     assert len(list_runs(project, limit=10)) == 2  # the dry run changed nothing
 
-    results, _ = _calls(project, [
+    results = call_tools(project, [
         ("gc", {"dry_run": False}),
         ("prune", {"keep_last": 1, "dry_run": False}),
         ("prune", {"restore": "r-19990101-000000"}),
@@ -66,7 +53,7 @@ def test_gc_prune_and_du_tools(tmp_path: Path) -> None:
     assert not pruned.is_error and len(list_runs(project, limit=10)) == 1
     assert bad.is_error and "nothing pruned is called" in text(bad) and "\nhint: " in text(bad)
     gone = pruned.structured_content["runs"][0]["id"]
-    (restored,), _ = _calls(project, [("prune", {"restore": gone})])
+    (restored,) = call_tools(project, [("prune", {"restore": gone})])
     assert not restored.is_error, text(restored)
     assert len(list_runs(project, limit=10)) == 2
     integrity(project)

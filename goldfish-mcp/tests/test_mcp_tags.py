@@ -4,26 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import anyio
 from goldfish.runs.records import resolve_run
-from goldfish_mcp.server import build_server
-from mcp import Client
-from mcp_support import integrity, new_project, text
-
-
-def _calls(project: Any, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
-    async def go() -> list[Any]:
-        async with Client(build_server(project)) as c:
-            return [await c.call_tool(name, args) for name, args in calls]
-
-    return anyio.run(go)
+from mcp_support import call_tools, integrity, new_project, text
 
 
 def test_mcp_tags_follow_the_one_naming_rule(tmp_path: Path) -> None:
     project = new_project(tmp_path, with_workspace=True)
-    (run,) = _calls(project, [("run", {"workspace": "exp", "wait": True})])
+    (run,) = call_tools(project, [("run", {"workspace": "exp", "wait": True})])
     assert not run.is_error, text(run)
     run_id = resolve_run(project, "latest")
     bad = {"../x": "contains a path", "a\x00b": "control character",
@@ -31,14 +19,14 @@ def test_mcp_tags_follow_the_one_naming_rule(tmp_path: Path) -> None:
            "r-20990101-abcdef": "looks like a run id"}
     calls = [("tag", {"target": target, "name": name, "kind": kind})
              for name in bad for target, kind in ((run_id, "run"), ("exp-v1", "version"))]
-    results = _calls(project, calls)
+    results = call_tools(project, calls)
     for (_, args), result in zip(calls, results, strict=True):
         body = text(result)
         assert result.is_error, body
         assert f"tag name {args['name']!r}" in body and bad[args["name"]] in body, body
         assert "\nhint: " in body
     assert project.db.query("SELECT * FROM tags WHERE name NOT LIKE '%@best'") == []
-    good = _calls(project, [("tag", {"target": run_id, "name": "baseline"}),
+    good = call_tools(project, [("tag", {"target": run_id, "name": "baseline"}),
                             ("tag", {"target": "exp-v1", "name": "origin", "kind": "version"})])
     assert not any(r.is_error for r in good), [text(r) for r in good]
     integrity(project)
@@ -46,7 +34,7 @@ def test_mcp_tags_follow_the_one_naming_rule(tmp_path: Path) -> None:
 
 def test_mcp_refuses_a_source_under_dot_goldfish(tmp_path: Path) -> None:
     project = new_project(tmp_path, with_workspace=True)
-    results = _calls(project, [
+    results = call_tools(project, [
         ("register_source", {"name": "db", "path": ".goldfish/goldfish.db"}),
         ("register_source", {"name": "store", "path": str(project.goldfish_dir / "versions.git")}),
     ])

@@ -869,12 +869,9 @@ class Workspaces:
             self.project.emit("workspace.deleted", name,
                               f"deleted workspace {name} ({info.version_count} versions kept)",
                               versions=info.version_count, references=refs)
-        return self._info(self._row_any(name))
-
-    def _row_any(self, name: str) -> sqlite3.Row:
         row = self.project.db.one("SELECT * FROM workspaces WHERE name = ?", (name,))
-        assert row is not None
-        return row
+        assert row is not None  # deleted, so _row would refuse it
+        return self._info(row)
 
 
 def _references_text(refs: dict[str, list[str]]) -> str:

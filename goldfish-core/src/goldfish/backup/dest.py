@@ -46,7 +46,9 @@ class Destination:
         if path is None:
             self.storage.put(uri, src)
             return
-        write_unsynced(path, src)
+        from goldfish.builtins.file_storage import write_atomic
+
+        write_atomic(path, src, sync=False)
         self._dirty = True
 
     def commit(self) -> None:
@@ -118,25 +120,6 @@ def local_target(storage: StorageBackend, uri: str) -> Path | None:
     if storage.scheme != "file" or not callable(path_of):
         return None
     return Path(path_of(uri))
-
-
-def write_unsynced(target: Path, src: bytes | Path) -> None:
-    """Write through a temporary name and a rename (readers never see half a file), without
-    fsync: the caller flushes the file system once (:func:`sync_filesystem`)."""
-    import shutil
-    import uuid
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".goldfish-tmp-{uuid.uuid4().hex}-{target.name}")
-    try:
-        if isinstance(src, bytes | bytearray):
-            tmp.write_bytes(src)
-        else:
-            shutil.copyfile(src, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def sync_filesystem(path: Path) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from goldfish.artifacts import hash_file
 from goldfish.backup.dest import MANIFEST_FORMAT, Destination, local_target, resolve
 
 if TYPE_CHECKING:
@@ -342,7 +343,7 @@ def _entry(rel: str, path: Path, data: bytes | None, cache: _DigestCache, packer
         if data is not None:
             digest = hashlib.sha256(data).hexdigest()
         elif digest is None:
-            digest = _hash_file(path)
+            digest = hash_file(path).removeprefix("sha256:")
         if data is None or size == st.st_size:
             cache.put(rel, st, digest)
     if digest not in known:
@@ -368,14 +369,6 @@ def _compress_file(path: Path) -> Path:
             sink.write(deflate.compress(chunk))
         sink.write(deflate.flush())
     return out
-
-
-def _hash_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1024 * 1024):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _walk(folder: Path) -> list[Path]:

@@ -39,8 +39,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(target: Path, src: Path | bytes) -> None:
-    """Copy ``src`` (a file or bytes) to ``target`` through a fsynced temp file and a rename."""
+def write_atomic(target: Path, src: Path | bytes, *, sync: bool = True) -> None:
+    """Copy ``src`` (a file or bytes) to ``target`` through a fsynced temp file and a rename.
+    ``sync=False`` skips the fsyncs, for a caller that flushes the file system once after many
+    writes (backups: :func:`goldfish.backup.dest.sync_filesystem`)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{TMP_PREFIX}{os.urandom(16).hex()}-{target.name}")  # uuid: platform
     try:
@@ -50,13 +52,15 @@ def write_atomic(target: Path, src: Path | bytes) -> None:
             else:
                 with open(src, "rb") as inp:
                     shutil.copyfileobj(inp, out, CHUNK)
-            out.flush()
-            os.fsync(out.fileno())
+            if sync:
+                out.flush()
+                os.fsync(out.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    if sync:
+        _fsync_dir(target.parent)
 
 
 class FileStorage:

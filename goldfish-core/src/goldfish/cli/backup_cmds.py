@@ -65,14 +65,6 @@ def _dest_arg(dest: str | None) -> str | None:
     return os.path.abspath(os.path.expanduser(dest))
 
 
-def human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"  # pragma: no cover
-
-
 def restore_command(source: str, root: str) -> str:
     return f"goldfish restore {shlex.quote(source)} {shlex.quote(root)} --force"
 
@@ -80,6 +72,7 @@ def restore_command(source: str, root: str) -> str:
 def cmd_backup(args: argparse.Namespace) -> int:
     from goldfish.backup import take
     from goldfish.cli.common import open_project
+    from goldfish.snapshot import human_size as human
 
     project = open_project(args, reconcile=False)
     result = take(project, _dest_arg(args.dest), keep=args.keep, dry_run=args.dry_run)
@@ -113,7 +106,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_backups(args: argparse.Namespace) -> int:
     from goldfish.backup.dest import resolve
+    from goldfish.backup.take import source_of
     from goldfish.cli.common import open_project
+    from goldfish.snapshot import human_size as human
 
     project = open_project(args, reconcile=False)
     dest = resolve(project, _dest_arg(args.dest))
@@ -124,7 +119,7 @@ def cmd_backups(args: argparse.Namespace) -> int:
                       "files": len(m["files"]) + len(m["store"]), "bytes": m["bytes"],
                       "schema_version": m["schema_version"],
                       "goldfish_version": m["goldfish_version"], "counts": m["counts"],
-                      "source": _source(dest, backup_id)})
+                      "source": source_of(dest, backup_id)})
     if args.json:
         emit_json({"dest": dest.label, "backups": items})
         return 0
@@ -140,14 +135,9 @@ def cmd_backups(args: argparse.Namespace) -> int:
     return 0
 
 
-def _source(dest: Any, backup_id: str) -> str:
-    from goldfish.backup.take import source_of
-
-    return source_of(dest, backup_id)
-
-
 def cmd_restore(args: argparse.Namespace) -> int:
     from goldfish.backup import restore
+    from goldfish.snapshot import human_size as human
 
     src = args.src if "://" in args.src else os.path.abspath(os.path.expanduser(args.src))
     result = restore(src, args.path, force=args.force)

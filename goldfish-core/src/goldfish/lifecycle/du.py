@@ -73,10 +73,6 @@ class DuReport:
         return "\n".join(out)
 
 
-def _sizes(listed: list[Any]) -> dict[str, int]:
-    return {o.uri: o.size for o in listed}
-
-
 def disk_usage(project: Project, *, now: float | None = None,
                grace: float | None = None) -> DuReport:
     from goldfish.artifacts import ArtifactStore
@@ -88,7 +84,7 @@ def disk_usage(project: Project, *, now: float | None = None,
     clock = time.time() if now is None else now
     store = ArtifactStore.for_project(project)
     listed = list_store(store)
-    sizes = _sizes(listed)
+    sizes = {o.uri: o.size for o in listed}
     trees = {o.uri for o in listed if "/trees/" in o.uri}
     report = DuReport(store=sum(sizes.values()), store_objects=len(sizes))
     report.versions = tree_size(project.repo_path)
@@ -121,8 +117,8 @@ def disk_usage(project: Project, *, now: float | None = None,
                     + report.backups)
     everything = reach.collect(project, now=clock)
     live = reach.collect(project, now=clock, expired_after=-1.0)  # without pruned records
-    held = (reach.store_uris(store, everything.digests, trees)
-            - reach.store_uris(store, live.digests, trees))
+    reachable = reach.store_uris(store, everything.digests, trees)  # reads every manifest once
+    held = reachable - reach.store_uris(store, live.digests, trees)
     pruned_dirs = everything.runs - live.runs
     report.pruned = {"records": int(db.one("SELECT count(*) FROM pruned")[0]),  # type: ignore[index]
                      "bytes": sum(sizes.get(u, 0) for u in held)
@@ -135,8 +131,7 @@ def disk_usage(project: Project, *, now: float | None = None,
         pass
     else:
         without = reach.collect(project, now=clock, exclude_runs=run_ids, exclude_versions=tags)
-        freed = (reach.store_uris(store, everything.digests, trees)
-                 - reach.store_uris(store, without.digests, trees))
+        freed = reachable - reach.store_uris(store, without.digests, trees)
         report.reclaimable.update(
             prune=sum(sizes.get(u, 0) for u in freed) + sum(dirs.get(r, 0) for r in run_ids),
             prune_runs=len(run_ids), prune_versions=len(tags))

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,8 +234,7 @@ def _finishing_since(project: Project) -> float | None:
 
 
 def _sweepable(project: Project, listed: list[StoredObject], marked: set[str], grace: float,
-               clock: float, dry_run: bool,
-               fence: float | None = None) -> tuple[list[StoredObject], int]:
+               clock: float, dry_run: bool, fence: float | None) -> tuple[list[StoredObject], int]:
     """Unmarked objects at least ``grace`` old (and older than ``fence``, when a stage is
     finishing), and how many unmarked ones are younger."""
     unmarked = [o for o in listed if o.uri not in marked]
@@ -292,13 +292,12 @@ def _leftovers(project: Project, cutoff: float) -> list[tuple[Path, int]]:
     if tmp.is_dir():
         for entry in os.scandir(tmp):
             try:
-                mtime = entry.stat(follow_symlinks=False).st_mtime
+                st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            if mtime < cutoff and not _writer_alive(entry.name):
+            if st.st_mtime < cutoff and not _writer_alive(entry.name):
                 path = Path(entry.path)
-                size = (tree_size(path) if entry.is_dir(follow_symlinks=False)
-                        else entry.stat(follow_symlinks=False).st_size)
+                size = tree_size(path) if stat.S_ISDIR(st.st_mode) else st.st_size
                 out.append((path, size))
     objects = project.repo_path / "objects"
     for folder in (*objects.glob("[0-9a-f][0-9a-f]"), objects / "pack"):

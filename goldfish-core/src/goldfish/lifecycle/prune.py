@@ -188,15 +188,11 @@ def prune(project: Project, *, older_than_days: float | None = None,
     report = PruneReport(dry_run=dry_run, kept=kept,
                          window_days=reach.window_seconds(project) / DAY)
     db = project.db
-    for run_id in run_ids:
-        row = db.one("SELECT id, workspace, state, created_at FROM runs WHERE id = ?", (run_id,))
-        if row is not None:
-            report.runs.append(dict(row))
-    for tag in tags:
-        row = db.one("SELECT tag, workspace, number, created_at FROM versions WHERE tag = ?",
-                     (tag,))
-        if row is not None:
-            report.versions.append(dict(row))
+    runs = {r["id"]: dict(r) for r in db.query("SELECT id, workspace, state, created_at FROM runs")}
+    report.runs = [runs[i] for i in run_ids if i in runs]
+    versions = {r["tag"]: dict(r) for r in db.query(
+        "SELECT tag, workspace, number, created_at FROM versions")}
+    report.versions = [versions[t] for t in tags if t in versions]
     if dry_run or not (run_ids or tags):
         return report
     with project.tx() as conn:

@@ -75,3 +75,14 @@ def make_project(tmp_path: Path, files: dict[str, str], *, plugins: Any = None,
     write_files(src, files)
     return init_project(tmp_path / "project", name=name, from_dir=src, workspace=workspace,
                         goal=goal, plugins=plugins)
+
+
+def table_rows(db: Path, table: str) -> set[tuple[Any, ...]]:
+    """Every row of ``table`` in the SQLite database at ``db`` (to compare a backup's copy)."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return {tuple(r) for r in conn.execute(f"SELECT * FROM {table}")}
+    finally:
+        conn.close()
