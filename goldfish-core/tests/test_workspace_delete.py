@@ -20,7 +20,7 @@ def test_workspace_delete_names_what_references_it_and_force_deletes(tmp_path: P
     refused = cli(project, "workspace", "delete", "exp")
     assert refused.code != 0
     assert "is referenced by 1 run(s) (r-" in refused.err and "tag(s) baseline" in refused.err
-    assert "pass force to delete it anyway" in refused.err
+    assert "to delete it anyway pass `--force` (MCP: `force=true`)" in refused.err
     assert [w.name for w in Workspaces(project).list()] == ["exp"]
     done = cli(project, "workspace", "delete", "exp", "--force")
     assert done.code == 0, done.err

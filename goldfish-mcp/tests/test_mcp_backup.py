@@ -18,7 +18,7 @@ def test_delete_workspace_refuses_mounted_and_referenced_ones_without_force(
     mounted, run = call_tools(project, [("delete_workspace", {"workspace": "exp"}),
                                     ("run", {"workspace": "exp", "wait": True})])
     assert mounted.is_error and "is mounted in slot 'w1'" in text(mounted)
-    assert "\nhint: " in text(mounted) and "force" in text(mounted)
+    assert "\nhint: " in text(mounted) and "MCP `force=true`" in text(mounted)
     assert not run.is_error, text(run)
     (unmounted, referenced) = call_tools(project, [("unmount", {"slot": "w1"}),
                                                ("delete_workspace", {"workspace": "exp"})])

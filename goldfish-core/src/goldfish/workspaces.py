@@ -852,13 +852,14 @@ class Workspaces:
                                 f"{refs['active_runs'][0]}`), then delete it")
         if info.slot is not None and not force:
             raise ConflictError(f"workspace {name!r} is mounted in slot {info.slot!r}",
-                                f"unmount it first: `goldfish unmount {info.slot}` (or force: "
-                                "unsaved changes are saved as a version, then it is unmounted)")
+                                f"unmount it first: `goldfish unmount {info.slot}` (or force it, CLI "
+                                "`--force`, MCP `force=true`: unsaved changes are saved as a "
+                                "version, then it is unmounted)")
         said = _references_text(refs)
         if said and not force:
             raise ConflictError(f"workspace {name!r} is referenced by {said}",
                                 "its versions, runs and tags are kept either way (they stay "
-                                "resolvable); pass force to delete it anyway")
+                                "resolvable); to delete it anyway pass `--force` (MCP: `force=true`)")
         if info.slot is not None:
             self.unmount(info.slot)
         with self.project.tx() as conn:
