@@ -253,3 +253,11 @@ def test_runs_table_pages(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
     second = client.get("/runs?page=2").text
     assert re.findall(r'class="run" href="/runs/(r-[^"]+)"', second) == newest[2:4]
     assert 'class="prev"' in second
+
+
+def test_each_kind_of_error_gets_its_status() -> None:
+    from goldfish.errors import ConflictError, GoldfishError, InvalidInputError, NotFoundError
+    from goldfish_ui.app import _status
+
+    assert [_status(e("x")) for e in (NotFoundError, InvalidInputError, ConflictError,
+                                      GoldfishError)] == [404, 400, 409, 500]
