@@ -176,7 +176,7 @@ class Watcher:
     def check_metrics(self, context: Any) -> list[Finding]:
         stats = context.earlier.get("loss")
         if context.stage == "train":
-                self.calls.append((len(context.new), len(context.history.get("loss", [])),
+            self.calls.append((len(context.new), len(context.history.get("loss", [])),
                                stats.count if stats else 0))
         return []
 

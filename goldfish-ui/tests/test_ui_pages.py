@@ -253,3 +253,27 @@ def test_runs_table_pages(demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
     second = client.get("/runs?page=2").text
     assert re.findall(r'class="run" href="/runs/(r-[^"]+)"', second) == newest[2:4]
     assert 'class="prev"' in second
+
+
+def test_each_kind_of_error_gets_its_status() -> None:
+    from goldfish.errors import ConflictError, GoldfishError, InvalidInputError, NotFoundError
+    from goldfish_ui.app import _status
+
+    assert [_status(e("x")) for e in (NotFoundError, InvalidInputError, ConflictError,
+                                      GoldfishError)] == [404, 400, 409, 500]
+
+
+def test_an_internal_error_gets_a_page_that_says_so(demo: Demo,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from goldfish_ui import app, pages
+    from starlette.testclient import TestClient
+
+    def broken(project: Project) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(pages, "state_page", broken)
+    client = TestClient(app.create_app(Project(demo[0].root)), raise_server_exceptions=False)
+    response = client.get("/state")
+    assert response.status_code == 500
+    assert "internal error: RuntimeError: boom" in response.text
+    assert "this is a bug in goldfish-ui" in response.text

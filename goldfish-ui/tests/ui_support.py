@@ -11,7 +11,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import yaml
 from goldfish.demo import RESULTS, WORKSPACE, create_demo
 from goldfish.project import Project
 from goldfish.runs.engine import Engine
+from goldfish.testing.projects import write_files
 from goldfish.workspaces import Workspaces
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,13 +72,6 @@ BROKEN = {
         raise RuntimeError("diverged at step 1")
     """,
 }
-
-
-def write_files(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
 
 
 def add_workspace(project: Project, name: str, files: dict[str, str], tmp: Path,

@@ -37,6 +37,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from snapshot import fill_tree
+
 SAVE_GOAL = 2.0  # x git add -A && git commit
 STATUS_GOAL_MS = 150.0
 GIT_ENV = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
@@ -76,12 +78,7 @@ def build(base: Path, dirs: int, files: int) -> tuple[Path, Path]:
     ws = Workspaces(project)
     ws.create("bench", mount="w1")
     slot = project.slot_path("w1")
-    for d in range(dirs):
-        folder = slot / f"pkg{d:03d}"
-        folder.mkdir(parents=True)
-        for f in range(files):
-            line = f"# module {d}.{f}: some representative source text\n"
-            (folder / f"mod{f:03d}.py").write_text((line * 8)[:256])
+    fill_tree(slot, dirs, files)
     ws.save_version("w1", "first")
     tree = base / "git-tree"
     shutil.copytree(slot, tree)

@@ -28,12 +28,14 @@ baseline is a plain ``yaml.load`` with libyaml of the same text (no lines, no va
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,22 @@ def _log_metric(calls: int, first_step: int) -> float:
     return (time.perf_counter() - start) / calls * 1e6
 
 
+@contextlib.contextmanager
+def stage_job() -> Iterator[Path]:
+    """A temporary job directory that ``goldfish.io`` (reset) writes to, as in a stage."""
+    with tempfile.TemporaryDirectory(prefix="goldfish-bench-") as tmp:
+        job = Path(tmp)
+        (job / "job.json").write_text(
+            json.dumps({"run_id": "bench", "stage": "train", "outputs": {}, "inputs": {}})
+        )
+        os.environ["GOLDFISH_JOB_DIR"] = str(job)
+        from goldfish import io
+
+        io._reset_for_tests()
+        yield job
+        io._reset_for_tests()
+
+
 def _paced(log: Any, calls: int, burst: int, step_s: float) -> float:
     """CPU µs per call of a paced training loop (bursts of ``burst`` calls, then a sleep)."""
     sleep = time.sleep
@@ -75,15 +93,9 @@ def _paced(log: Any, calls: int, burst: int, step_s: float) -> float:
 
 
 def bench_paced(seconds: float, burst: int, step_ms: float, repeat: int) -> bool:
-    with tempfile.TemporaryDirectory(prefix="goldfish-bench-") as tmp:
-        job = Path(tmp)
-        (job / "job.json").write_text(
-            json.dumps({"run_id": "bench", "stage": "train", "outputs": {}, "inputs": {}})
-        )
-        os.environ["GOLDFISH_JOB_DIR"] = str(job)
+    with stage_job() as job:
         from goldfish import io
 
-        io._reset_for_tests()
         per_interval = burst / (step_ms / 1e3) * io.FLUSH_SECONDS
         if per_interval >= io.FLUSH_EVERY:
             print(f"  (note: {per_interval:,.0f} points per flush interval reach the inline "
@@ -109,7 +121,6 @@ def bench_paced(seconds: float, burst: int, step_ms: float, repeat: int) -> bool
             io.flush()
         with open(job / "metrics.jsonl", encoding="utf-8") as fh:
             lines = sum(1 for _ in fh)
-        io._reset_for_tests()
     assert lines == calls * repeat, f"expected {calls * repeat} points on disk, found {lines}"
     assert all(flushes), "the periodic flush wrote nothing while the loop ran"
     cost = min(ours) - min(base)
@@ -127,22 +138,13 @@ def bench_paced(seconds: float, burst: int, step_ms: float, repeat: int) -> bool
 
 
 def bench_log_metric(calls: int, repeat: int) -> bool:
-    with tempfile.TemporaryDirectory(prefix="goldfish-bench-") as tmp:
-        job = Path(tmp)
-        (job / "job.json").write_text(
-            json.dumps({"run_id": "bench", "stage": "train", "outputs": {}, "inputs": {}})
-        )
-        os.environ["GOLDFISH_JOB_DIR"] = str(job)
-        from goldfish import io
-
-        io._reset_for_tests()
+    with stage_job() as job:
         ours, base = [], []
         for r in range(repeat):
             base.append(_baseline(calls))
             ours.append(_log_metric(calls, r * calls))
         with open(job / "metrics.jsonl", encoding="utf-8") as fh:
             lines = sum(1 for _ in fh)
-        io._reset_for_tests()
     assert lines == calls * repeat, f"expected {calls * repeat} points on disk, found {lines}"
     # best of the runs, as timeit does: other processes on a shared machine only ever add time
     cost, floor = min(ours), min(base)

@@ -26,24 +26,10 @@ from pathlib import Path
 
 from goldfish.init import init_project
 from goldfish.runs.engine import Engine
+from plan import seed_history, write_chain
 
 BUDGET_REUSED = 1.0
 BUDGET_STAGE = 0.150
-
-
-def write_chain(root: Path, n: int) -> None:
-    lines = ["name: chain", "stages:"]
-    for i in range(n):
-        lines.append(f"  - name: s{i}")
-        lines.append("    module: modules/step.py")
-        if i:
-            lines.append(f"    inputs: {{x: {{from: s{i - 1}.x}}}}")
-        lines.append("    outputs: {x: {type: json}}")
-        lines.append(f"    config: {{k: {i}}}")
-    (root / "modules").mkdir(parents=True, exist_ok=True)
-    (root / "pipeline.yaml").write_text("\n".join(lines) + "\n")
-    (root / "modules" / "step.py").write_text(
-        "from goldfish import io\nio.save_output('x', {'k': io.config()['k']})\n")
 
 
 def reused(tmp: Path, n: int, full: bool) -> tuple[float, float, float | None]:
@@ -54,7 +40,7 @@ def reused(tmp: Path, n: int, full: bool) -> tuple[float, float, float | None]:
     first = Engine(project).run("w1", wait=True) if full else None
     first_time = time.perf_counter() - start if full else None
     if first is None:
-        _fake_history(project, n)
+        seed_history(project, Engine(project), tmp)  # one done run, as plan.py records it
     start = time.perf_counter()
     _, plan = Engine(project).prepare("w1")
     plan_time = time.perf_counter() - start
@@ -67,14 +53,6 @@ def reused(tmp: Path, n: int, full: bool) -> tuple[float, float, float | None]:
     assert states == {"reused"}, states
     project.db.close()
     return run_time, plan_time, first_time
-
-
-def _fake_history(project, n: int) -> None:
-    """One done run of the chain recorded the way the engine records it (like plan.py)."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from plan import seed_history
-
-    seed_history(project, Engine(project), Path(tempfile.mkdtemp()))
 
 
 def main() -> int:

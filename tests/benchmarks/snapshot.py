@@ -36,7 +36,8 @@ RESNAPSHOT_TARGET = 1.0
 EDITS = 10
 
 
-def _fill(root: Path, dirs: int, files: int) -> None:
+def fill_tree(root: Path, dirs: int, files: int) -> None:
+    """``dirs`` folders of ``files`` 256-byte source files under ``root``."""
     for d in range(dirs):
         folder = root / f"pkg{d:03d}"
         folder.mkdir(parents=True)
@@ -62,7 +63,7 @@ def _round(base: Path, dirs: int, files: int) -> tuple[float, float, list[float]
     ws = Workspaces(project)
     ws.create("bench", mount="w1")
     slot = project.slot_path("w1")
-    _fill(slot, dirs, files)
+    fill_tree(slot, dirs, files)
     tree = base / "git-tree"
     shutil.copytree(slot, tree)
     env = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",

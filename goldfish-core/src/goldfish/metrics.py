@@ -222,13 +222,15 @@ def metric_curves(project: Project, runs: list[str], metrics: list[str] | None =
             if s.reused_from:
                 source_run, _, source_stage = s.reused_from.partition("/")
             path = project.runs_dir / source_run / source_stage / "metrics.jsonl"
-            points = read_all(path) if path.is_file() else []
+            by_name: dict[str, list[MetricPoint]] = {}
+            for p in read_all(path) if path.is_file() else []:
+                by_name.setdefault(p.name, []).append(p)
             for name in names:
                 metric = f"{s.stage}.{name}"
                 if metric not in panels and max_panels is not None and len(panels) >= max_panels:
                     continue
                 series = [(float(p.step if p.step is not None else i), p.value, p.time)
-                          for i, p in enumerate(p for p in points if p.name == name)]
+                          for i, p in enumerate(by_name.get(name, []))]
                 series = [x for x in series if math.isfinite(x[1])][-CURVE_POINTS:]
                 if series:
                     curves.append(Curve(info.id, metric, [(x, y) for x, y, _ in series],

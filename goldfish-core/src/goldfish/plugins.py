@@ -276,8 +276,7 @@ class Plugins:
             if value is None:
                 value = dict(_plugins_dir_modules()).get(name)  # the child inherits the folder
             try:
-                target = None if value is None else (
-                    resolve(value) if ":" in value else importlib.import_module(value))
+                target = None if value is None else _import_value(value)
             except Exception:
                 target = None
             # a plugin with a hook typo is registered as a stand-in for its module (its valid
@@ -793,12 +792,17 @@ def _load_cached(entry_points: list[tuple[str, str]], allowed: set[str] | None,
         if allowed is not None and name not in allowed:
             continue
         try:
-            target = resolve(value) if ":" in value else importlib.import_module(value)
+            target = _import_value(value)
         except Exception as exc:
             errors.append(LoadError(name, f"{type(exc).__name__}: {exc}"))
             continue
         out.append((name, target, value))
     return out
+
+
+def _import_value(value: str) -> Any:
+    """A plugin as recorded: an entry point's ``module:attr`` resolved, or a module imported."""
+    return resolve(value) if ":" in value else importlib.import_module(value)
 
 
 def _cached_entry_points() -> list[tuple[str, str]] | None:
@@ -931,7 +935,7 @@ class PluginIndex:
         """The plugin object registered as ``name``, imported as the build imported it."""
         if name not in self._loaded:
             value = next(v for n, v, _, _ in self.plugins if n == name)
-            self._loaded[name] = resolve(value) if ":" in value else importlib.import_module(value)
+            self._loaded[name] = _import_value(value)
         return self._loaded[name]
 
     def owns_command(self, command: str, plugin: str) -> bool:

@@ -93,11 +93,7 @@ def render_config(plugins: Any = None) -> str:
             out += [_describe(section, typing.get_args(tp)[0], info), ""]
         rows = list(config_module.iter_keys(tp, section))
         if rows:
-            out += ["| key | type | default | description |", "|---|---|---|---|"]
-            for key, annotation, fld in rows:
-                out.append(f"| `{key}` | {_type_name(annotation)} | {_default(fld)} | "
-                           f"{(fld.description if fld else '') or ''} |")
-            out.append("")
+            out += [*_key_table(rows), ""]
     out += ["### Backend-specific profile keys", "",
             "Beyond the common keys of a profile, each compute backend accepts the keys of its "
             "registered config model.", ""]
@@ -107,11 +103,7 @@ def render_config(plugins: Any = None) -> str:
         out.append(f"- `backend: {name}` (from `{spec.plugin}`)"
                    + ("" if rows else ": no extra keys"))
         if rows:
-            out += ["", "  | key | type | default | description |", "  |---|---|---|---|"]
-            for key, annotation, fld in rows:
-                out.append(f"  | `{key}` | {_type_name(annotation)} | {_default(fld)} | "
-                           f"{(fld.description if fld else '') or ''} |")
-            out.append("")
+            out += ["", *_key_table(rows, "  "), ""]
     if out[-1]:
         out.append("")
     out += ["### Storage backend settings", "",
@@ -122,12 +114,17 @@ def render_config(plugins: Any = None) -> str:
         rows = list(config_module.iter_keys(model, "storage")) if model else []
         out.append(f"- `{scheme}://` (from `{sspec.plugin}`)" + ("" if rows else ": no settings"))
         if rows:
-            out += ["", "  | key | type | default | description |", "  |---|---|---|---|"]
-            for key, annotation, fld in rows:
-                out.append(f"  | `{key}` | {_type_name(annotation)} | {_default(fld)} | "
-                           f"{(fld.description if fld else '') or ''} |")
-            out.append("")
+            out += ["", *_key_table(rows, "  "), ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _key_table(rows: list[tuple[str, Any, Any]], indent: str = "") -> list[str]:
+    """The markdown table of config keys (key, type, default, description), each line indented."""
+    out = [f"{indent}| key | type | default | description |", f"{indent}|---|---|---|---|"]
+    for key, annotation, fld in rows:
+        out.append(f"{indent}| `{key}` | {_type_name(annotation)} | {_default(fld)} | "
+                   f"{(fld.description if fld else '') or ''} |")
+    return out
 
 
 def _section_owners(plugins: Any) -> dict[str, str]:

@@ -60,11 +60,11 @@ def _loss_rise(context: MetricContext, name: str, new: list[MetricPoint],
     """``loss_rise`` when the new points made it true (reported once per rise)."""
     values = [p.value for p in history]
     best = _best(context, name, history)
-    if best is None or not _risen(values, best, settings) or (
-            len(values) > len(new) and _risen(values[:-len(new)], best, settings)):
-        return None
     window = max(1, int(settings.get("window", 10)))
     ratio = float(settings.get("ratio", 2.0))
+    if best is None or not _risen(values, best, window, ratio) or (
+            len(values) > len(new) and _risen(values[:-len(new)], best, window, ratio)):
+        return None
     low, last = min(values[-window:]), values[-1]
     return _finding(
         "loss_rise", severity(settings, enforcement),
@@ -75,12 +75,10 @@ def _loss_rise(context: MetricContext, name: str, new: list[MetricPoint],
          "window": window, "step": history[-1].step})
 
 
-def _risen(values: list[float], best: float | None, settings: dict[str, Any]) -> bool:
+def _risen(values: list[float], best: float, window: int, ratio: float) -> bool:
     """The last ``window`` values are finite and all above ``ratio``× a positive best."""
-    window = max(1, int(settings.get("window", 10)))
-    ratio = float(settings.get("ratio", 2.0))
     recent = values[-window:]
-    if best is None or best <= 0 or len(recent) < window:
+    if best <= 0 or len(recent) < window:
         return False  # a loss at or below zero has no meaningful ratio to its best
     return all(math.isfinite(v) and v > ratio * best for v in recent)
 

@@ -20,10 +20,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
+from goldfish_svs.settings import asked
 
 BLOCKS = 64
 #: Automatic distribution checks need at least this many rows to say anything.
@@ -438,7 +437,7 @@ def check_array(path: Path, checks: dict[str, dict[str, Any]], *, sample_size: i
         settings = checks.get(name)
         if settings is None:
             return False
-        if settings.get("asked"):
+        if asked(settings):
             return True
         if small:
             return False

@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from goldfish_svs.settings import asked
 from goldfish_svs.stats import MIN_ROWS, Result, ratio_check
 
 NULLS = frozenset({"", "na", "n/a", "null", "none"})
@@ -85,7 +86,7 @@ def check_table(path: Path, checks: dict[str, dict[str, Any]], *, sample_size: i
 
         out.append(row_count(counted, checks["row_count"]))
     settings = checks.get("class_balance")
-    if settings is not None and (settings.get("asked") or counted >= MIN_ROWS):
+    if settings is not None and (asked(settings) or counted >= MIN_ROWS):
         for col, counts in labels.items():  # automatic: not on a handful of rows
             n = sum(counts.values())
             min_classes = int(settings.get("min_classes", 2))

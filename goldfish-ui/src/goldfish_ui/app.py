@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from goldfish.cli.common import ago, fmt
-from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
+from goldfish.errors import ConflictError, GoldfishError, InvalidInputError, NotFoundError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -197,10 +197,9 @@ def create_app(project: Project, *, allowed_hosts: list[str] | None = None) -> S
             NotFoundError(f"no page {request.url.path!r}", "start from the overview: /"))
 
     async def internal(request: Request, exc: Exception) -> Response:
-        return HTMLResponse(env.get_template("error.html").render(
-            site=project.config.project, nav="", message=f"internal error: "
-            f"{type(exc).__name__}: {exc}", hint="this is a bug in goldfish-ui; the terminal "
-            "running `goldfish ui` has the details"), status_code=500)
+        return render_error(env, project, f"internal error: {type(exc).__name__}: {exc}",
+                            "this is a bug in goldfish-ui; the terminal running `goldfish ui` "
+                            "has the details", 500)
 
     app = Starlette(routes=routes, exception_handlers={404: not_found, 500: internal})
     if allowed_hosts is not None:
@@ -216,13 +215,18 @@ def _status(exc: GoldfishError) -> int:
         return 404
     if isinstance(exc, InvalidInputError):
         return 400
-    return 409 if type(exc).__name__ == "ConflictError" else 500
+    return 409 if isinstance(exc, ConflictError) else 500
 
 
 def error_page(env: Environment, project: Project, exc: GoldfishError) -> Response:
+    return render_error(env, project, exc.message, exc.hint, _status(exc))
+
+
+def render_error(env: Environment, project: Project, message: str, hint: str | None,
+                 status: int) -> Response:
     body = env.get_template("error.html").render(site=project.config.project, nav="",
-                                                 message=exc.message, hint=exc.hint)
-    return HTMLResponse(body, status_code=_status(exc))
+                                                 message=message, hint=hint)
+    return HTMLResponse(body, status_code=status)
 
 
 def _jsonable(value: Any) -> Any:

@@ -27,7 +27,6 @@ from goldfish.runs.records import (
     get_run,
     lineage,
     list_runs,
-    parse_sort,
     resolve_run,
     transitions,
 )
@@ -84,7 +83,6 @@ def runs_table(project: Project, *, workspace: str | None, state: str | None, ta
         raise InvalidInputError(f"page {page} is not a page number", "pages start at 1")
     if state and state not in RUN_STATES:
         raise InvalidInputError(f"unknown state {state!r}", f"one of: {', '.join(RUN_STATES)}")
-    parse_sort(sort)
     offset = (page - 1) * PAGE_SIZE
     rows = list_runs(project, workspace=workspace or None, state=state or None, tag=tag or None,
                      sort=sort or None, limit=PAGE_SIZE + 1, offset=offset)
@@ -219,7 +217,7 @@ def state_page(project: Project) -> dict[str, Any]:
 def patterns_page(project: Project, status: str | None) -> dict[str, Any]:
     from goldfish import patterns
 
-    statuses = ("pending", "approved", "rejected")
+    statuses = patterns.STATUSES
     if status and status not in statuses:
         raise InvalidInputError(f"unknown pattern status {status!r}",
                                 f"one of: {', '.join(statuses)}")

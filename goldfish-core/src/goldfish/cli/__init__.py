@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any
 
+    from goldfish.errors import GoldfishError
+
 
 #: Commands that come with another package, named when the command is missing: ``goldfish ui``
 #: without goldfish-ui installed says what to install instead of "invalid choice".
@@ -119,8 +121,7 @@ def _run(argv: list[str]) -> int:
     try:
         parser = _parser_for(argv)
     except GoldfishError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        print(f"hint: {exc.hint}", file=sys.stderr)
+        _report(exc)
         return 2
     if argv in ([], ["--help"], ["-h"]):
         from goldfish import envcache
@@ -146,9 +147,7 @@ def call(handler: Callable[[Any], int | None], args: Any) -> int:
         result = handler(args)
         return int(result or 0)
     except GoldfishError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        _report(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -162,13 +161,18 @@ def call(handler: Callable[[Any], int | None], args: Any) -> int:
 
         fault = faults.name(exc)
         if fault is not None:  # a full disk, a read-only project, a damaged file: not a bug
-            print(f"error: {fault.message}", file=sys.stderr)
-            print(f"hint: {fault.hint}", file=sys.stderr)
+            _report(fault)
             return fault.exit_code
         print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         print("hint: this is a bug in Goldfish or a plugin; rerun with GOLDFISH_DEBUG=1 for the "
               "traceback and report it", file=sys.stderr)
         return 1
+
+
+def _report(exc: GoldfishError) -> None:
+    print(f"error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover
