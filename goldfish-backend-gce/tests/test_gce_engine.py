@@ -16,7 +16,7 @@ from goldfish.findings import Finding
 from goldfish.hookspecs import hookimpl
 from goldfish.project import Project
 from goldfish.runs.engine import Engine
-from goldfish.testing.projects import CHAIN, make_project
+from goldfish.testing.projects import CHAIN, make_project, resumable, update_config
 from goldfish_gce.fake import FakeCompute
 from goldfish_gce.storage import GcsStorage
 from goldfish_gce.testing import GcsEmulator
@@ -35,11 +35,7 @@ def gce_project(tmp_path: Path, plugins: Any, fake: FakeCompute,
     keys = {"backend": "gce", "preset": "cpu-small", "project_id": "test-project",
             "api_endpoint": fake.endpoint, "zones": ["us-central1-a", "us-central1-b"],
             "sync_seconds": 0.3, **profile}
-    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
-    config.update(storage=store, default_profile="cloud",
-                  profiles={**config.get("profiles", {}), "cloud": keys})
-    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    project.reload_config()
+    update_config(project, storage=store, default_profile="cloud", profiles={"cloud": keys})
     return project
 
 
@@ -120,35 +116,7 @@ def test_nan_loss_on_the_vm_stops_the_stage_within_seconds(
     assert step < 300  # stopped by the host's request, long before the loop's end
 
 
-RESUMABLE = {
-    "pipeline.yaml": """
-        name: resumable
-        stages:
-          - name: train
-            outputs: {model: {type: json}}
-    """,
-    "modules/train.py": """
-        import json, pathlib, time
-        from goldfish import io
-        start = 0
-        saved = io.load_checkpoint("state")
-        if saved is not None:
-            start = json.loads(saved.read_text())["step"] + 1
-            print("resumed from step", start, flush=True)
-        for step in range(start, 100):
-            io.log_metric("loss", 1.0 / (step + 1), step=step)
-            if step % 10 == 9:
-                state = pathlib.Path("state.json")
-                state.write_text(json.dumps({"step": step}))
-                io.save_checkpoint("state", state, step=step)
-            if start == 0 and step == 45:  # the first attempt waits here to be preempted
-                io.flush()
-                print("waiting at step 45", flush=True)
-                time.sleep(600)
-            time.sleep(0.02)
-        io.save_output("model", {"resumed_from": start})
-    """,
-}
+RESUMABLE = resumable(step_seconds=0.02, pause_at=45)
 
 
 def _metric_steps(path: Path) -> list[int]:

@@ -10,19 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from goldfish.config import load_config
 from goldfish.errors import CapacityError, ProblemsError
 from goldfish.runs.engine import Engine
-from goldfish.testing.projects import CHAIN, make_project
+from goldfish.testing.projects import CHAIN, make_project, update_config
 
 
 def _project(tmp_path: Path, goldfish_plugins: Any, simulate: dict[str, Any]) -> Any:
     project = make_project(tmp_path, CHAIN, plugins=goldfish_plugins)
-    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
-    config["profiles"] = {"local": {"backend": "local", "simulate": simulate}}
-    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    project.reload_config()
+    update_config(project, profiles={"local": {"backend": "local", "simulate": simulate}})
     return project
 
 
