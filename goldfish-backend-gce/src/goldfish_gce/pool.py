@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from goldfish.compute import Handle, Job
 from goldfish.errors import GoldfishError
 from goldfish.runs.lease import new_holder
+from goldfish.runs.staging import job_prefix
 from goldfish.runs.workers import Pool, Worker, crash_point
 
 from goldfish_gce.settings import hourly_price
@@ -319,8 +320,7 @@ class WarmPoolManager:
         return None
 
     def _forget_handle(self, worker: Worker) -> None:
-        base = (self.backend.storage_uri or "").rstrip("/")
-        uri = f"{base}/jobs/{worker.job_id}/handle.json"
+        uri = f"{job_prefix(self.backend.storage_uri or '', str(worker.job_id))}/handle.json"
         raw = self.backend._json(uri) or {}
         if (raw.get("data") or {}).get("name") == worker.name:
             self.backend.storage.delete(uri)
@@ -328,8 +328,7 @@ class WarmPoolManager:
     def _unwatched(self, worker: Worker) -> str | None:
         """A busy worker whose job nobody watches any more: idle again once its job ended
         (deleted if the job was cancelled)."""
-        base = (self.backend.storage_uri or "").rstrip("/")
-        prefix = f"{base}/jobs/{worker.job_id}"
+        prefix = job_prefix(self.backend.storage_uri or "", str(worker.job_id))
         record = self.backend._json(f"{prefix}/exit.json")
         state = self.backend._json(f"{self.state_uri(worker.name)}/state.json") or {}
         stop = self.backend._json(f"{prefix}/stop") or {}
