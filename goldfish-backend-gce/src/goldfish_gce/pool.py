@@ -130,7 +130,7 @@ class WarmPoolManager:
                 self.pool.unclaim(worker.name, job_id=job.job_id)
                 return None
             if instance is None or instance.status not in ALIVE:
-                self._gone(worker)  # confirmed gone: try the next one
+                self.pool.remove(worker.name)  # confirmed gone: try the next one
                 continue
             handle = Handle("gce", job.job_id, {
                 "name": worker.name, "zone": worker.zone, "project": self.backend.project,
@@ -156,7 +156,7 @@ class WarmPoolManager:
             except Exception:
                 gone = False
             if gone:
-                self._gone(worker)
+                self.pool.remove(worker.name)
                 return False
             raise GoldfishError(
                 f"could not give job {job.job_id} to warm VM {worker.name} in {worker.zone}: "
@@ -242,9 +242,6 @@ class WarmPoolManager:
             return True
         worker = self.pool.get(str(handle.data.get("name")))
         return worker is None or worker.job_id == handle.job_id
-
-    def _gone(self, worker: Worker) -> None:
-        self.pool.remove(worker.name)
 
     def _delete(self, worker: Worker) -> None:
         if worker.zone:
