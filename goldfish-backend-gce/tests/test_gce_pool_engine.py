@@ -10,10 +10,10 @@ from typing import Any
 import yaml
 from goldfish.cli import main
 from goldfish.runs.engine import Engine
-from goldfish.testing.projects import update_config
+from goldfish.testing.projects import stage_rows, update_config
 from goldfish_gce.fake import FakeCompute
 from goldfish_gce.testing import GcsEmulator
-from test_gce_engine import gce_project, plugins, stages  # noqa: F401 (fixture)
+from test_gce_engine import gce_project, plugins  # noqa: F401 (fixture)
 
 
 def test_pooled_profile_runs_reuse_one_vm_and_the_pool_is_visible_and_drainable(
@@ -26,8 +26,8 @@ def test_pooled_profile_runs_reuse_one_vm_and_the_pool_is_visible_and_drainable(
     inserts = len(fake_gce.inserts)
     first = engine.run("w1")
     assert engine.wait(first, timeout=180) == "done", {
-        k: (v["state"], v["error"]) for k, v in stages(project, first).items()}
-    names = {json.loads(r["handle"])["data"]["name"] for r in stages(project, first).values()
+        k: (v["state"], v["error"]) for k, v in stage_rows(project, first).items()}
+    names = {json.loads(r["handle"])["data"]["name"] for r in stage_rows(project, first).values()
              if r["handle"]}
     assert len(names) == 1  # the later stages ran on the first stage's VM
     assert len(fake_gce.inserts) == inserts + 1

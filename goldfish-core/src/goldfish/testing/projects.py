@@ -113,6 +113,12 @@ def make_project(tmp_path: Path, files: dict[str, str], *, plugins: Any = None,
                         goal=goal, plugins=plugins)
 
 
+def stage_rows(project: Project, run_id: str) -> dict[str, Any]:
+    """The run's ``stage_runs`` rows by stage name."""
+    return {r["stage"]: r for r in project.db.query(
+        "SELECT * FROM stage_runs WHERE run_id = ?", (run_id,))}
+
+
 def update_config(project: Project, **keys: Any) -> None:
     """Set top-level ``keys`` in the project's ``goldfish.yaml`` and reload its config. A mapping
     joins the one already there (``profiles={"cloud": ...}`` keeps ``local``)."""
