@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from goldfish.runs.engine import Engine
+from goldfish.testing.projects import stage_rows
 from goldfish_docker.testing import docker_base_image, docker_engine  # noqa: F401
 from goldfish_gce.fake import FakeCompute
 from goldfish_gce.storage import GcsStorage
 from goldfish_gce.testing import GcsEmulator
 from goldfish_gce.worker import container_command
-from test_gce_engine import gce_project, plugins, stages  # noqa: F401
+from test_gce_engine import gce_project, plugins  # noqa: F401
 
 PROBE = {
     "pipeline.yaml": """
@@ -47,7 +48,7 @@ def test_a_stage_with_an_image_runs_in_a_container_and_its_outputs_come_back(
     run_id = engine.run("w1")
     state = engine.wait(run_id, timeout=180)
     assert state == "done", {
-        k: (v["state"], v["error"]) for k, v in stages(project, run_id).items()}
+        k: (v["state"], v["error"]) for k, v in stage_rows(project, run_id).items()}
     out = project.db.one("SELECT * FROM outputs WHERE run_id = ? AND stage = 'probe'", (run_id,))
     assert out is not None and out["uri"].startswith("gs://")
     facts = json.loads(GcsStorage(project.root, {}).open(out["uri"]).read())

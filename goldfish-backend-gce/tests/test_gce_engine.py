@@ -16,7 +16,13 @@ from goldfish.findings import Finding
 from goldfish.hookspecs import hookimpl
 from goldfish.project import Project
 from goldfish.runs.engine import Engine
-from goldfish.testing.projects import CHAIN, make_project
+from goldfish.testing.projects import (
+    CHAIN,
+    make_project,
+    resumable,
+    stage_rows,
+    update_config,
+)
 from goldfish_gce.fake import FakeCompute
 from goldfish_gce.storage import GcsStorage
 from goldfish_gce.testing import GcsEmulator
@@ -35,17 +41,8 @@ def gce_project(tmp_path: Path, plugins: Any, fake: FakeCompute,
     keys = {"backend": "gce", "preset": "cpu-small", "project_id": "test-project",
             "api_endpoint": fake.endpoint, "zones": ["us-central1-a", "us-central1-b"],
             "sync_seconds": 0.3, **profile}
-    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
-    config.update(storage=store, default_profile="cloud",
-                  profiles={**config.get("profiles", {}), "cloud": keys})
-    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    project.reload_config()
+    update_config(project, storage=store, default_profile="cloud", profiles={"cloud": keys})
     return project
-
-
-def stages(project: Project, run_id: str) -> dict[str, Any]:
-    return {r["stage"]: r for r in project.db.query(
-        "SELECT * FROM stage_runs WHERE run_id = ?", (run_id,))}
 
 
 def test_pipeline_runs_on_gce_and_a_second_run_reuses_every_stage(
@@ -54,8 +51,8 @@ def test_pipeline_runs_on_gce_and_a_second_run_reuses_every_stage(
     engine = Engine(project)
     run_id = engine.run("w1")
     assert engine.wait(run_id, timeout=180) == "done", {
-        k: (v["state"], v["error"]) for k, v in stages(project, run_id).items()}
-    rows = stages(project, run_id)
+        k: (v["state"], v["error"]) for k, v in stage_rows(project, run_id).items()}
+    rows = stage_rows(project, run_id)
     assert all(json.loads(r["handle"])["backend"] == "gce" for r in rows.values())
     # outputs live in gs:// and hold what the stage saved
     storage = GcsStorage(project.root, {})
@@ -113,42 +110,14 @@ def test_nan_loss_on_the_vm_stops_the_stage_within_seconds(
     engine = Engine(project)
     run_id = engine.run("w1")
     assert engine.wait(run_id, timeout=120) == "failed"
-    row = stages(project, run_id)["train"]
+    row = stage_rows(project, run_id)["train"]
     assert "loss is NaN" in (row["error"] or "")
     log = (project.runs_dir / run_id / "train" / "log.txt").read_text()
     step = int(log.split("stopping at step", 1)[1].split()[0])
     assert step < 300  # stopped by the host's request, long before the loop's end
 
 
-RESUMABLE = {
-    "pipeline.yaml": """
-        name: resumable
-        stages:
-          - name: train
-            outputs: {model: {type: json}}
-    """,
-    "modules/train.py": """
-        import json, pathlib, time
-        from goldfish import io
-        start = 0
-        saved = io.load_checkpoint("state")
-        if saved is not None:
-            start = json.loads(saved.read_text())["step"] + 1
-            print("resumed from step", start, flush=True)
-        for step in range(start, 100):
-            io.log_metric("loss", 1.0 / (step + 1), step=step)
-            if step % 10 == 9:
-                state = pathlib.Path("state.json")
-                state.write_text(json.dumps({"step": step}))
-                io.save_checkpoint("state", state, step=step)
-            if start == 0 and step == 45:  # the first attempt waits here to be preempted
-                io.flush()
-                print("waiting at step 45", flush=True)
-                time.sleep(600)
-            time.sleep(0.02)
-        io.save_output("model", {"resumed_from": start})
-    """,
-}
+RESUMABLE = resumable(step_seconds=0.02, pause_at=45)
 
 
 def _metric_steps(path: Path) -> list[int]:
@@ -172,10 +141,10 @@ def test_preempted_stage_resumes_from_its_last_checkpoint(
         engine.advance(run_id)
         time.sleep(0.1)
     assert max(_metric_steps(metrics)) >= 45  # metrics reached the host while it ran
-    first = stages(project, run_id)["train"]
+    first = stage_rows(project, run_id)["train"]
     fake_gce.preempt(json.loads(first["handle"])["data"]["name"], notice_seconds=0)
-    assert engine.wait(run_id, timeout=180) == "done", stages(project, run_id)["train"]["error"]
-    row = stages(project, run_id)["train"]
+    assert engine.wait(run_id, timeout=180) == "done", stage_rows(project, run_id)["train"]["error"]
+    row = stage_rows(project, run_id)["train"]
     assert row["job_id"].endswith(".train.attempt2")
     zones = (json.loads(first["handle"])["data"]["zone"], json.loads(row["handle"])["data"]["zone"])
     assert zones == ("us-central1-a", "us-central1-b")  # relaunched away from the preempting zone
@@ -205,7 +174,7 @@ def test_reconciler_reaps_labelled_vms_no_live_job_owns(
         assert time.monotonic() < deadline
         engine.advance(run_id)
         time.sleep(0.1)
-    live = json.loads(stages(project, run_id)["train"]["handle"])["data"]["name"]
+    live = json.loads(stage_rows(project, run_id)["train"]["handle"])["data"]["name"]
     # a VM of this project that the database does not know (a crashed launcher's, say)
     backend = engine.backend_for("cloud")
     store = ArtifactStore(GcsStorage(project.root, {}), project.config.storage)

@@ -216,3 +216,30 @@ def test_the_hard_lifetime_is_enforced_by_gce_even_if_the_worker_hangs(
     status = wait_final(backend, handle, 60)
     assert status.state == "lost" and "no exit record" in (status.message or "")
     assert handle.data["name"] in fake_gce.deleted
+
+
+def test_a_worker_finishing_between_polls_two_reads_is_an_exit_not_lost(
+        fake_gce: FakeCompute, tmp_path: Path, make_job) -> None:  # type: ignore[no-untyped-def]
+    """The worker writes its exit record, then deletes its VM. Poll reads the VM first, so a
+    worker that does both while poll runs is seen exited (the other order saw no record, then
+    no VM: lost)."""
+    backend = gce_backend(tmp_path, fake_gce)
+    handle = backend.launch(make_job(SLEEPER))
+    wait_for_log(backend, handle, "sleeping now", 60)
+    name, prefix = handle.data["name"], handle.data["output_uri"]
+    look_up = backend._instance
+
+    def worker_finishes_first(*args: object, **kwargs: object) -> object:
+        backend.storage.put(f"{prefix}/exit.json", json.dumps(
+            {"exit_code": 0, "results": "complete", "finished_at": time.time()}).encode())
+        vm = fake_gce.vm(name)
+        assert vm is not None
+        fake_gce._remove(vm)
+        backend._instance = look_up  # type: ignore[method-assign]
+        return look_up(*args, **kwargs)  # type: ignore[arg-type]
+
+    backend._instance = worker_finishes_first  # type: ignore[method-assign]
+    status = backend.poll(handle)
+    assert (status.state, status.exit_code, status.cause) == ("exited", 0, None), status
+    assert fake_gce.vm(name) is None
+    backend.release(handle)

@@ -69,6 +69,12 @@ class Pooled:
         self.backend.release(handle)
         return handle
 
+    def sleeping(self) -> Handle:
+        """A SLEEPER job launched and seen sleeping."""
+        handle = self.backend.launch(self.job(SLEEPER))
+        wait_for_log(self.backend, handle, "sleeping now", 60)
+        return handle
+
     def rows(self) -> dict[str, Any]:
         return {w.name: w for w in self.backend.pool_manager.pool.all()}
 
@@ -211,8 +217,7 @@ def test_max_instances_is_never_exceeded(pooled: Callable[..., Pooled]) -> None:
 
 def test_a_cancelled_jobs_worker_is_deleted_not_recycled(pooled: Callable[..., Pooled]) -> None:
     p = pooled()
-    handle = p.backend.launch(p.job(SLEEPER))
-    wait_for_log(p.backend, handle, "sleeping now", 60)
+    handle = p.sleeping()
     p.backend.cancel(handle, grace_seconds=0.5)
     assert wait_final(p.backend, handle, 60).cause == "cancelled"
     p.backend.release(handle)
@@ -378,9 +383,8 @@ def test_a_worker_rebooted_mid_job_does_not_run_that_job_again(
         pooled: Callable[..., Pooled]) -> None:
     """The job had no exit record yet, so only the VM's own ledger stops a second run."""
     p = pooled()
-    handle = p.backend.launch(p.job(SLEEPER))
+    handle = p.sleeping()
     name = handle.data["name"]
-    wait_for_log(p.backend, handle, "sleeping now", 60)
     p.fake.reboot(name)  # the assignment still names the job
     p.wait(lambda: p.state(name).get("state") == "idle", timeout=30,
            message="the rebooted worker never came back idle")
@@ -422,9 +426,8 @@ def test_a_worker_confirmed_gone_or_unreachable_at_claim_means_a_fresh_launch(
 def test_reconciler_deletes_the_worker_of_a_job_cancelled_while_nobody_watched(
         pooled: Callable[..., Pooled]) -> None:
     p = pooled()
-    handle = p.backend.launch(p.job(SLEEPER))
+    handle = p.sleeping()
     name = handle.data["name"]
-    wait_for_log(p.backend, handle, "sleeping now", 60)
     # a cancel recorded (the stop object) by a process that then died; the stage is still in
     # its grace period and its run is no longer active
     p.backend.cancel(handle, grace_seconds=600)

@@ -10,26 +10,24 @@ from typing import Any
 import yaml
 from goldfish.cli import main
 from goldfish.runs.engine import Engine
+from goldfish.testing.projects import stage_rows, update_config
 from goldfish_gce.fake import FakeCompute
 from goldfish_gce.testing import GcsEmulator
-from test_gce_engine import gce_project, plugins, stages  # noqa: F401 (fixture)
+from test_gce_engine import gce_project, plugins  # noqa: F401 (fixture)
 
 
 def test_pooled_profile_runs_reuse_one_vm_and_the_pool_is_visible_and_drainable(
         tmp_path: Path, plugins: Any, fake_gce: FakeCompute,  # noqa: F811
         gcs_emulator: GcsEmulator, capsys: Any) -> None:
     project = gce_project(tmp_path, plugins, fake_gce)
-    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
-    config["gce"] = {"warm_pool": {"enabled": True, "max_instances": 1,
-                                   "idle_timeout_minutes": 5, "profiles": ["cloud"]}}
-    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    project.reload_config()
+    update_config(project, gce={"warm_pool": {"enabled": True, "max_instances": 1,
+                                              "idle_timeout_minutes": 5, "profiles": ["cloud"]}})
     engine = Engine(project)
     inserts = len(fake_gce.inserts)
     first = engine.run("w1")
     assert engine.wait(first, timeout=180) == "done", {
-        k: (v["state"], v["error"]) for k, v in stages(project, first).items()}
-    names = {json.loads(r["handle"])["data"]["name"] for r in stages(project, first).values()
+        k: (v["state"], v["error"]) for k, v in stage_rows(project, first).items()}
+    names = {json.loads(r["handle"])["data"]["name"] for r in stage_rows(project, first).values()
              if r["handle"]}
     assert len(names) == 1  # the later stages ran on the first stage's VM
     assert len(fake_gce.inserts) == inserts + 1

@@ -3,49 +3,22 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from goldfish.runs.engine import Engine
 from goldfish.runs.ids import attempt_of, job_id
 from goldfish.runs.retries import metrics_up_to
-from goldfish.testing.projects import make_project
+from goldfish.testing.projects import make_project, resumable, update_config
 
-RESUMABLE = {
-    "pipeline.yaml": """
-        name: resumable
-        stages:
-          - name: train
-            outputs: {model: {type: json}}
-    """,
-    "modules/train.py": """
-        import json, pathlib, time
-        from goldfish import io
-        start = 0
-        saved = io.load_checkpoint("state")
-        if saved is not None:
-            start = json.loads(saved.read_text())["step"] + 1
-            print("resumed from step", start, flush=True)
-        for step in range(start, 100):
-            io.log_metric("loss", 1.0 / (step + 1), step=step)
-            if step % 10 == 9:
-                state = pathlib.Path("state.json")
-                state.write_text(json.dumps({"step": step}))
-                io.save_checkpoint("state", state, step=step)
-            time.sleep(0.03)
-        io.save_output("model", {"resumed_from": start})
-    """,
-}
+RESUMABLE = resumable()
 
 
 def _project(tmp_path: Path, goldfish_plugins: Any, **local: Any) -> Any:
     project = make_project(tmp_path, RESUMABLE, plugins=goldfish_plugins)
-    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
-    config["profiles"] = {"local": {"backend": "local", **local}}
-    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    project.reload_config()
+    update_config(project, profiles={"local": {"backend": "local", **local}})
     return project
 
 
@@ -96,18 +69,14 @@ def test_attempt_ids_and_metric_truncation() -> None:
 
 
 def _with_retries(value: str) -> dict[str, str]:
-    pipeline = RESUMABLE["pipeline.yaml"].replace(
-        "outputs: {model: {type: json}}", f"outputs: {{model: {{type: json}}}}\n            retries: {value}")
+    pipeline = textwrap.dedent(RESUMABLE["pipeline.yaml"]) + f"    retries: {value}\n"
     return {**RESUMABLE, "pipeline.yaml": pipeline}
 
 
 def test_the_stage_retries_key_sets_the_budget(tmp_path: Path, goldfish_plugins: Any) -> None:
     project = make_project(tmp_path, _with_retries("1"), plugins=goldfish_plugins)
-    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
-    config["profiles"] = {"local": {"backend": "local", "simulate": {
-        "preempt_after_seconds": 0.5, "preemptions": 9}}}
-    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    project.reload_config()
+    update_config(project, profiles={"local": {"backend": "local", "simulate": {
+        "preempt_after_seconds": 0.5, "preemptions": 9}}})
     engine = Engine(project)
     run_id = engine.run("w1")
     assert engine.wait(run_id, timeout=120) in ("failed", "lost")

@@ -10,25 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from goldfish.config import load_config
 from goldfish.errors import CapacityError, ProblemsError
 from goldfish.runs.engine import Engine
-from goldfish.testing.projects import CHAIN, make_project
+from goldfish.testing.projects import CHAIN, make_project, stage_rows, update_config
 
 
 def _project(tmp_path: Path, goldfish_plugins: Any, simulate: dict[str, Any]) -> Any:
     project = make_project(tmp_path, CHAIN, plugins=goldfish_plugins)
-    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
-    config["profiles"] = {"local": {"backend": "local", "simulate": simulate}}
-    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    project.reload_config()
+    update_config(project, profiles={"local": {"backend": "local", "simulate": simulate}})
     return project
-
-
-def _stages(project: Any, run_id: str) -> dict[str, Any]:
-    return {r["stage"]: r for r in project.db.query(
-        "SELECT * FROM stage_runs WHERE run_id = ?", (run_id,))}
 
 
 def test_a_refused_zone_is_skipped_and_the_record_says_so(tmp_path: Path,
@@ -38,7 +29,7 @@ def test_a_refused_zone_is_skipped_and_the_record_says_so(tmp_path: Path,
     engine = Engine(project)
     run_id = engine.run("w1")
     assert engine.wait(run_id, timeout=120) == "done"
-    for row in _stages(project, run_id).values():
+    for row in stage_rows(project, run_id).values():
         data = json.loads(row["handle"])["data"]
         assert data["zone"] == "zone-b"
         assert data["zones_tried"] == ["zone-a (simulated): ZONE_RESOURCE_POOL_EXHAUSTED (the "
@@ -52,7 +43,7 @@ def test_every_zone_refusing_fails_the_stage_with_a_capacity_error(
     engine = Engine(project)
     run_id = engine.run("w1")
     assert engine.wait(run_id, timeout=120) == "failed"
-    first = _stages(project, run_id)["prepare"]
+    first = stage_rows(project, run_id)["prepare"]
     assert first["state"] == "failed" and first["handle"] is None
     assert first["error"].startswith("could not launch: no zone could start job")
     assert "zone-a (simulated): ZONE_RESOURCE_POOL_EXHAUSTED" in first["error"]

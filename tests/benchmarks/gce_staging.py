@@ -25,7 +25,7 @@ from pathlib import Path
 
 from goldfish.artifacts import ArtifactStore
 from goldfish.builtins.local_compute import LocalBackend
-from goldfish.compute import ComputeBackend, Job
+from goldfish.compute import ComputeBackend, Handle, Job
 from goldfish.runs.staging import stage_job
 from goldfish.testing.contracts import write_job_dir
 from goldfish_gce.backend import GceBackend
@@ -36,7 +36,9 @@ from goldfish_gce.testing import GcsEmulator
 STAGE = "print('first line', flush=True)\n"
 
 
-def _first_line(backend: ComputeBackend, job: Job, timeout: float = 60) -> float:
+def first_line(backend: ComputeBackend, job: Job, timeout: float = 60) -> tuple[float, Handle]:
+    """Seconds from ``launch`` to the stage's first line in ``logs``; waits for the job to end
+    and releases it."""
     start = time.perf_counter()
     handle = backend.launch(job)
     while "first line" not in backend.logs(handle).text:
@@ -47,7 +49,7 @@ def _first_line(backend: ComputeBackend, job: Job, timeout: float = 60) -> float
     while not backend.poll(handle).final:
         time.sleep(0.05)
     backend.release(handle)
-    return took
+    return took, handle
 
 
 def main() -> int:
@@ -80,8 +82,8 @@ def main() -> int:
                   f"again after one change {again} in {t2 - t1:.3f}s")
             failed |= again != 1
             staged, _ = stage_job(store, write_job_dir(root / f"g{r}", STAGE), root / "c")
-            gce_t.append(_first_line(gce, staged))
-            local_t.append(_first_line(local, write_job_dir(root / f"l{r}", STAGE)))
+            gce_t.append(first_line(gce, staged)[0])
+            local_t.append(first_line(local, write_job_dir(root / f"l{r}", STAGE))[0])
             print(f"round {r}: launch to first line: gce (fake, boot 0) {gce_t[-1]:.2f}s, "
                   f"local {local_t[-1]:.2f}s")
         ratio = statistics.median(g / loc for g, loc in zip(gce_t, local_t, strict=True))

@@ -19,35 +19,19 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import yaml
+from gce_staging import STAGE, first_line  # the same stage and measure as the staging benchmark
 from goldfish.artifacts import ArtifactStore
-from goldfish.compute import ComputeBackend, Job
+from goldfish.compute import Job
 from goldfish.runs.staging import stage_job
 from goldfish.testing.contracts import write_job_dir
 from goldfish_gce.backend import GceBackend
 from goldfish_gce.fake import FakeCompute
 from goldfish_gce.storage import GcsStorage
 from goldfish_gce.testing import GcsEmulator
-
-STAGE = "print('first line', flush=True)\n"
-
-
-def _first_line(backend: ComputeBackend, job: Job, timeout: float = 300) -> tuple[float, str]:
-    start = time.perf_counter()
-    handle = backend.launch(job)
-    while "first line" not in backend.logs(handle).text:
-        if time.perf_counter() - start > timeout:
-            raise SystemExit(f"no first line after {timeout}s")
-        time.sleep(0.01)
-    took = time.perf_counter() - start
-    while not backend.poll(handle).final:
-        time.sleep(0.05)
-    backend.release(handle)
-    return took, str(handle.data["name"])
 
 
 def main() -> int:
@@ -78,12 +62,12 @@ def main() -> int:
                 return stage_job(artifacts, raw, root / "cache")[0]
 
             first, second = job(1), job(2)
-            took, cold_vm = _first_line(backend, first)
+            took, cold_vm = first_line(backend, first, timeout=300)
             cold.append(took)
             inserts = len(fake.inserts)
-            took, warm_vm = _first_line(backend, second)
+            took, warm_vm = first_line(backend, second, timeout=300)
             warm.append(took)
-            if len(fake.inserts) != inserts or warm_vm != cold_vm:
+            if len(fake.inserts) != inserts or warm_vm.data["name"] != cold_vm.data["name"]:
                 print(f"round {round_}: the warm run created an instance")
                 failed = True
             print(f"round {round_}: cold {cold[-1]:.2f}s, warm {warm[-1]:.2f}s")

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from goldfish.compute import Handle, Job
 from goldfish.errors import GoldfishError
 from goldfish.runs.lease import new_holder
+from goldfish.runs.staging import job_prefix
 from goldfish.runs.workers import Pool, Worker, crash_point
 
 from goldfish_gce.settings import hourly_price
@@ -129,7 +130,7 @@ class WarmPoolManager:
                 self.pool.unclaim(worker.name, job_id=job.job_id)
                 return None
             if instance is None or instance.status not in ALIVE:
-                self._gone(worker)  # confirmed gone: try the next one
+                self.pool.remove(worker.name)  # confirmed gone: try the next one
                 continue
             handle = Handle("gce", job.job_id, {
                 "name": worker.name, "zone": worker.zone, "project": self.backend.project,
@@ -155,7 +156,7 @@ class WarmPoolManager:
             except Exception:
                 gone = False
             if gone:
-                self._gone(worker)
+                self.pool.remove(worker.name)
                 return False
             raise GoldfishError(
                 f"could not give job {job.job_id} to warm VM {worker.name} in {worker.zone}: "
@@ -242,9 +243,6 @@ class WarmPoolManager:
         worker = self.pool.get(str(handle.data.get("name")))
         return worker is None or worker.job_id == handle.job_id
 
-    def _gone(self, worker: Worker) -> None:
-        self.pool.remove(worker.name)
-
     def _delete(self, worker: Worker) -> None:
         if worker.zone:
             self.backend.delete_vm(worker.zone, worker.name)
@@ -319,8 +317,7 @@ class WarmPoolManager:
         return None
 
     def _forget_handle(self, worker: Worker) -> None:
-        base = (self.backend.storage_uri or "").rstrip("/")
-        uri = f"{base}/jobs/{worker.job_id}/handle.json"
+        uri = f"{job_prefix(self.backend.storage_uri or '', str(worker.job_id))}/handle.json"
         raw = self.backend._json(uri) or {}
         if (raw.get("data") or {}).get("name") == worker.name:
             self.backend.storage.delete(uri)
@@ -328,8 +325,7 @@ class WarmPoolManager:
     def _unwatched(self, worker: Worker) -> str | None:
         """A busy worker whose job nobody watches any more: idle again once its job ended
         (deleted if the job was cancelled)."""
-        base = (self.backend.storage_uri or "").rstrip("/")
-        prefix = f"{base}/jobs/{worker.job_id}"
+        prefix = job_prefix(self.backend.storage_uri or "", str(worker.job_id))
         record = self.backend._json(f"{prefix}/exit.json")
         state = self.backend._json(f"{self.state_uri(worker.name)}/state.json") or {}
         stop = self.backend._json(f"{prefix}/stop") or {}

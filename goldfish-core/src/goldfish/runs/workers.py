@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATES = ("busy", "idle", "claimed", "draining")
 #: An environment variable for crash tests: ``GOLDFISH_CRASH_AT=<step>`` kills the process with
 #: SIGKILL when it reaches that step of a claim (see :func:`crash_point`).
 CRASH_ENV = "GOLDFISH_CRASH_AT"
@@ -111,9 +110,7 @@ class Pool:
 
     # --- reading --------------------------------------------------------------------------
     def get(self, name: str) -> Worker | None:
-        row = self.db.one("SELECT * FROM workers WHERE backend = ? AND name = ?",
-                          (self.backend, name))
-        return None if row is None else Worker.from_row(row)
+        return self._get(self.db.conn, name)
 
     def all(self) -> list[Worker]:
         return [Worker.from_row(r) for r in self.db.query(
@@ -122,7 +119,7 @@ class Pool:
     # --- membership -----------------------------------------------------------------------
     def join(self, name: str, *, job_id: str, max_instances: int, profile: str = "",
              fit: str = "", zone: str = "", idle_timeout: float = 0.0,
-             hourly_usd: float | None = None, data: dict[str, Any] | None = None) -> bool:
+             hourly_usd: float | None = None) -> bool:
         """Record a worker about to be launched for ``job_id`` as a pool member (``busy``) if
         the pool has fewer than ``max_instances`` members; False when it is full (the worker
         then deletes itself after its job, as without a pool). Idempotent per name."""
@@ -138,9 +135,9 @@ class Pool:
             conn.execute(
                 "INSERT INTO workers (backend, name, profile, fit, zone, state, job_id, "
                 "idle_timeout, hourly_usd, data, created_at, updated_at) VALUES "
-                "(?, ?, ?, ?, ?, 'busy', ?, ?, ?, ?, ?, ?)",
+                "(?, ?, ?, ?, ?, 'busy', ?, ?, ?, '{}', ?, ?)",
                 (self.backend, name, profile, fit, zone, job_id, idle_timeout, hourly_usd,
-                 json.dumps(data or {}), now, now))
+                 now, now))
         return True
 
     def claim(self, *, fit: str, zones: Iterable[str], job_id: str, holder: str | None = None,
@@ -171,10 +168,10 @@ class Pool:
                     "claimed_at = ?, updated_at = ? WHERE backend = ? AND name = ? AND "
                     "state = 'idle'", (job_id, holder, now, now, self.backend, worker.name))
                 if cur.rowcount == 1:
-                    return self.get_in(conn, worker.name)
+                    return self._get(conn, worker.name)
         return None
 
-    def get_in(self, conn: sqlite3.Connection, name: str) -> Worker | None:
+    def _get(self, conn: sqlite3.Connection, name: str) -> Worker | None:
         row = conn.execute("SELECT * FROM workers WHERE backend = ? AND name = ?",
                            (self.backend, name)).fetchone()
         return None if row is None else Worker.from_row(row)
@@ -184,8 +181,6 @@ class Pool:
         """Compare-and-set: apply ``changes`` (columns) only while the row is in
         ``expect_state`` (and, when given, for ``expect_job``); True when it was."""
         states = [expect_state] if isinstance(expect_state, str) else list(expect_state)
-        if "data" in changes and not isinstance(changes["data"], str):
-            changes["data"] = json.dumps(changes["data"])
         changes["updated_at"] = time.time()
         sets = ", ".join(f"{column} = ?" for column in changes)
         where = (f"backend = ? AND name = ? AND state IN ({','.join('?' * len(states))})"
@@ -232,27 +227,21 @@ class Pool:
         return self.settle(name, expect_state="claimed", expect_job=job_id, state="idle",
                            job_id=None, holder=None, claimed_at=None)
 
-    def failed_check(self, name: str) -> int:
-        """Count one failed liveness check; returns how many failed in a row."""
+    def failed_check(self, name: str) -> None:
+        """Count one failed liveness check (``errors``: how many failed in a row)."""
         with self.db.tx() as conn:
             conn.execute("UPDATE workers SET errors = errors + 1, updated_at = ? WHERE "
                          "backend = ? AND name = ?", (time.time(), self.backend, name))
-            row = conn.execute("SELECT errors FROM workers WHERE backend = ? AND name = ?",
-                               (self.backend, name)).fetchone()
-        return int(row[0]) if row else 0
 
     def checked(self, name: str) -> None:
         with self.db.tx() as conn:
             conn.execute("UPDATE workers SET errors = 0 WHERE backend = ? AND name = ? AND "
                          "errors > 0", (self.backend, name))
 
-    def remove(self, name: str, *, expect_state: str | None = None) -> bool:
+    def remove(self, name: str) -> bool:
         with self.db.tx() as conn:
-            if expect_state is None:
-                return conn.execute("DELETE FROM workers WHERE backend = ? AND name = ?",
-                                    (self.backend, name)).rowcount == 1
-            return conn.execute("DELETE FROM workers WHERE backend = ? AND name = ? AND "
-                                "state = ?", (self.backend, name, expect_state)).rowcount == 1
+            return conn.execute("DELETE FROM workers WHERE backend = ? AND name = ?",
+                                (self.backend, name)).rowcount == 1
 
 
 def report(project: Any) -> list[dict[str, Any]]:

@@ -57,6 +57,42 @@ CHAIN: dict[str, str] = {
 }
 
 
+def resumable(*, step_seconds: float = 0.03, pause_at: int | None = None) -> dict[str, str]:
+    """A one-stage pipeline whose ``train`` checkpoints every 10 of 100 steps and, relaunched,
+    prints ``resumed from step N`` and continues from there. With ``pause_at``, the first attempt
+    flushes, prints ``waiting at step N`` and sleeps there to be preempted."""
+    pause = "" if pause_at is None else f"""
+                if start == 0 and step == {pause_at}:  # the first attempt waits to be preempted
+                    io.flush()
+                    print("waiting at step {pause_at}", flush=True)
+                    time.sleep(600)"""
+    return {
+        "pipeline.yaml": """
+            name: resumable
+            stages:
+              - name: train
+                outputs: {model: {type: json}}
+        """,
+        "modules/train.py": f"""
+            import json, pathlib, time
+            from goldfish import io
+            start = 0
+            saved = io.load_checkpoint("state")
+            if saved is not None:
+                start = json.loads(saved.read_text())["step"] + 1
+                print("resumed from step", start, flush=True)
+            for step in range(start, 100):
+                io.log_metric("loss", 1.0 / (step + 1), step=step)
+                if step % 10 == 9:
+                    state = pathlib.Path("state.json")
+                    state.write_text(json.dumps({{"step": step}}))
+                    io.save_checkpoint("state", state, step=step){pause}
+                time.sleep({step_seconds})
+            io.save_output("model", {{"resumed_from": start}})
+        """,
+    }
+
+
 def write_files(root: Path, files: dict[str, str]) -> None:
     """Write ``files`` (relative path → text, dedented) under ``root``."""
     for rel, text in files.items():
@@ -86,3 +122,22 @@ def table_rows(db: Path, table: str) -> set[tuple[Any, ...]]:
         return {tuple(r) for r in conn.execute(f"SELECT * FROM {table}")}
     finally:
         conn.close()
+
+
+def stage_rows(project: Project, run_id: str) -> dict[str, Any]:
+    """The run's ``stage_runs`` rows by stage name."""
+    return {r["stage"]: r for r in project.db.query(
+        "SELECT * FROM stage_runs WHERE run_id = ?", (run_id,))}
+
+
+def update_config(project: Project, **keys: Any) -> None:
+    """Set top-level ``keys`` in the project's ``goldfish.yaml`` and reload its config. A mapping
+    joins the one already there (``profiles={"cloud": ...}`` keeps ``local``)."""
+    import yaml
+
+    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
+    for key, value in keys.items():
+        old = config.get(key)
+        config[key] = {**old, **value} if isinstance(old, dict) and isinstance(value, dict) else value
+    project.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    project.reload_config()
