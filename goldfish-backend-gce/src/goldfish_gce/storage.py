@@ -15,6 +15,7 @@ objects in parallel threads.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import io
 import os
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
-from goldfish.storage import split_bucket_uri, validate_settings
+from goldfish.storage import StoredObject, split_bucket_uri, validate_settings
 
 PREFIX = "gs://"
 CHUNK_MB = 8
@@ -160,12 +161,22 @@ class GcsStorage:
     def exists(self, uri: str) -> bool:
         return bool(self._blob(uri).exists())
 
-    def list(self, prefix: str) -> list[str]:
+    def _listing(self, prefix: str) -> list[tuple[str, int]]:
+        """Every object under ``prefix`` (directory-style) with its size, as GCS lists them."""
         bucket, key = split_uri(prefix)
         if key and not key.endswith("/"):
             key += "/"  # directory-style, like the file:// backend
-        return sorted(f"{PREFIX}{bucket}/{blob.name}"
+        return sorted((f"{PREFIX}{bucket}/{blob.name}", int(blob.size or 0))
                       for blob in self.client.list_blobs(bucket, prefix=key or None))
+
+    def list(self, prefix: str) -> list[str]:
+        return [uri for uri, _ in self._listing(prefix)]
+
+    def scan(self, prefix: str) -> builtins.list[StoredObject]:
+        """Sizes from the listing itself (:func:`goldfish.storage.scan` would otherwise open,
+        i.e. download, every object for gc and du). No mtime, as before: gc counts the grace of
+        these objects from the first gc that saw them unreferenced."""
+        return [StoredObject(uri, size, None) for uri, size in self._listing(prefix)]
 
     def delete(self, uri: str) -> None:
         from google.api_core.exceptions import NotFound
