@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
+from goldfish.plain import field, record
 
-@dataclass(frozen=True)
+
+@record(frozen=True)
 class Event:
     kind: str  # "workspace.created", "version.saved", "run.finished", "note.added", ...
     subject: str = ""  # the workspace, run id, ... it is about
@@ -20,7 +21,7 @@ class Event:
     id: int | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hit:
     """One search result from ``recall``."""
 

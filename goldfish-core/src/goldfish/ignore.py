@@ -12,14 +12,15 @@ As in git, nothing inside an ignored directory can be re-included (the walker ne
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from goldfish.plain import record
 
 ALWAYS_IGNORED_NAMES = frozenset({"__pycache__", ".git"})
 ALWAYS_IGNORED_SUFFIXES = (".pyc",)
 IGNORE_FILE = ".gitignore"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Pattern:
     """One compiled line of a ``.gitignore`` file; ``base`` is its directory relative to the slot."""
 

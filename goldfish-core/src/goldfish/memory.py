@@ -17,12 +17,12 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from goldfish.errors import InvalidInputError, did_you_mean
 from goldfish.events import Hit
+from goldfish.plain import record
 
 if TYPE_CHECKING:
     from goldfish.project import Project
@@ -35,7 +35,7 @@ MAX_RECALL = 50
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Note:
     id: int
     kind: str

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from goldfish.plain import field, record
 from goldfish.runs import states
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ CONCLUDABLE = ("done", "failed", "lost")
 COUNT_CAP = 100
 
 
-@dataclass
+@record
 class Orientation:
     project: str
     goal: str

@@ -28,16 +28,16 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import pluggy
-
-from goldfish import envcache, hookspecs
+from goldfish import envcache
 from goldfish.errors import GoldfishError, did_you_mean
+from goldfish.plain import field, record
 
 if TYPE_CHECKING:
     import argparse
+
+    import pluggy
 
     from goldfish.events import Event, Hit
     from goldfish.project import Project
@@ -55,13 +55,13 @@ BUILTIN_PLUGINS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class LoadError:
     name: str
     error: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PluginInfo:
     name: str
     module: str
@@ -71,7 +71,7 @@ class PluginInfo:
     distribution: str | None = None
 
 
-@dataclass
+@record
 class BackendSpec:
     """What a plugin registered for a compute backend; the implementation is imported on use."""
 
@@ -85,7 +85,7 @@ class BackendSpec:
         return load_registered(self.factory, f"compute backend {self.name!r}", self.plugin)
 
 
-@dataclass
+@record
 class StorageSpec:
     scheme: str
     factory: Any
@@ -97,7 +97,7 @@ class StorageSpec:
                                self.plugin)
 
 
-@dataclass
+@record
 class ProfileOffer:
     """A compute profile a plugin offers (``register_profiles``), as it would be written in
     ``goldfish.yaml``."""
@@ -107,7 +107,7 @@ class ProfileOffer:
     plugin: str = ""
 
 
-@dataclass
+@record
 class Registries:
     compute: dict[str, BackendSpec] = field(default_factory=dict)
     storage: dict[str, StorageSpec] = field(default_factory=dict)
@@ -238,7 +238,7 @@ class Plugins:
         """Register a plugin object (module, class or instance) for this manager."""
         try:
             registered = self.pm.register(plugin, name=name)
-        except pluggy.PluginValidationError as exc:
+        except _validation_error() as exc:
             raise GoldfishError(f"plugin {name or plugin!r} cannot be registered: "
                                 f"{explain_validation(self.pm, plugin, exc)}",
                                 "fix the hook implementation's arguments (see docs/plugins.md)")
@@ -563,9 +563,22 @@ def _short(value: Any, limit: int = 200) -> str:
 
 
 def new_manager() -> pluggy.PluginManager:
+    # pluggy (and the inspect it imports) only when a manager is built: a command run from the
+    # recorded plugin set (PluginIndex) never needs one
+    import pluggy
+
+    from goldfish import hookspecs
+
     pm = pluggy.PluginManager("goldfish")
     pm.add_hookspecs(hookspecs)
     return pm
+
+
+def _validation_error() -> type[Exception]:
+    """pluggy's PluginValidationError; only looked up when a registration failed."""
+    import pluggy
+
+    return pluggy.PluginValidationError
 
 
 def build(*, load_entry_points: bool = True, builtins: bool = True,
@@ -594,7 +607,7 @@ def build(*, load_entry_points: bool = True, builtins: bool = True,
     errors.extend(_reject_unknown_hooks(pm))
     try:
         pm.check_pending()
-    except pluggy.PluginValidationError as exc:
+    except _validation_error() as exc:
         errors.append(LoadError(getattr(exc, "plugin_name", "?"), str(exc)))
     plugins = Plugins(pm, errors, builtin_names)
     if os.environ.get("GOLDFISH_TRACE_PLUGINS") == "1":
@@ -723,7 +736,7 @@ def _load_plugins_dir(pm: pluggy.PluginManager) -> list[LoadError]:
             continue
         try:
             pm.register(plugin, name=name)
-        except pluggy.PluginValidationError as exc:
+        except _validation_error() as exc:
             errors.append(LoadError(name, f"plugin {name!r} not loaded: "
                                           f"{explain_validation(pm, plugin, exc)}"))
     return errors
@@ -747,7 +760,7 @@ def _discover(pm: pluggy.PluginManager, sources: dict[str, str] | None = None
             continue
         try:
             pm.register(plugin, name=name)
-        except pluggy.PluginValidationError as exc:
+        except _validation_error() as exc:
             errors.append(LoadError(name, f"plugin {name!r} not loaded: "
                                           f"{explain_validation(pm, plugin, exc)}"))
         except Exception as exc:

@@ -22,7 +22,6 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from itertools import compress, starmap
 from operator import attrgetter
 from pathlib import Path
@@ -32,6 +31,7 @@ from goldfish import faults
 from goldfish.errors import GoldfishError, InvalidInputError, NotFoundError
 from goldfish.faults import damaged_store
 from goldfish.ignore import EMPTY, IGNORE_FILE, IgnoreRules
+from goldfish.plain import field, record
 
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
 MODE_FILE = 0o100644
@@ -296,7 +296,7 @@ class _PackedIds:
 # --- walking a slot ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SlotTree:
     """The result of walking a slot: its tree id and what was left out."""
 
@@ -320,7 +320,7 @@ _NAME_SEP = "/"  # joins a directory's entry names in the cache: no name can con
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 
 
-@dataclass
+@record
 class _Dir:
     """What the cache keeps per directory (stored as a plain tuple, see ``as_tuple``).
 
@@ -786,7 +786,7 @@ class Store:
 # --- diffs ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileChange:
     path: str
     status: str  # added | modified | deleted
@@ -796,7 +796,7 @@ class FileChange:
     patch: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Diff:
     """Differences from ``a`` to ``b`` (labels such as ``ws-v3`` or ``slot:w1``)."""
 
@@ -906,7 +906,7 @@ def read_slot_file(slot_dir: Path) -> Reader:
 # --- verification (``goldfish doctor``) --------------------------------------------------------
 
 
-@dataclass
+@record
 class StoreReport:
     """What :func:`verify_store` found: counts, and every damaged object and dangling ref."""
 

@@ -23,11 +23,11 @@ import re
 import sqlite3
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from goldfish.errors import ConflictError, InvalidInputError, NotFoundError, did_you_mean
+from goldfish.plain import field, record
 from goldfish.runs.ids import check_tag_name
 from goldfish.snapshot import (
     DEFAULT_MAX_FILE_BYTES,
@@ -52,7 +52,7 @@ VERSION_TAG_RE = re.compile(r"^(?P<workspace>.+)-v(?P<number>[0-9]+)$")
 KINDS = ("create", "save", "run", "rollback", "unmount")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VersionInfo:
     workspace: str
     number: int
@@ -70,7 +70,7 @@ class VersionInfo:
                 "created_at": self.created_at, "kind": self.kind, "created": self.created}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WorkspaceInfo:
     name: str
     goal: str
@@ -96,7 +96,7 @@ class WorkspaceInfo:
                 "versions": [v.to_dict() for v in self.versions]}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TagInfo:
     name: str
     target: str

@@ -11,7 +11,7 @@ import argparse
 import importlib
 from typing import Any
 
-from goldfish.hookspecs import hookimpl
+from goldfish.builtins.mark import hookimpl
 
 #: Each command module and the subcommands (aliases included) its ``register`` adds, so that
 #: ``goldfish save`` imports and builds only the module that has ``save``. A test keeps this true.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from goldfish.hookspecs import hookimpl
+from goldfish.builtins.mark import hookimpl
 
 #: Top-level key → its type in :mod:`goldfish.config`, in the order the docs list them.
 SECTIONS: dict[str, str] = {

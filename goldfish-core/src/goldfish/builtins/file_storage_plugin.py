@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from goldfish.hookspecs import hookimpl
+from goldfish.builtins.mark import hookimpl
 
 
 @hookimpl

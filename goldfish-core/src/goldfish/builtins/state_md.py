@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from goldfish.hookspecs import hookimpl
+from goldfish.builtins.mark import hookimpl
 
 if TYPE_CHECKING:
     from goldfish.events import Event

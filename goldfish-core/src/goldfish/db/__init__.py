@@ -29,13 +29,16 @@ def all_migrations() -> list[tuple[int, str, str]]:
     Not called ``migrations``: importing the ``goldfish.db.migrations`` package would rebind
     that attribute of this module to the package.
     """
-    out = []
-    for entry in _migration_files():
-        name = entry.name
-        if name.endswith(".sql") and name[:4].isdigit():
-            out.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
-    out.sort()
-    numbers = [n for n, _, _ in out]
+    return [(number, entry.name, entry.read_text(encoding="utf-8"))
+            for number, entry in _numbered()]
+
+
+def _numbered() -> list[tuple[int, Any]]:
+    """(number, file) of every migration, in order; nothing read (every command checks)."""
+    out = sorted(((int(entry.name[:4]), entry) for entry in _migration_files()
+                  if entry.name.endswith(".sql") and entry.name[:4].isdigit()),
+                 key=lambda pair: pair[0])
+    numbers = [n for n, _ in out]
     if len(set(numbers)) != len(numbers):
         raise RuntimeError(f"duplicate migration numbers: {numbers}")
     return out
@@ -128,11 +131,12 @@ class Database:
 
         ``before(current, latest)`` is called first when there is something to apply, outside
         any transaction (the project takes its pre-migration backup there)."""
-        pending = [m for m in all_migrations() if m[0] > self.schema_version()]
-        if not pending:
-            return self.schema_version()
+        current = self.schema_version()
+        latest = max((number for number, _ in _numbered()), default=0)
+        if latest <= current:
+            return current
         if before is not None:
-            before(self.schema_version(), pending[-1][0])
+            before(current, latest)
         with self.tx() as conn:
             current = int(conn.execute("PRAGMA user_version").fetchone()[0])
             for number, _name, sql in all_migrations():

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from goldfish.errors import GoldfishError
+from goldfish.plain import field, record
 from goldfish.snapshot import human_size as human
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ CACHE = "du.json"
 LARGE = 1024 ** 3
 
 
-@dataclass
+@record
 class DuReport:
     total: int = 0  # artifact store + version store + run folders + tmp + backups
     store: int = 0

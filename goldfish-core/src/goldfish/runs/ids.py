@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass
 
 from goldfish.errors import InvalidInputError
+from goldfish.plain import record
 
 RUN_ID = re.compile(r"^r-\d{8}-[0-9a-f]{6}$")
 #: ``RUN[/STAGE[.OUTPUT]]`` where RUN is an id, a unique id prefix or a tag such as ``@best``.
@@ -74,7 +74,7 @@ def attempt_of(job: str) -> int:
     return int(tail) if sep and tail.isdigit() else 1
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Ref:
     run: str
     stage: str | None = None

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from goldfish.errors import ConflictError, InvalidInputError, NotFoundError
+from goldfish.plain import field, record
 from goldfish.runs import states
 from goldfish.runs.ids import RUN_ID, check_tag_name
 
@@ -26,7 +26,7 @@ TREND_WINDOW = 20
 BEST = "@best"
 
 
-@dataclass
+@record
 class StageInfo:
     stage: str
     state: str
@@ -49,7 +49,7 @@ class StageInfo:
         return dict(self.__dict__)
 
 
-@dataclass
+@record
 class RunInfo:
     id: str
     workspace: str
@@ -236,7 +236,7 @@ def metric_summaries(project: Project, run_id: str) -> dict[str, dict[str, dict[
 # --- listing ----------------------------------------------------------------------------------
 
 
-@dataclass
+@record
 class RunRow:
     id: str
     workspace: str

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from goldfish.plain import field, record
 
 #: An environment variable for crash tests: ``GOLDFISH_CRASH_AT=<step>`` kills the process with
 #: SIGKILL when it reaches that step of a claim (see :func:`crash_point`).
@@ -37,10 +37,12 @@ CRASH_ENV = "GOLDFISH_CRASH_AT"
 def crash_point(step: str) -> None:
     """Die here, as ``kill -9`` would, when ``GOLDFISH_CRASH_AT`` names ``step`` (tests)."""
     if os.environ.get(CRASH_ENV) == step:
+        import signal  # only here: its import costs every short command ~2 ms
+
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Worker:
     backend: str
     name: str
