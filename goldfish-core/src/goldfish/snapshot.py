@@ -18,6 +18,7 @@ import marshal
 import os
 import stat
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -388,6 +389,7 @@ class _Walker:
         self.files = 0
         self.listing: dict[str, tuple[int, str]] | None = {} if collect else None
         self.too_big: list[tuple[str, int]] = []
+        self.prefetch: _Prefetch | None = None
 
     def walk(self, abs_dir: str, rel: str, rules: IgnoreRules) -> tuple[bytes | None, bool]:
         """Tree id of ``abs_dir`` (None when it holds nothing) and whether it was unchanged.
@@ -398,21 +400,40 @@ class _Walker:
         listed and stat'ed relative to an open descriptor of the directory (the kernel resolves
         one name, not the whole path, per entry) and the per-entry work runs in C (``map``).
         """
-        names, sts = _list_dir(abs_dir)
         base = abs_dir if abs_dir.endswith(os.sep) else abs_dir + os.sep
-        if IGNORE_FILE in names and sts[names.index(IGNORE_FILE)].st_mode & S_IFMT == S_IFREG:
-            with open(base + IGNORE_FILE, encoding="utf-8", errors="replace") as fh:
-                rules = rules.child(rel, fh.read())
-        keys = list(map(_STAT_KEY, sts))
-        old = _cached_dir(self.old.get(rel))
-        if old is not None and old.signature != rules.signature:
-            old = None
         prefix = rel + "/" if rel else ""
+        listed = self.prefetch.take(rel) if self.prefetch is not None else None
+        if listed is not None:  # stat'ed by the prefetching child: taken only when unchanged
+            names, packed = listed
+            here = self._rules(base, rel, names, rules, lambda i: _KEY.unpack_from(
+                packed, i * _KEY_SIZE)[2])
+            old = self._old(rel, here)
+            if (old is not None and self.listing is None and old.max_mtime < self.racy_from
+                    and old.names == _NAME_SEP.join(names) and old.keys == packed):
+                return self._unchanged(old, base, prefix, rel, here)
+        names, sts = _list_dir(abs_dir)
+        rules = self._rules(base, rel, names, rules, lambda i: sts[i].st_mode)
+        keys = list(map(_STAT_KEY, sts))
+        old = self._old(rel, rules)
         if (old is not None and self.listing is None and old.max_mtime < self.racy_from
                 and old.names == _NAME_SEP.join(names)
                 and list(_KEY.iter_unpack(old.keys)) == keys):
             return self._unchanged(old, base, prefix, rel, rules)
         return self._changed(old, names, sts, keys, base, prefix, rel, rules)
+
+    @staticmethod
+    def _rules(base: str, rel: str, names: list[str], rules: IgnoreRules,
+               mode: Callable[[int], int]) -> IgnoreRules:
+        """``rules`` with the directory's own .gitignore (if it has one) added."""
+        if IGNORE_FILE in names and mode(names.index(IGNORE_FILE)) & S_IFMT == S_IFREG:
+            with open(base + IGNORE_FILE, encoding="utf-8", errors="replace") as fh:
+                return rules.child(rel, fh.read())
+        return rules
+
+    def _old(self, rel: str, rules: IgnoreRules) -> _Dir | None:
+        """The cached directory, when it was made under the same ignore rules."""
+        old = _cached_dir(self.old.get(rel))
+        return old if old is not None and old.signature == rules.signature else None
 
     def _subdirs(self, dirnames: tuple[str, ...], base: str, prefix: str, rules: IgnoreRules,
                  ignored: list[str]) -> tuple[dict[str, bytes], bool]:
@@ -547,6 +568,117 @@ class _Walker:
         return self.writer.add_if_missing(_TREE, raw)
 
 
+class _Prefetch:
+    """The ``lstat`` of the later half of a big slot's directories, done by a forked child while
+    the walk does the first half (what git's ``core.preloadIndex`` threads do for ``git add``).
+
+    A walk of a slot whose files have not changed is mostly the ``lstat`` of every entry
+    (~3 us each here, most of it in the kernel); Python threads cannot share it out (each
+    returns to the interpreter lock between calls), a process can. The directories come from
+    the cache (the previous walk), split in walk order by their number of entries; the child
+    sends each one's names and packed stat keys down a pipe. The walk takes a prefetched
+    directory only when it is unchanged against the cache; anything else (a changed or new
+    directory, one the child could not list, a child that died) is listed again in-process, so
+    the result never depends on the child. Only for slots of :data:`PARALLEL_FROM` entries or
+    more, with two or more CPUs, in a process without other threads (forking one with threads
+    is not safe) and where ``os.fork`` exists.
+    """
+
+    def __init__(self, pid: int, fd: int, rels: set[str]) -> None:
+        self.pid = pid
+        self.fd = fd
+        self.rels = rels
+        self.data: dict[str, tuple[list[str], bytes]] | None = None
+
+    @classmethod
+    def start(cls, root: str, cache: dict[str, tuple[Any, ...]]) -> _Prefetch | None:
+        if not cache or not hasattr(os, "fork") or threading.active_count() != 1:
+            return None
+        if len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") \
+                else (os.cpu_count() or 1) < 2:
+            return None
+        order: list[tuple[str, int]] = []  # (rel, entries) in the walk's order
+        stack = [""]
+        while stack:
+            rel = stack.pop()
+            cached = _cached_dir(cache.get(rel))
+            if cached is None:
+                continue
+            order.append((rel, len(cached.keys) // _KEY_SIZE))
+            prefix = rel + "/" if rel else ""
+            stack.extend(prefix + name for name in reversed(cached.dirnames))
+        total = sum(n for _, n in order)
+        if total < PARALLEL_FROM:
+            return None
+        theirs: list[str] = []
+        count = 0
+        while order and count < total // 2:
+            rel, n = order.pop()
+            theirs.append(rel)
+            count += n
+        theirs.reverse()
+        r, w = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(r)
+            os.close(w)
+            return None
+        if pid == 0:  # the child: lstat, send, leave without running anything of the parent's
+            code = 1
+            try:
+                os.close(r)
+                out = {}
+                for rel in theirs:
+                    try:
+                        names, sts = _list_dir(os.path.join(root, rel) if rel else root)
+                    except OSError:
+                        continue  # listed again by the walk, which reports it
+                    out[rel] = (names, b"".join(starmap(_KEY.pack, map(_STAT_KEY, sts))))
+                with open(w, "wb") as fh:
+                    fh.write(marshal.dumps(out))
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(w)
+        return cls(pid, r, set(theirs))
+
+    def take(self, rel: str) -> tuple[list[str], bytes] | None:
+        """The child's listing of ``rel`` (waiting for the child the first time), or None."""
+        if rel not in self.rels:
+            return None
+        if self.data is None:
+            self.data = {}
+            try:
+                with open(self.fd, "rb") as fh:
+                    raw = fh.read()
+                self.fd = -1
+                data = marshal.loads(raw)
+                if isinstance(data, dict):
+                    self.data = data
+            except (OSError, EOFError, ValueError, TypeError):
+                pass
+            self._reap()
+        return self.data.pop(rel, None)
+
+    def close(self) -> None:
+        """Stop the child if the walk ended (or failed) before it was read."""
+        if self.fd >= 0:
+            os.close(self.fd)  # a child still writing gets EPIPE and leaves
+            self.fd = -1
+        self._reap()
+
+    def _reap(self) -> None:
+        if self.pid:
+            with suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.pid = 0
+
+
+#: A slot of this many entries or more is stat'ed by two processes (see :class:`_Prefetch`).
+PARALLEL_FROM = 4096
+
+
 def _list_dir(path: str) -> tuple[list[str], list[os.stat_result]]:
     """The names of a directory's entries (in ``readdir`` order) and their ``lstat``."""
     fd = os.open(path, _DIR_FLAGS)
@@ -625,6 +757,7 @@ def snapshot_tree(repo_path: Path, slot_dir: Path, *, cache_path: Path | None = 
     writer = ObjectWriter(Path(repo_path)) if write else None
     walker = _Walker(slot_dir, writer, cache, racy_from, max_file_bytes, collect)
     try:
+        walker.prefetch = _Prefetch.start(str(slot_dir), cache)
         tree_id, _clean = walker.walk(str(slot_dir), "", EMPTY)
         if walker.too_big:
             path, size = walker.too_big[0]
@@ -639,6 +772,8 @@ def snapshot_tree(repo_path: Path, slot_dir: Path, *, cache_path: Path | None = 
                 tree_id = writer.add_if_missing(_TREE, b"")
             writer.flush()
     finally:
+        if walker.prefetch is not None:
+            walker.prefetch.close()
         if writer is not None:
             writer.close()
     if write and cache_path is not None:
