@@ -5,6 +5,7 @@ window passes; gc frees their objects only after it."""
 from __future__ import annotations
 
 import json
+import textwrap
 import time
 from pathlib import Path
 
@@ -135,6 +136,31 @@ def test_a_restored_run_brings_back_its_version_and_the_runs_it_needs(project: P
     assert set(restored) == {f"run {second}", f"run {first}", "version exp-v1"}
     assert get_run(project, second).stage("prepare").state == "reused"
     assert ws.resolve_version("exp-v1").tag == "exp-v1"
+    assert_everything_reachable_is_readable(project)
+
+
+def test_a_run_named_only_by_an_input_override_is_kept_and_restored_with_it(
+        project: Project) -> None:
+    """A kept run's ``--input`` override protects the run it names, and restoring the run
+    brings that one back, also when the stage that takes the input never ran."""
+    first = run(project, 1)
+    edit(project, "modules/prepare.py", "raise SystemExit(3)\n")  # nothing after it starts
+    second = Engine(project).run("w1", wait=True, reason="override",
+                                 inputs=[f"evaluate.model={first[:12]}/train.model"])
+    assert get_run(project, second).state == "failed"
+    assert get_run(project, second).stage("evaluate").state != "done"
+    dry = prune(project, dry_run=True, older_than_days=0, keep_last=1)
+    assert first not in {r["id"] for r in dry.runs}  # `second` is the newest: it stays
+    assert dry.kept["upstream of a kept run"] == 1
+
+    edit(project, "modules/prepare.py", textwrap.dedent(CHAIN["modules/prepare.py"]))
+    Workspaces(project).save_version("w1", "later")
+    run(project, 9)
+    report = prune(project, older_than_days=0, keep_last=1)
+    assert {r["id"] for r in report.runs} == {first, second}
+    restored = restore(project, second)
+    assert f"run {first}" in restored and f"run {second}" in restored
+    assert get_run(project, first).state == "done"
     assert_everything_reachable_is_readable(project)
 
 

@@ -16,7 +16,6 @@ and what it needs upstream). gc keeps every object a pruned record references un
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -34,7 +33,6 @@ RUN_TABLES: tuple[tuple[str, str], ...] = (
     ("runs", "id"), ("stage_runs", "run_id"), ("transitions", "run_id"), ("outputs", "run_id"),
     ("stage_inputs", "run_id"), ("metric_summaries", "run_id"), ("findings", "run_id"),
     ("reviews", "run_id"), ("conclusions", "run_id"), ("pattern_hits", "run_id"))
-_RUN_REF = re.compile(r"^(r-[0-9]{8}-[0-9a-f]+)")
 
 
 @dataclass
@@ -107,7 +105,7 @@ def plan(project: Project, *, older_than_days: float | None = None,
     older, keep = _limits(project, older_than_days, keep_last)
     clock = time.time() if now is None else now
     db = project.db
-    runs = db.query("SELECT id, workspace, state, created_at, version_tag, overrides FROM runs "
+    runs = db.query("SELECT id, workspace, state, created_at, version_tag FROM runs "
                     "ORDER BY workspace, created_at DESC, id DESC")
     candidates = _beyond(runs, "id", older, keep, clock)
     kept: dict[str, int] = {}
@@ -156,27 +154,33 @@ def plan(project: Project, *, older_than_days: float | None = None,
 
 
 def _upstream(db: Any, runs: list[sqlite3.Row]) -> dict[str, set[str]]:
-    """run id -> runs it depends on (pinned inputs, reused stages, input overrides)."""
+    """run id -> runs it depends on: the runs its stages' inputs are pinned to (an input
+    override ``--input stage.x=RUN/stage.out`` included, resolved and pinned when the run was
+    planned, so also for a stage that never ran) and the runs its stages reused."""
     up: dict[str, set[str]] = {}
     for run_id, from_run in db.query("SELECT DISTINCT run_id, from_run FROM stage_inputs "
                                      "WHERE from_run IS NOT NULL"):
         up.setdefault(run_id, set()).add(from_run)
+    for run_id, from_run in db.query(
+            "SELECT DISTINCT s.run_id, json_extract(i.value, '$.from_run') FROM stage_runs s, "
+            "json_each(s.inputs) i WHERE json_valid(s.inputs) "
+            "AND json_extract(i.value, '$.from_run') IS NOT NULL"):
+        up.setdefault(run_id, set()).add(str(from_run))
     for run_id, reused in db.query("SELECT run_id, reused_from FROM stage_runs "
                                    "WHERE reused_from IS NOT NULL"):
         up.setdefault(run_id, set()).add(reused.split("/", 1)[0])
-    for row in runs:
-        try:
-            overrides = json.loads(row["overrides"] or "{}").get("inputs") or {}
-        except (ValueError, AttributeError):
-            continue
-        for stage_inputs in overrides.values():
-            for ref in (stage_inputs or {}).values():
-                m = _RUN_REF.match(str(ref))
-                if m:
-                    up.setdefault(row["id"], set()).add(m.group(1))
     for run_id, deps in up.items():
         deps.discard(run_id)
     return up
+
+
+def _pinned_runs(inputs: str | None) -> set[str]:
+    """The runs a stage run's pinned inputs (``stage_runs.inputs``) come from."""
+    try:
+        pins = json.loads(inputs or "{}")
+        return {str(p["from_run"]) for p in pins.values() if p.get("from_run")}
+    except (ValueError, TypeError, AttributeError):
+        return set()
 
 
 def prune(project: Project, *, older_than_days: float | None = None,
@@ -293,6 +297,8 @@ def _restore(project: Project, conn: sqlite3.Connection, kind: str, ident: str,
     needed = {r["from_run"] for r in tables.get("stage_inputs", []) if r.get("from_run")}
     needed |= {str(r["reused_from"]).split("/", 1)[0] for r in tables.get("stage_runs", [])
                if r.get("reused_from")}
+    for stage_run in tables.get("stage_runs", []):  # input overrides of stages that never ran
+        needed |= _pinned_runs(stage_run.get("inputs"))
     for up in sorted(needed - {ident}):
         _restore(project, conn, "run", up, restored)
 
