@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from pathlib import Path
 
 import pytest
-from goldfish import io
-from goldfish.metrics import MetricsReader, Summarizer, decode_line, read_all, summarize
+from goldfish import io, metrics
+from goldfish.metrics import (
+    MetricPoint,
+    MetricsReader,
+    Summarizer,
+    decode_line,
+    read_all,
+    summarize,
+)
 from stage_support import make_job
 
 
@@ -88,3 +97,65 @@ def test_read_all_ignores_a_missing_newline(tmp_path: Path) -> None:
     path = tmp_path / "m.jsonl"
     path.write_text('{"n":"a","v":1,"s":null,"t":1}\n{"n":"a","v":2,"s":null,"t":2}')
     assert [p.value for p in read_all(path)] == [1.0]
+
+
+# --- curve tails (metric_curves' incremental reading) ------------------------------------------
+
+
+def lines(points: list[tuple[str, object, object]]) -> str:
+    return "".join(json.dumps({"n": n, "v": v, "s": s, "t": 1.0}) + "\n" for n, v, s in points)
+
+
+def full_read(path: Path) -> dict[str, list[tuple[float, float, float]]]:
+    """What metric_curves computed before the tails: the whole file, every time."""
+    by_name: dict[str, list[MetricPoint]] = {}
+    for p in read_all(path):
+        by_name.setdefault(p.name, []).append(p)
+    out = {}
+    for name, points in by_name.items():
+        series = [(float(p.step if p.step is not None else i), p.value, p.time)
+                  for i, p in enumerate(points)]
+        out[name] = [x for x in series if math.isfinite(x[1])][-metrics.CURVE_POINTS:]
+    return out
+
+
+def test_curve_tails_equal_a_full_read_and_read_only_what_was_appended(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metrics, "CURVE_POINTS", 7)
+    path = tmp_path / "metrics.jsonl"
+    first = [("loss", 1.0 / (i + 1), i) for i in range(10)] + [("loss", "nan", 10)]
+    first += [("acc", i / 10, None) for i in range(4)] + [("acc", "inf", None)]
+    path.write_text(lines(first) + '{"n": "loss", "v": 0.0')  # a torn last line
+    tails = metrics.CurveTails()
+    assert tails.of(path) == full_read(path)
+    assert [x for x, _, _ in tails.of(path)["acc"]] == [0.0, 1.0, 2.0, 3.0]
+    decoded = []
+    real = metrics.decode_line
+
+    def counting(line: bytes | str) -> MetricPoint | None:
+        decoded.append(line)
+        return real(line)
+
+    monkeypatch.setattr(metrics, "decode_line", counting)
+    with open(path, "a") as fh:  # completes the torn line, adds two
+        fh.write(', "s": 11, "t": 1.0}\n' + lines([("acc", 0.5, None), ("loss", 0.01, 12)]))
+    now = tails.of(path)
+    assert len(decoded) == 3  # the completed line and the two new ones
+    assert now == full_read(path)
+    assert tails.of(path)["acc"][-1] == (5.0, 0.5, 1.0)  # index 5: after 4 points and an inf
+
+
+def test_a_replaced_or_truncated_file_is_read_afresh(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(lines([("loss", 1.0, 0), ("loss", 0.5, 1)]))
+    tails = metrics.CurveTails()
+    assert [v for _, v, _ in tails.of(path)["loss"]] == [1.0, 0.5]
+    other = tmp_path / "new.jsonl"  # a retried stage: a new file in its place, longer
+    other.write_text(lines([("acc", 0.1, 0), ("acc", 0.2, 1), ("acc", 0.3, 2)]))
+    os.replace(other, path)
+    assert tails.of(path) == full_read(path) and "loss" not in tails.of(path)
+    with open(path, "r+") as fh:  # the same file rewritten in place, longer than before
+        fh.write(lines([("f1", 9.0, 0), ("f1", 8.0, 1), ("f1", 7.0, 2), ("f1", 6.0, 3)]))
+    assert tails.of(path) == full_read(path) and set(tails.of(path)) == {"f1"}
+    path.unlink()
+    assert tails.of(path) == {}

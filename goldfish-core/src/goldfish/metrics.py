@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -206,7 +207,9 @@ def metric_curves(project: Project, runs: list[str], metrics: list[str] | None =
     """A :class:`Curve` per run and metric (``stage.name``), read from each stage's
     ``metrics.jsonl`` (a reused stage's curve is its source run's), non-finite values left out;
     at most ``max_panels`` distinct metrics and ``max_curves`` curves. A point without a step
-    is placed at its index. Shared by the ``plot_metrics`` tool and the dashboard."""
+    is placed at its index. Shared by the ``plot_metrics`` tool and the dashboard, which asks
+    again every second while a run is live: each file's tails are kept (:class:`CurveTails`)
+    and only what was appended since is read."""
     from goldfish.runs.records import get_run
 
     curves: list[Curve] = []
@@ -221,17 +224,12 @@ def metric_curves(project: Project, runs: list[str], metrics: list[str] | None =
             source_run, source_stage = info.id, s.stage
             if s.reused_from:
                 source_run, _, source_stage = s.reused_from.partition("/")
-            path = project.runs_dir / source_run / source_stage / "metrics.jsonl"
-            by_name: dict[str, list[MetricPoint]] = {}
-            for p in read_all(path) if path.is_file() else []:
-                by_name.setdefault(p.name, []).append(p)
+            tails = _TAILS.of(project.runs_dir / source_run / source_stage / "metrics.jsonl")
             for name in names:
                 metric = f"{s.stage}.{name}"
                 if metric not in panels and max_panels is not None and len(panels) >= max_panels:
                     continue
-                series = [(float(p.step if p.step is not None else i), p.value, p.time)
-                          for i, p in enumerate(by_name.get(name, []))]
-                series = [x for x in series if math.isfinite(x[1])][-CURVE_POINTS:]
+                series = tails.get(name, ())
                 if series:
                     curves.append(Curve(info.id, metric, [(x, y) for x, y, _ in series],
                                         [t for _, _, t in series]))
@@ -240,3 +238,87 @@ def metric_curves(project: Project, runs: list[str], metrics: list[str] | None =
                 if max_curves is not None and len(curves) >= max_curves:
                     return curves
     return curves
+
+
+class CurveTails:
+    """The last :data:`CURVE_POINTS` finite points (step, value, time) of each metric of the
+    ``metrics.jsonl`` files asked about, each file followed by its byte cursor: asking again
+    reads only the lines appended since. A file replaced or truncated (a retried stage's job
+    directory is made anew) is read afresh: its identity, size and the bytes just before the
+    cursor must be the ones seen. At most ``files`` files are kept, the least recently asked
+    for dropped first. Thread-safe (the dashboard answers from a thread pool)."""
+
+    READ_BYTES = 8 << 20  # decoded per read, so a big file's first reading stays bounded
+
+    def __init__(self, files: int = 64) -> None:
+        self.files = files
+        self._lock = threading.Lock()
+        self._tails: OrderedDict[str, _FileTails] = OrderedDict()
+
+    def of(self, path: Path) -> dict[str, list[tuple[float, float, float]]]:
+        """Per metric name, its tail: read up to the last complete line now."""
+        key = str(path)
+        with self._lock:
+            tails = self._tails.pop(key, None)
+            try:
+                st = os.stat(path)
+            except OSError:
+                return {}
+            if tails is None or not tails.same(st):
+                tails = _FileTails(path, (st.st_dev, st.st_ino))
+            self._tails[key] = tails
+            while len(self._tails) > self.files:
+                self._tails.popitem(last=False)
+            if st.st_size > tails.reader.offset:
+                tails.follow(self.READ_BYTES)
+            return {name: list(points) for name, points in tails.points.items()}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tails.clear()
+
+
+class _FileTails:
+    MARK = 64  # bytes before the cursor remembered to recognize the same file
+
+    def __init__(self, path: Path, ident: tuple[int, int]) -> None:
+        self.reader = MetricsReader(path)
+        self.ident = ident
+        self.mark = b""
+        self.points: dict[str, deque[tuple[float, float, float]]] = {}
+        self.seen: dict[str, int] = {}  # points per name so far: the x of a point without a step
+
+    def same(self, st: os.stat_result) -> bool:
+        """Whether the file is still the one followed (not replaced or truncated)."""
+        if (st.st_dev, st.st_ino) != self.ident or st.st_size < self.reader.offset:
+            return False
+        return self._before_cursor(len(self.mark)) == self.mark
+
+    def _before_cursor(self, size: int) -> bytes | None:
+        offset = self.reader.offset
+        try:
+            with open(self.reader.path, "rb") as fh:
+                fh.seek(max(0, offset - size))
+                return fh.read(min(size, offset))
+        except OSError:
+            return None
+
+    def follow(self, read_bytes: int) -> None:
+        while True:
+            offset = self.reader.offset
+            batch = self.reader.read(read_bytes)
+            for p in batch:
+                index = self.seen.get(p.name, 0)
+                self.seen[p.name] = index + 1
+                if math.isfinite(p.value):
+                    series = self.points.get(p.name)
+                    if series is None:
+                        series = self.points[p.name] = deque(maxlen=CURVE_POINTS)
+                    series.append((float(p.step if p.step is not None else index), p.value,
+                                   p.time))
+            if self.reader.offset == offset:  # nothing complete left (or a torn last line)
+                break
+        self.mark = self._before_cursor(self.MARK) or b""
+
+
+_TAILS = CurveTails()
