@@ -350,18 +350,13 @@ class GoldfishTools:
     def backups(self, dest: Annotated[str | None, Field(max_length=1000, description=(
                     "omit for the configured destination"))] = None,
                 limit: Limit = 20) -> Answer:
-        """The backups at the destination, newest first: id, time, reason, size, counts, and
-        the source to pass to `goldfish restore`."""
+        """The backups at the destination, newest first: id, time, reason, files, size, schema
+        and Goldfish versions, counts, and the source to pass to `goldfish restore`."""
         from goldfish.backup.dest import resolve
-        from goldfish.backup.take import source_of
+        from goldfish.backup.take import listing
 
         where = resolve(self.project, self._backup_dest(dest))
-        items = []
-        for backup_id in list(reversed(where.backup_ids()))[:limit]:
-            m = where.read_manifest(backup_id)
-            items.append({"id": backup_id, "created_at": m["created_at"], "reason": m["reason"],
-                          "bytes": m["bytes"], "schema_version": m["schema_version"],
-                          "counts": m["counts"], "source": source_of(where, backup_id)})
+        items = listing(where, limit)
         text = "\n".join(f"{i['id']} {i['reason']} {i['bytes']} bytes" for i in items)
         return answer({"dest": where.label, "backups": items}, text or "no backups yet")
 
@@ -743,31 +738,16 @@ class GoldfishTools:
         `cannot_run`: profiles whose backend refuses every run (a stub), with why and what to
         use instead, and the warm pool (`pool`: each worker's state, profile, zone, idle since,
         hourly price)."""
-        from goldfish.runs.backends import running
-        from goldfish.runs.preflight import refusals
-        from goldfish.runs.workers import pool_lines, report
+        from goldfish.runs.backends import profiles_report
+        from goldfish.runs.workers import pool_lines
 
-        config = self.project.config
-        registry = self.project.plugins.registries.compute
-        backends = {}
-        for name, spec in sorted(registry.items()):
-            caps = spec.capabilities
-            backends[name] = {"plugin": spec.plugin,
-                              "capabilities": caps.__dict__ if hasattr(caps, "__dict__")
-                              else caps}
-        profiles = {name: p.to_dict() for name, p in config.profiles.items()}
-        sources = {name: config.profile_source(name) for name in profiles}
-        live = running(self.project)
-        refused = {n: {"message": e.message, "hint": e.hint}
-                   for n, e in refusals(self.project).items()}
-        pool = report(self.project)
-        return answer({"default": config.default_profile, "profiles": profiles,
-                       "sources": sources, "backends": backends, "running": live,
-                       "cannot_run": refused, "pool": pool},
-                      "\n".join([*(f"{n}: {p} [{sources[n]}]" for n, p in profiles.items()),
-                                  *(f"{n} cannot run stages: {r['message']} (hint: {r['hint']})"
-                                    for n, r in refused.items()),
-                                  *(f"running: {r}" for r in live), *pool_lines(pool)]))
+        data = profiles_report(self.project)
+        sources = data["sources"]
+        return answer(data, "\n".join([
+            *(f"{n}: {p} [{sources[n]}]" for n, p in data["profiles"].items()),
+            *(f"{n} cannot run stages: {r['message']} (hint: {r['hint']})"
+              for n, r in data["cannot_run"].items()),
+            *(f"running: {r}" for r in data["running"]), *pool_lines(data["pool"])]))
 
     def pool_drain(self) -> Answer:
         """Delete every idle warm-pool worker now (they cost money until their idle timeout)

@@ -439,6 +439,20 @@ def source_of(dest: Destination, backup_id: str) -> str:
     return dest.manifest_uri(backup_id)
 
 
+def listing(dest: Destination, limit: int | None = None) -> list[dict[str, Any]]:
+    """The backups at ``dest``, newest first (``goldfish backups`` and the MCP tool): id, time,
+    reason, files, bytes, schema and Goldfish versions, counts, and the source to restore."""
+    items = []
+    for backup_id in list(reversed(dest.backup_ids()))[:limit]:
+        m = dest.read_manifest(backup_id)
+        items.append({"id": backup_id, "created_at": m["created_at"], "reason": m["reason"],
+                      "files": len(m["files"]) + len(m["store"]), "bytes": m["bytes"],
+                      "schema_version": m["schema_version"],
+                      "goldfish_version": m["goldfish_version"], "counts": m["counts"],
+                      "source": source_of(dest, backup_id)})
+    return items
+
+
 def _keep(project: Project) -> int:
     try:
         return int(project.config.get("backup.keep", 7))

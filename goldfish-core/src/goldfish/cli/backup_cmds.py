@@ -106,20 +106,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_backups(args: argparse.Namespace) -> int:
     from goldfish.backup.dest import resolve
-    from goldfish.backup.take import source_of
+    from goldfish.backup.take import listing
     from goldfish.cli.common import open_project
     from goldfish.snapshot import human_size as human
 
     project = open_project(args, reconcile=False)
     dest = resolve(project, _dest_arg(args.dest))
-    items = []
-    for backup_id in reversed(dest.backup_ids()):
-        m = dest.read_manifest(backup_id)
-        items.append({"id": backup_id, "created_at": m["created_at"], "reason": m["reason"],
-                      "files": len(m["files"]) + len(m["store"]), "bytes": m["bytes"],
-                      "schema_version": m["schema_version"],
-                      "goldfish_version": m["goldfish_version"], "counts": m["counts"],
-                      "source": source_of(dest, backup_id)})
+    items = listing(dest)
     if args.json:
         emit_json({"dest": dest.label, "backups": items})
         return 0

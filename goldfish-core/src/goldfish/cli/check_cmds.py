@@ -103,26 +103,18 @@ def cmd_patterns(args: argparse.Namespace) -> int:
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
-    project = open_project(args)
-    config = project.config
-    backends = project.plugins.registries.compute
-    profiles = {name: p.to_dict() for name, p in config.profiles.items()}
-    sources = {name: config.profile_source(name) for name in profiles}
-    from goldfish.runs.backends import running
-    from goldfish.runs.preflight import refusals
-    from goldfish.runs.workers import pool_lines, report
+    from goldfish.runs.backends import profiles_report
+    from goldfish.runs.workers import pool_lines
 
-    live = running(project)
-    pool = report(project)
-    refused = {name: {"message": exc.message, "hint": exc.hint}
-               for name, exc in refusals(project).items()}
+    project = open_project(args)
+    data = profiles_report(project)
     if args.json:
-        emit_json({"default": config.default_profile, "profiles": profiles,
-                   "sources": sources, "backends": sorted(backends), "running": live,
-                   "cannot_run": refused, "pool": pool})
+        emit_json(data)
         return 0
+    profiles, sources, backends = data["profiles"], data["sources"], data["backends"]
+    refused, live, pool = data["cannot_run"], data["running"], data["pool"]
     for name, profile in profiles.items():
-        mark = "*" if name == config.default_profile else " "
+        mark = "*" if name == data["default"] else " "
         backend = profile.get("backend")
         missing = "" if backend in backends else "  (backend not installed)"
         rest = ", ".join(f"{k}={v}" for k, v in profile.items() if k != "backend")

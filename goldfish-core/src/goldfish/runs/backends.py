@@ -121,6 +121,30 @@ def running(project: Any) -> list[dict[str, Any]]:
     return out
 
 
+def profiles_report(project: Any) -> dict[str, Any]:
+    """What ``goldfish profiles --json`` and the MCP ``profiles`` tool answer: the compute
+    profiles (backend and resources) and where each comes from (``sources``), the default, the
+    installed backends with their plugin and capabilities, what runs now, ``cannot_run`` (the
+    profiles whose backend refuses every run, with why and what to use instead) and the warm
+    pool."""
+    from goldfish.runs.preflight import refusals
+    from goldfish.runs.workers import report
+
+    config = project.config
+    backends = {}
+    for name, spec in sorted(project.plugins.registries.compute.items()):
+        caps = spec.capabilities
+        backends[name] = {"plugin": spec.plugin,
+                          "capabilities": caps.__dict__ if hasattr(caps, "__dict__") else caps}
+    profiles = {name: p.to_dict() for name, p in config.profiles.items()}
+    return {"default": config.default_profile, "profiles": profiles,
+            "sources": {name: config.profile_source(name) for name in profiles},
+            "backends": backends, "running": running(project),
+            "cannot_run": {name: {"message": exc.message, "hint": exc.hint}
+                           for name, exc in refusals(project).items()},
+            "pool": report(project)}
+
+
 def diagnose(project: Any) -> list[tuple[str, str, str]]:
     """``goldfish doctor``'s lines from every profile whose backend offers
     ``diagnose(profile_name, profile)``; each backend words its own subjects (naming the profile
