@@ -19,7 +19,7 @@ from goldfish.project import Project
 from goldfish.runs import driver, lease
 from goldfish.runs.engine import Engine
 from goldfish.runs.records import transitions
-from runs_support import CHAIN, GOLDFISH, cli_env, cli_process, edit, make_project, wait_for
+from runs_support import GOLDFISH, cli_env, cli_process, edit, wait_for
 
 GATED_PREPARE = """
     import pathlib, time
@@ -31,12 +31,6 @@ GATED_PREPARE = """
     print("prepared")
 """
 
-
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
 
 
 def read_only(project: Project, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:

@@ -5,18 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 
-import pytest
 from goldfish.project import Project
-from runs_support import CHAIN, cli_process, edit, make_project
-
-
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
+from runs_support import cli_process, edit
 
 
 def footprint(project: Project) -> dict[str, object]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 from goldfish.lifecycle import du as du_module
@@ -15,14 +14,7 @@ from goldfish.orientation import orient
 from goldfish.project import Project
 from goldfish.runs.engine import Engine
 from lifecycle_support import age, junk
-from runs_support import CHAIN, cli, make_project
-
-
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
+from runs_support import cli
 
 
 def test_du_splits_the_store_by_workspace_and_run_and_says_what_is_reclaimable(

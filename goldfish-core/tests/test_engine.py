@@ -10,14 +10,7 @@ from goldfish.errors import GoldfishError
 from goldfish.runs.engine import Engine, parse_set
 from goldfish.runs.plan import Plan
 from goldfish.runs.records import get_run, lineage, transitions
-from runs_support import CHAIN, edit, make_project, stage_states, wait_for
-
-
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
+from runs_support import edit, make_project, stage_states, wait_for
 
 
 def run_wait(project, **kwargs):

@@ -22,14 +22,7 @@ from goldfish.runs.records import get_run
 from goldfish.snapshot import verify_store
 from goldfish.workspaces import Workspaces
 from lifecycle_support import age, assert_everything_reachable_is_readable, junk
-from runs_support import CHAIN, GOLDFISH, cli, cli_env, edit, make_project, wait_for
-
-
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
+from runs_support import GOLDFISH, cli, cli_env, edit, wait_for
 
 
 def test_unreferenced_objects_go_after_the_grace_period_referenced_ones_never(

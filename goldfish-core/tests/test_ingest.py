@@ -20,12 +20,6 @@ from runs_support import CHAIN, edit, make_project, one, wait_for
 RUN, STAGE = "r-20000101-000000", "train"
 
 
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
-
 
 def _lines(n: int, seed: int = 7) -> list[str]:
     """Points of three metrics as goldfish.io writes them, with the odd bad or special line."""

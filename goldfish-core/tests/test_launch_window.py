@@ -12,14 +12,13 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
 from goldfish.builtins import _supervisor as sup
 from goldfish.builtins.local_compute import LocalBackend
 from goldfish.compute import Job, Resources
 from goldfish.project import Project
 from goldfish.runs.engine import Engine
 from goldfish.runs.records import get_run, transitions
-from runs_support import CHAIN, cli_env, make_project
+from runs_support import cli_env
 
 DIE_AFTER_LOCK = """
     import os, signal, sys
@@ -34,12 +33,6 @@ DIE_AFTER_LOCK = """
     Engine(Project.find(explicit=sys.argv[1])).advance(sys.argv[2])
 """
 
-
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
 
 
 def test_a_launcher_killed_inside_the_launch_window_is_relaunched(project: Project) -> None:

@@ -4,21 +4,12 @@ source, up to the run output a promoted source came from; a typo is an error wit
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
 from goldfish.project import Project
 from goldfish.runs import sources
 from goldfish.runs.engine import Engine
 from goldfish.runs.records import lineage
-from runs_support import CHAIN, cli_process, edit, make_project
-
-
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
+from runs_support import cli_process, edit
 
 
 def _run_reading_a_source(project: Project) -> tuple[str, str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 from goldfish.artifacts import ArtifactStore
@@ -20,16 +19,10 @@ from goldfish.runs.engine import Engine
 from goldfish.runs.records import conclude, get_run, list_runs, tag_run
 from goldfish.workspaces import Workspaces
 from lifecycle_support import DAY, assert_everything_reachable_is_readable
-from runs_support import CHAIN, cli, edit, make_project
+from runs_support import CHAIN, cli, edit
 
 RESULTS = {"metric": "accuracy", "direction": "max", "stage": "evaluate"}
 
-
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
 
 
 def run(project: Project, n: int, lr: float = 0.1, **kwargs: object) -> str:

@@ -11,13 +11,12 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from goldfish.project import Project
 from goldfish.runs import lease
 from goldfish.runs.engine import Engine
 from goldfish.runs.reconciler import Reconciler, active_runs
 from goldfish.runs.records import get_run, transitions
-from runs_support import CHAIN, GOLDFISH, cli_env, cli_process, edit, make_project, one, wait_for
+from runs_support import GOLDFISH, cli_env, cli_process, edit, one, wait_for
 
 SLOW_PREPARE = """
     import pathlib, time
@@ -29,12 +28,6 @@ SLOW_PREPARE = """
     io.save_output("data", {{"xs": [1, 2, 3]}})
 """
 
-
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
 
 
 def test_sigkill_of_the_launching_process_loses_nothing(project: Project,

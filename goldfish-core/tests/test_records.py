@@ -19,16 +19,10 @@ from goldfish.runs.records import (
     summarize,
     tag_run,
 )
-from runs_support import CHAIN, edit, make_project
+from runs_support import edit
 
 RESULTS = {"metric": "accuracy", "direction": "max"}
 
-
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
 
 
 def run(project, lr: float, **kwargs):

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
 from goldfish.runs.records import _metric_values, list_runs
-from runs_support import CHAIN, make_project
 
 STAGES = ("prepare", "train", "evaluate")
 
-
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
 
 
 def seed(project: Any, n: int, seed: int = 5, first: int = 0, ties: bool = True) -> list[str]:

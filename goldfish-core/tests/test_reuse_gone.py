@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from goldfish.artifacts import ArtifactStore
 from goldfish.project import Project
 from goldfish.runs.engine import Engine
@@ -38,12 +37,6 @@ DIRECTORY_CHAIN = {
     """,
 }
 
-
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
 
 
 def delete_object(project: Project, digest: str) -> None:

@@ -5,15 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from runs_support import CHAIN, cli_process, edit, make_project
-
-
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
+from runs_support import cli_process, edit
 
 
 def test_run_wait_shows_progress_and_the_records_commands_show_it(project) -> None:

@@ -10,13 +10,12 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from goldfish.builtins.local_compute import LocalBackend
 from goldfish.compute import Job, Resources, WaitsForJobs
 from goldfish.project import Project
 from goldfish.runs.engine import Engine
 from goldfish.runs.waiting import wait_for_commit
-from runs_support import CHAIN, edit, make_project
+from runs_support import edit
 
 GATED = """
 import pathlib, sys, time
@@ -26,12 +25,6 @@ while not pathlib.Path(sys.argv[1]).exists() and time.time() < deadline:
 """
 FALLBACK = 60.0  # a poll this slow would make every test here time out: only events wake
 
-
-@pytest.fixture
-def project(tmp_path: Path, goldfish_plugins: object):
-    p = make_project(tmp_path, CHAIN, goldfish_plugins)
-    yield p
-    p.db.close()
 
 
 def launch(tmp_path: Path, script: str, *args: str) -> tuple[LocalBackend, object]:
