@@ -107,19 +107,11 @@ def lines(points: list[tuple[str, object, object]]) -> str:
 
 
 def full_read(path: Path) -> dict[str, list[tuple[float, float, float]]]:
-    """What metric_curves computed before the tails: the whole file, every time."""
-    by_name: dict[str, list[MetricPoint]] = {}
-    for p in read_all(path):
-        by_name.setdefault(p.name, []).append(p)
-    out = {}
-    for name, points in by_name.items():
-        series = [(float(p.step if p.step is not None else i), p.value, p.time)
-                  for i, p in enumerate(points)]
-        out[name] = [x for x in series if math.isfinite(x[1])][-metrics.CURVE_POINTS:]
-    return out
+    """A reading of the whole file: a new CurveTails has no cursor."""
+    return metrics.CurveTails().of(path)
 
 
-def test_curve_tails_equal_a_full_read_and_read_only_what_was_appended(
+def test_curve_tails_keep_the_last_points_and_read_only_what_was_appended(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(metrics, "CURVE_POINTS", 7)
     path = tmp_path / "metrics.jsonl"
@@ -127,8 +119,10 @@ def test_curve_tails_equal_a_full_read_and_read_only_what_was_appended(
     first += [("acc", i / 10, None) for i in range(4)] + [("acc", "inf", None)]
     path.write_text(lines(first) + '{"n": "loss", "v": 0.0')  # a torn last line
     tails = metrics.CurveTails()
-    assert tails.of(path) == full_read(path)
-    assert [x for x, _, _ in tails.of(path)["acc"]] == [0.0, 1.0, 2.0, 3.0]
+    got = tails.of(path)
+    # the last 7 finite points of each metric; a point without a step at its index by name
+    assert got["loss"] == [(float(i), 1.0 / (i + 1), 1.0) for i in range(3, 10)]
+    assert [x for x, _, _ in got["acc"]] == [0.0, 1.0, 2.0, 3.0]
     decoded = []
     real = metrics.decode_line
 
