@@ -64,7 +64,6 @@ def test_garbage_lines_are_skipped_and_counted(tmp_path: Path) -> None:
 
 
 def _points(values: list[float], name: str = "loss") -> list[object]:
-    from goldfish.metrics import MetricPoint
 
     return [MetricPoint(name, v, i * 10, float(i)) for i, v in enumerate(values)]
 
@@ -124,13 +123,13 @@ def test_curve_tails_keep_the_last_points_and_read_only_what_was_appended(
     assert got["loss"] == [(float(i), 1.0 / (i + 1), 1.0) for i in range(3, 10)]
     assert [x for x, _, _ in got["acc"]] == [0.0, 1.0, 2.0, 3.0]
     decoded = []
-    real = metrics.decode_line
+    real = metrics._fields
 
-    def counting(line: bytes | str) -> MetricPoint | None:
-        decoded.append(line)
-        return real(line)
+    def counting(raw: object) -> tuple[str, float, int | None, float] | None:
+        decoded.append(raw)
+        return real(raw)
 
-    monkeypatch.setattr(metrics, "decode_line", counting)
+    monkeypatch.setattr(metrics, "_fields", counting)
     with open(path, "a") as fh:  # completes the torn line, adds two
         fh.write(', "s": 11, "t": 1.0}\n' + lines([("acc", 0.5, None), ("loss", 0.01, 12)]))
     now = tails.of(path)

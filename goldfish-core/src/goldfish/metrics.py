@@ -41,7 +41,15 @@ class MetricPoint:
 def decode_line(line: bytes | str) -> MetricPoint | None:
     """One ``{"n","v","s","t"}`` line → a point, or None when the line is not a valid point."""
     try:
-        raw = json.loads(line)
+        fields = _fields(json.loads(line))
+    except ValueError:
+        return None
+    return None if fields is None else MetricPoint(*fields)
+
+
+def _fields(raw: Any) -> tuple[str, float, int | None, float] | None:
+    """A decoded line → (name, value, step, time), or None when it is not a valid point."""
+    try:
         name, value = raw["n"], raw["v"]
         if isinstance(value, str):
             value = _SPECIAL[value]
@@ -50,8 +58,8 @@ def decode_line(line: bytes | str) -> MetricPoint | None:
         step = raw.get("s")
         if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
             return None
-        return MetricPoint(name, float(value), step, float(raw.get("t") or 0.0))
-    except (ValueError, KeyError, TypeError):
+        return name, float(value), step, float(raw.get("t") or 0.0)
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -67,6 +75,11 @@ class MetricsReader:
         self.skipped = 0  # complete lines that were not valid points
 
     def read(self, max_bytes: int | None = None) -> list[MetricPoint]:
+        return [MetricPoint(*fields) for fields in self.read_fields(max_bytes)]
+
+    def read_fields(self, max_bytes: int | None = None
+                    ) -> list[tuple[str, float, int | None, float]]:
+        """:meth:`read` without the :class:`MetricPoint`: (name, value, step, time) tuples."""
         try:
             with open(self.path, "rb") as fh:
                 fh.seek(self.offset)
@@ -76,17 +89,23 @@ class MetricsReader:
         end = chunk.rfind(b"\n")
         if end < 0:
             return []  # nothing complete yet (or a torn last line)
-        points = []
-        for line in chunk[: end + 1].splitlines():
-            if not line.strip():
-                continue
-            point = decode_line(line)
-            if point is None:
-                self.skipped += 1
-            else:
-                points.append(point)
+        body = chunk[: end + 1]
+        try:  # the whole chunk in one json.loads (lines joined into an array): 2-3x faster
+            values = json.loads(b"[" + body[:-1].replace(b"\n", b",") + b"]")
+        except ValueError:  # a line that is not JSON (or a blank one): line by line
+            values = None
+        if values is None or len(values) != body.count(b"\n"):
+            values = []
+            for line in body.splitlines():
+                if line.strip():
+                    try:
+                        values.append(json.loads(line))
+                    except ValueError:
+                        values.append(None)
+        out = [f for f in map(_fields, values) if f is not None]
+        self.skipped += len(values) - len(out)
         self.offset += end + 1
-        return points
+        return out
 
 
 @dataclass
@@ -306,16 +325,14 @@ class _FileTails:
     def follow(self, read_bytes: int) -> None:
         while True:
             offset = self.reader.offset
-            batch = self.reader.read(read_bytes)
-            for p in batch:
-                index = self.seen.get(p.name, 0)
-                self.seen[p.name] = index + 1
-                if math.isfinite(p.value):
-                    series = self.points.get(p.name)
+            for name, value, step, at in self.reader.read_fields(read_bytes):
+                index = self.seen.get(name, 0)
+                self.seen[name] = index + 1
+                if math.isfinite(value):
+                    series = self.points.get(name)
                     if series is None:
-                        series = self.points[p.name] = deque(maxlen=CURVE_POINTS)
-                    series.append((float(p.step if p.step is not None else index), p.value,
-                                   p.time))
+                        series = self.points[name] = deque(maxlen=CURVE_POINTS)
+                    series.append((float(step if step is not None else index), value, at))
             if self.reader.offset == offset:  # nothing complete left (or a torn last line)
                 break
         self.mark = self._before_cursor(self.MARK) or b""
