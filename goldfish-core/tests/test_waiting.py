@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from goldfish.builtins.local_compute import LocalBackend
 from goldfish.compute import Job, Resources, WaitsForJobs
 from goldfish.project import Project
@@ -121,3 +122,28 @@ def test_wait_looks_at_a_run_when_something_happened_not_on_a_timer(project: Pro
     held = [t for t in looks[1:] if t < gate_opened - 0.1]
     assert len(held) <= 1, f"{len(held)} looks while the only stage was held on its gate"
     assert len(looks) <= 12  # one per event: launches, exits, the end
+
+
+def test_wait_shows_every_transition_when_another_process_ends_the_run(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's driver may end the run between two reads of the waiter: every transition up to
+    the end is still shown (the waiter reads the state before the transitions)."""
+    waiter, driver = Engine(project), Engine(project)
+    run_id = waiter.run("w1", detach=False)
+    monkeypatch.setattr(waiter, "advance", lambda run_id: False)  # only the driver acts
+    real_query = project.db.query
+    ended: list[str] = []
+    acting = threading.Event()
+
+    def query(sql: str, params: object = ()) -> list[sqlite3.Row]:
+        rows = real_query(sql, params)
+        if sql.startswith("SELECT id, stage, to_state") and not acting.is_set():
+            acting.set()
+            ended.append(driver.wait(run_id))  # the driver ends the run right after this read
+        return rows
+
+    monkeypatch.setattr(project.db, "query", query)
+    shown: list[tuple[str, str]] = []
+    assert waiter.wait(run_id, on_progress=lambda p: shown.append((p.stage, p.state))) == "done"
+    assert ended == ["done"]
+    assert ("evaluate", "done") in shown and shown[-1] == ("", "done")

@@ -969,6 +969,9 @@ class Engine:
                 next_metrics = time.monotonic() + METRICS_EVERY
                 for p in self._live_metrics(run_id, shown_metrics):
                     on_progress(p)
+            # the state first, then the transitions: another process (the run's driver) may end
+            # the run in between, and every transition up to the state read must be shown
+            state = self._state(run_id)
             rows = self.project.db.query(
                 "SELECT id, stage, to_state, reason, at FROM transitions WHERE run_id = ? AND "
                 "id > ? ORDER BY id", (run_id, seen))
@@ -976,7 +979,6 @@ class Engine:
                 seen = r["id"]
                 if on_progress is not None:
                     on_progress(Progress(run_id, r["stage"], r["to_state"], r["reason"], r["at"]))
-            state = self._state(run_id)
             if state in states.FINAL_RUN:
                 return str(state)
             now = time.monotonic()
