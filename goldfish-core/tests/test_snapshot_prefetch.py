@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,65 +18,81 @@ from test_snapshot_walk_cache import git_tree_of, settled
 from ws_support import write
 
 
-def no_children() -> bool:
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
+class Big:
+    """A slot of 12 directories whose walks are prefetched half by a child (PARALLEL_FROM
+    lowered to 1; the guard is bypassed: the test process may have threads left by other
+    tests, see the last test), and every child started, with its pid."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.repo = tmp_path / "versions.git"
+        init_repository(self.repo)
+        self.slot = tmp_path / "slot"
+        for d in range(12):
+            for f in range(5):
+                write(self.slot / f"d{d:02}" / f"f{f}.py", f"x = {d * 10 + f}\n")
+        write(self.slot / "d11/deep/er/leaf.txt", "leaf")
+        self.cache = tmp_path / "c.marshal"
+        self.children: list[tuple[int, set[str]]] = []  # (pid, directories) of each child
+
+    def snapshot(self, **kwargs: object) -> snapshot.SlotTree:
+        return snapshot_tree(self.repo, self.slot, cache_path=self.cache, **kwargs)  # type: ignore[arg-type]
+
+    def all_reaped(self) -> bool:
+        """Every child started is gone and reaped (waitpid on its pid: no other child of the
+        test process is touched)."""
+        for pid, _ in self.children:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                continue
+            return False
         return True
-    return False
 
 
 @pytest.fixture
-def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, Path]:
-    """A slot of 12 directories, stat'ed half by a child (PARALLEL_FROM lowered to 1)."""
+def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Big:
     monkeypatch.setattr(snapshot, "PARALLEL_FROM", 1)
-    repo = tmp_path / "versions.git"
-    init_repository(repo)
-    slot = tmp_path / "slot"
-    for d in range(12):
-        for f in range(5):
-            write(slot / f"d{d:02}" / f"f{f}.py", f"x = {d * 10 + f}\n")
-    write(slot / "d11/deep/er/leaf.txt", "leaf")
-    cache = tmp_path / "c.marshal"
-    snapshot_tree(repo, slot, cache_path=cache)
-    settled(cache)
-    return repo, slot, cache
-
-
-def test_the_child_stats_the_later_half_and_nothing_changes(
-        big: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    repo, slot, cache = big
-    started: list[set[str]] = []
+    monkeypatch.setattr(snapshot, "_may_fork", lambda: True)
+    made = Big(tmp_path)
     real = snapshot._Prefetch.start.__func__  # type: ignore[attr-defined]
 
     def spy(cls: type, root: str, cached: dict[str, tuple[object, ...]]) -> object:
         prefetch = real(cls, root, cached)
-        started.append(set(prefetch.rels) if prefetch else set())
+        if prefetch is not None:
+            made.children.append((prefetch.pid, set(prefetch.rels)))
         return prefetch
 
     monkeypatch.setattr(snapshot._Prefetch, "start", classmethod(spy))
-    same = snapshot_tree(repo, slot, cache_path=cache)
-    assert same.written == 0 and same.tree == git_tree_of(slot, tmp_path)
+    made.snapshot()
+    settled(made.cache)
+    return made
+
+
+def test_the_child_stats_the_later_half_and_nothing_changes(
+        big: Big, monkeypatch: pytest.MonkeyPatch) -> None:
+    same = big.snapshot()
+    assert same.written == 0 and same.tree == git_tree_of(big.slot, big.tmp)
     # the later directories in walk (readdir) order, about half the entries; the root and the
     # first ones stay in-process
-    assert started[0] and "" not in started[0] and 4 <= len(started[0]) <= 10
-    settled(cache)
+    _, theirs = big.children[0]
+    assert theirs and "" not in theirs and 4 <= len(theirs) <= 10
+    settled(big.cache)
 
-    write(slot / "d10/f1.py", "x = 999\n")  # same size, in the child's half
-    write(slot / "d11/deep/er/new.txt", "new")
-    shutil.rmtree(slot / "d09")
-    write(slot / "d08/.gitignore", "f2.py\n")
-    edited = snapshot_tree(repo, slot, cache_path=cache)
-    assert edited.tree == git_tree_of(slot, tmp_path) and edited.written > 0
+    write(big.slot / "d10/f1.py", "x = 999\n")  # same size
+    write(big.slot / "d11/deep/er/new.txt", "new")
+    shutil.rmtree(big.slot / "d09")
+    write(big.slot / "d08/.gitignore", "f2.py\n")
+    edited = big.snapshot()
+    assert edited.tree == git_tree_of(big.slot, big.tmp) and edited.written > 0
     assert "d08/f2.py" in edited.ignored
+    assert len(big.children) == 2 and big.all_reaped()
     monkeypatch.setattr(snapshot, "PARALLEL_FROM", 10**9)  # the same walk, no child
-    assert snapshot_tree(repo, slot, cache_path=cache).tree == edited.tree
-    assert no_children()
+    assert big.snapshot().tree == edited.tree and len(big.children) == 2
 
 
 def test_a_child_that_fails_is_replaced_by_the_walks_own_listing(
-        big: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    repo, slot, cache = big
+        big: Big, monkeypatch: pytest.MonkeyPatch) -> None:
     parent = os.getpid()
     real = snapshot._list_dir
 
@@ -85,40 +102,38 @@ def test_a_child_that_fails_is_replaced_by_the_walks_own_listing(
         return real(path)
 
     monkeypatch.setattr(snapshot, "_list_dir", dies_in_the_child)
-    write(slot / "d11/f0.py", "x = 1000\n")
-    tree = snapshot_tree(repo, slot, cache_path=cache)
-    assert tree.tree == git_tree_of(slot, tmp_path)
-    assert no_children()
+    for d in range(12):  # one edit in every directory: whichever half the child had
+        write(big.slot / f"d{d:02}/f0.py", f"x = {1000 + d}\n")
+    tree = big.snapshot()
+    assert tree.tree == git_tree_of(big.slot, big.tmp)
+    assert len(big.children) == 1 and big.all_reaped()  # (the first walk had no cache)
 
 
-def test_no_child_outlives_a_walk_that_fails(big: tuple[Path, Path, Path],
-                                             tmp_path: Path) -> None:
-    repo, slot, cache = big
-    outside = tmp_path / "outside.txt"
+def test_no_child_outlives_a_walk_that_fails(big: Big) -> None:
+    outside = big.tmp / "outside.txt"
     outside.write_text("secret")
-    (slot / "d00" / "link").symlink_to(outside)  # the walk's own half: it raises first
+    for d in range(12):  # in every directory: the walk raises in its own half, first
+        (big.slot / f"d{d:02}" / "link").symlink_to(outside)
     with pytest.raises(InvalidInputError, match="points outside the slot"):
-        snapshot_tree(repo, slot, cache_path=cache)
-    assert no_children()
+        big.snapshot()
+    assert len(big.children) == 1 and big.all_reaped()
 
 
 def test_a_process_with_threads_or_a_small_slot_does_not_fork(
-        big: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    repo, slot, cache = big
-    cached, _ = snapshot._load_cache(cache, repo / "objects", os.path.realpath(slot),
-                                     snapshot.DEFAULT_MAX_FILE_BYTES)
+        big: Big, monkeypatch: pytest.MonkeyPatch) -> None:
+    cached, _ = snapshot._load_cache(big.cache, big.repo / "objects",
+                                     os.path.realpath(big.slot), snapshot.DEFAULT_MAX_FILE_BYTES)
     assert cached
-    prefetch = snapshot._Prefetch.start(str(slot), cached)
-    assert prefetch is not None
-    prefetch.close()
-    assert no_children()
-    release = threading.Event()
-    other = threading.Thread(target=release.wait)
-    other.start()
-    try:
-        assert snapshot._Prefetch.start(str(slot), cached) is None
-    finally:
-        release.set()
-        other.join()
-    monkeypatch.setattr(snapshot, "PARALLEL_FROM", 10**9)
-    assert snapshot._Prefetch.start(str(slot), cached) is None
+    monkeypatch.setattr(snapshot, "PARALLEL_FROM", 10**9)  # a small slot
+    assert snapshot._Prefetch.start(str(big.slot), cached) is None
+    # the real guard, in a process of our own (this one may have threads left by other tests)
+    probe = ("import os, threading\n"
+             "from goldfish import snapshot\n"
+             "alone = snapshot._may_fork()\n"
+             "release = threading.Event()\n"
+             "threading.Thread(target=release.wait).start()\n"
+             "print(alone, snapshot._may_fork(), len(os.sched_getaffinity(0)))\n"
+             "release.set()\n")
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                         text=True).stdout.split()
+    assert out[:2] == [str(int(out[2]) >= 2), "False"]  # another thread: never fork

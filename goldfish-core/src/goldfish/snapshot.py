@@ -592,10 +592,7 @@ class _Prefetch:
 
     @classmethod
     def start(cls, root: str, cache: dict[str, tuple[Any, ...]]) -> _Prefetch | None:
-        if not cache or not hasattr(os, "fork") or threading.active_count() != 1:
-            return None
-        if len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") \
-                else (os.cpu_count() or 1) < 2:
+        if not cache or not _may_fork():
             return None
         order: list[tuple[str, int]] = []  # (rel, entries) in the walk's order
         stack = [""]
@@ -673,6 +670,16 @@ class _Prefetch:
             with suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
             self.pid = 0
+
+
+def _may_fork() -> bool:
+    """Whether a prefetching child can help and is safe: ``os.fork`` exists, two CPUs or more,
+    and no other thread in this process (one could hold a lock the child would need)."""
+    if not hasattr(os, "fork") or threading.active_count() != 1:
+        return False
+    cpus = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1)
+    return cpus >= 2
 
 
 #: A slot of this many entries or more is stat'ed by two processes (see :class:`_Prefetch`).
