@@ -764,7 +764,8 @@ def snapshot_tree(repo_path: Path, slot_dir: Path, *, cache_path: Path | None = 
     writer = ObjectWriter(Path(repo_path)) if write else None
     walker = _Walker(slot_dir, writer, cache, racy_from, max_file_bytes, collect)
     try:
-        walker.prefetch = _Prefetch.start(str(slot_dir), cache)
+        if not collect:  # a listing walks every directory entry by entry anyway
+            walker.prefetch = _Prefetch.start(str(slot_dir), cache)
         tree_id, _clean = walker.walk(str(slot_dir), "", EMPTY)
         if walker.too_big:
             path, size = walker.too_big[0]
