@@ -26,28 +26,30 @@ def fake() -> Iterator[FakeCompute]:
         yield fake
 
 
-def insert(fake: FakeCompute, name: str, **attributes: str) -> None:
+def instances(fake: FakeCompute) -> Any:
+    """The real google-cloud-compute client, on the fake."""
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import compute_v1
 
-    client = compute_v1.InstancesClient(
+    return compute_v1.InstancesClient(
         credentials=AnonymousCredentials(), transport="rest",
         client_options=ClientOptions(api_endpoint=fake.endpoint))
-    client.insert(project="p", zone=ZONE, instance_resource=compute_v1.Instance(
+
+
+def insert(fake: FakeCompute, name: str, **attributes: str) -> None:
+    from google.cloud import compute_v1
+
+    instances(fake).insert(project="p", zone=ZONE, instance_resource=compute_v1.Instance(
         name=name, metadata=compute_v1.Metadata(items=[
             compute_v1.Items(key=k, value=v) for k, v in attributes.items()])))
 
 
 def set_metadata(fake: FakeCompute, name: str, **attributes: str) -> None:
     """``instances.setMetadata`` through the real client, as the pool's assign sends it."""
-    from google.api_core.client_options import ClientOptions
-    from google.auth.credentials import AnonymousCredentials
     from google.cloud import compute_v1
 
-    client = compute_v1.InstancesClient(
-        credentials=AnonymousCredentials(), transport="rest",
-        client_options=ClientOptions(api_endpoint=fake.endpoint))
+    client = instances(fake)
     current = client.get(project="p", zone=ZONE, instance=name).metadata
     client.set_metadata(project="p", zone=ZONE, instance=name,
                         metadata_resource=compute_v1.Metadata(
@@ -189,3 +191,23 @@ def test_a_failing_metadata_server_answers_503_also_to_waiting_requests(
     assert waiting.answer is not None and waiting.answer[0] == 503
     assert get(fake, "vm-a", "instance/attributes/color")[0] == 503
     assert get(fake, "vm-a", "instance/attributes/color")[:2] == (200, "red")
+
+
+def test_the_workers_metadata_reads_ride_out_a_brief_outage(
+        fake: FakeCompute, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GCE host maintenance makes the metadata server answer 503 for under a second: the
+    worker's reads retry (a few times, with pauses), then give up with the error."""
+    from goldfish_gce import worker
+
+    insert(fake, "vm-a", color="red")
+    monkeypatch.setenv("GCE_METADATA_HOST", f"127.0.0.1:{fake.port}/vm/vm-a")
+    cloud = worker.Cloud()
+    fake.fail_metadata("vm-a", times=2)
+    assert cloud.attribute("color") == "red"
+    codes = [r.code for r in fake.metadata_requests("vm-a") if r.path.endswith("/color")]
+    assert codes == [503, 503, 200]
+    fake.fail_metadata("vm-a", times=100)
+    with pytest.raises(urllib.error.HTTPError, match="503"):
+        cloud.attribute("color")
+    codes = [r.code for r in fake.metadata_requests("vm-a") if r.path.endswith("/color")]
+    assert codes[3:] == [503] * 4  # four attempts, then the error: bounded, not a loop

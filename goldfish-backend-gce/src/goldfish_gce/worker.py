@@ -76,14 +76,31 @@ class Cloud:
         self.watch: InstanceWatch | None = None
 
     def meta(self, path: str, default: str | None = None) -> str | None:
+        """A metadata value (``default`` when absent); a 503 of GCE host maintenance or a
+        refused connection is retried, as GCE asks, for about 3.5 s."""
         request = urllib.request.Request(f"{self.metadata}/{path}", headers=METADATA_FLAVOR)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return str(response.read().decode())
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return default
-            raise
+        raw = self._open(request, timeout=10, attempts=4)
+        return default if raw is None else raw.decode()
+
+    @staticmethod
+    def _open(request: urllib.request.Request, timeout: float,
+              attempts: int = 5) -> bytes | None:
+        """The body (None for a 404), retrying 5xx, 429 and network errors with growing
+        pauses; other errors, and the last failure, are raised."""
+        for attempt in range(attempts):
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    return bytes(response.read())
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    return None
+                if (exc.code < 500 and exc.code != 429) or attempt == attempts - 1:
+                    raise
+            except OSError:
+                if attempt == attempts - 1:
+                    raise
+            time.sleep(0.5 * 2 ** attempt)
+        raise OSError(f"{request.get_method()} {request.full_url} kept failing")
 
     def meta_change(self, path: str, etag: str | None,
                     timeout: float = WATCH_SECONDS) -> tuple[str, str]:
@@ -120,20 +137,7 @@ class Cloud:
               headers: dict[str, str] | None = None) -> bytes | None:
         all_headers = {"Authorization": f"Bearer {self.token()}", **(headers or {})}
         request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
-        for attempt in range(5):
-            try:
-                with urllib.request.urlopen(request, timeout=60) as response:
-                    return bytes(response.read())
-            except urllib.error.HTTPError as exc:
-                if exc.code == 404:
-                    return None
-                if exc.code < 500 and exc.code != 429:
-                    raise
-            except OSError:
-                if attempt == 4:
-                    raise
-            time.sleep(0.5 * 2 ** attempt)
-        raise OSError(f"{method} {url} kept failing")
+        return self._open(request, timeout=60)
 
     @staticmethod
     def split(uri: str) -> tuple[str, str]:
