@@ -72,8 +72,7 @@ class Cloud:
         self.storage = self.attribute("goldfish-storage-endpoint") or STORAGE_ENDPOINT
         self.compute = self.attribute("goldfish-compute-endpoint") or COMPUTE_ENDPOINT
         self._token: tuple[str, float] | None = None
-
-        self.watch: InstanceWatch | None = None
+        self.watch: InstanceWatch | None = None  # started by main(): the instance's metadata
 
     def meta(self, path: str, default: str | None = None) -> str | None:
         """A metadata value (``default`` when absent); a 503 of GCE host maintenance or a
