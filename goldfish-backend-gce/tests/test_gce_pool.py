@@ -289,6 +289,78 @@ def test_a_preempted_idle_worker_leaves_the_pool_cleanly(pooled: Callable[..., P
     assert fresh.data["name"] != name and len(p.fake.inserts) == inserts + 1
 
 
+def waits(p: Pooled, name: str) -> list[Any]:
+    """The hanging requests VM ``name``'s worker made (answered or held now)."""
+    return [r for r in p.fake.metadata_requests(name) if r.query.get("wait_for_change")]
+
+
+def test_an_idle_worker_waits_on_the_metadata_server_instead_of_polling_it(
+        pooled: Callable[..., Pooled]) -> None:
+    p = pooled()
+    name = p.run("print('warm')").data["name"]
+    p.wait(lambda: p.state(name).get("state") == "idle", message="the worker never went idle")
+    quiet = time.time()
+    time.sleep(3)
+    # polling every 0.2-0.5 s made 12-30 requests here; the one hanging request, none
+    idle = p.fake.metadata_requests(name, quiet)
+    assert len(idle) <= 2, [(r.path, r.query) for r in idle]
+
+    # the next job: the request the worker holds is answered by the setMetadata itself
+    handle = p.backend.launch(p.job("print('picked up', flush=True)"))
+    assert handle.data["name"] == name and handle.data["reused"] is True
+    [signal] = [r for r in p.fake.requests
+                if r.path.endswith(f"/instances/{name}/setMetadata") and r.started >= quiet]
+    woken = [r for r in waits(p, name)
+             if r.started < signal.started and r.at is not None and r.at >= signal.started]
+    assert woken, "no request held over the setMetadata: the assignment was polled for"
+    assert wait_final(p.backend, handle, 60).exit_code == 0
+    assert "picked up" in p.backend.logs(handle).text
+    p.backend.release(handle)
+
+
+def test_a_busy_worker_watches_for_preemption_without_asking_every_sync(
+        pooled: Callable[..., Pooled]) -> None:
+    p = pooled()
+    handle = p.backend.launch(p.job("""
+        import time
+        print("sleeping now", flush=True)
+        time.sleep(3)
+        print("slept", flush=True)
+    """))
+    name = handle.data["name"]
+    wait_for_log(p.backend, handle, "sleeping now", 60)
+    busy = time.time()
+    assert wait_final(p.backend, handle, 60).exit_code == 0
+    # sync_seconds 0.3: asking instance/preempted at each sync made about ten requests
+    during = [r for r in p.fake.metadata_requests(name, busy) if r.started < busy + 2.5]
+    assert len(during) <= 2, [(r.path, r.query) for r in during]
+    assert waits(p, name), "the worker never waited on the metadata server"
+    p.backend.release(handle)
+
+
+def test_a_failing_metadata_server_is_retried_with_growing_pauses_not_in_a_loop(
+        pooled: Callable[..., Pooled]) -> None:
+    p = pooled()
+    name = p.run("print('warm')").data["name"]
+    p.wait(lambda: p.state(name).get("state") == "idle")
+    outage = time.time()
+    p.fake.fail_metadata(name, times=1_000_000)
+    try:
+        time.sleep(4)
+        failed = p.fake.metadata_requests(name, outage)
+    finally:
+        p.fake.metadata_failing.clear()
+    # 0.5 s, 1 s, 2 s... between attempts: a handful in 4 s, not one every few milliseconds
+    assert 1 <= len(failed) <= 6, len(failed)
+    assert all(r.code == 503 for r in failed)
+    assert p.fake.vm(name) is not None and p.state(name)["state"] == "idle"
+    # and it recovers: the next job is picked up
+    handle = p.backend.launch(p.job("print('after the outage', flush=True)"))
+    assert handle.data["name"] == name
+    assert wait_final(p.backend, handle, 60).exit_code == 0
+    p.backend.release(handle)
+
+
 CRASHER = textwrap.dedent("""
     import json, sys
     from pathlib import Path

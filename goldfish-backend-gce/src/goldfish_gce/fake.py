@@ -8,7 +8,15 @@
   ``wait``). Errors come back the way GCE sends them: the insert call succeeds and the
   *operation* carries ``ZONE_RESOURCE_POOL_EXHAUSTED`` or ``QUOTA_EXCEEDED`` in its error list.
 * ``/vm/NAME/computeMetadata/v1/...`` — each VM's metadata server (attributes, ``preempted``,
-  name, zone, project id, a token). A VM's processes get ``GCE_METADATA_HOST`` pointing there.
+  name, zone, project id, a token; the directories ``instance/`` and ``instance/attributes/``,
+  ``recursive=true`` as JSON). A VM's processes get ``GCE_METADATA_HOST`` pointing there. As on
+  GCE: a request without ``Metadata-Flavor: Google`` gets a 403; every answer carries an ``ETag``
+  (a hash of the value); ``wait_for_change=true`` holds the request until the value differs from
+  ``last_etag`` (at once if it already does) or, without ``last_etag``, until the next change;
+  ``timeout_sec=N`` answers the current value after N seconds. A change made through the API
+  (``setMetadata``, a preemption, a deletion) answers the waiting requests at once.
+  ``fail_metadata(name)`` makes a VM's metadata server answer 503 (also to requests waiting);
+  ``requests`` logs every request (``metadata_requests(name)`` those of one VM).
 
 A created VM boots after ``boot_delay`` seconds and then really runs its ``startup-script``
 with bash as a local process (its own session and ``TMPDIR``). ``scheduling.terminationTime``
@@ -23,6 +31,7 @@ notice sends SIGTERM to every process of the VM at once, as a guest shutting dow
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import os
@@ -34,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,13 +52,27 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-__all__ = ["FakeCompute", "FakeVm"]
+__all__ = ["FakeCompute", "FakeVm", "Request"]
 
 _INSTANCES = re.compile(r"^/compute/v1/projects/([^/]+)/zones/([^/]+)/instances(?:/([^/]+))?"
                         r"(?:/(setMetadata|setLabels))?$")
 _OPERATIONS = re.compile(r"^/compute/v1/projects/([^/]+)/zones/([^/]+)/operations"
                          r"(?:/([^/]+))?(?:/(wait))?$")
 _METADATA = re.compile(r"^/vm/([^/]+)/computeMetadata/v1/(.*)$")
+
+
+@dataclass
+class Request:
+    """One request to the fake (``vm`` names the VM whose metadata server was asked): received
+    at ``started``, answered at ``at`` with ``code`` (None and 0 while it is being held)."""
+
+    started: float
+    method: str
+    path: str
+    query: dict[str, str]
+    vm: str | None
+    code: int = 0
+    at: float | None = None
 
 
 def _now() -> str:
@@ -104,8 +128,12 @@ class FakeCompute:
         self.deleted: list[str] = []
         self.inserts: list[tuple[str, str]] = []
         self.failing: dict[str, int] = {}
+        self.metadata_failing: dict[str, int] = {}
+        self.requests: deque[Request] = deque(maxlen=100_000)
+        self.waiting = 0  # metadata requests being held (wait_for_change)
         self._ids = itertools.count(1000)
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)  # metadata changed: wake the waiters
         self._root = Path(tempfile.mkdtemp(prefix="goldfish-fake-gce-"))
         fake = self
 
@@ -118,25 +146,37 @@ class FakeCompute:
                 raw = self.rfile.read(length) if length else b""
                 return json.loads(raw) if raw.strip() else {}
 
-            def _send(self, code: int, payload: Any, content_type: str = "application/json") -> None:
+            def _send(self, code: int, payload: Any, content_type: str = "application/json",
+                      headers: dict[str, str] | None = None) -> None:
                 data = payload if isinstance(payload, bytes) else (
                     payload.encode() if isinstance(payload, str) else json.dumps(payload).encode())
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
                 with contextlib.suppress(OSError):  # a VM deleting itself is killed mid-reply
+                    self.send_response(code)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    for key, value in (headers or {}).items():
+                        self.send_header(key, value)
+                    self.end_headers()
                     self.wfile.write(data)
 
             def _route(self, method: str) -> None:
+                headers: dict[str, str] = {}
                 try:
-                    code, payload, ctype = fake._handle(method, self.path, self._body()
-                                                        if method in ("POST", "PUT", "PATCH")
-                                                        else {})
+                    url = urlparse(self.path)
+                    if match := _METADATA.match(url.path):
+                        code, payload, ctype, headers = fake._metadata(
+                            match.group(1), match.group(2), parse_qs(url.query),
+                            self.headers.get("Metadata-Flavor"))
+                    else:
+                        logged = fake._log(method, url.path, parse_qs(url.query), None)
+                        code, payload, ctype = fake._handle(method, self.path, self._body()
+                                                            if method in ("POST", "PUT", "PATCH")
+                                                            else {})
+                        logged.code, logged.at = code, time.time()
                 except Exception as exc:  # a fake bug shows as a 500 with its text
                     code, payload, ctype = 500, {"error": {"code": 500, "message": repr(exc)}}, \
                         "application/json"
-                self._send(code, payload, ctype)
+                self._send(code, payload, ctype, headers)
 
             def do_GET(self) -> None:
                 self._route("GET")
@@ -170,6 +210,19 @@ class FakeCompute:
         with self._lock:
             self.failing[name] = times
 
+    def fail_metadata(self, name: str, times: int = 1) -> None:
+        """VM ``name``'s metadata server answers its next ``times`` requests, those waiting for
+        a change included, with a 503 (as during GCE host maintenance)."""
+        with self._changed:
+            self.metadata_failing[name] = times
+            self._changed.notify_all()
+
+    def metadata_requests(self, name: str, since: float = 0.0) -> list[Request]:
+        """The requests VM ``name``'s processes made to its metadata server since ``since``
+        (answered or still held)."""
+        with self._lock:
+            return [r for r in self.requests if r.vm == name and r.started >= since]
+
     def restore(self, zone: str) -> None:
         self.exhausted.discard(zone)
         self.exhausted_spot.discard(zone)
@@ -188,7 +241,9 @@ class FakeCompute:
         vm = self.vm(name)
         if vm is None:
             raise KeyError(name)
-        vm.preempted = True
+        with self._changed:
+            vm.preempted = True
+            self._changed.notify_all()
         notice = self.notice_seconds if notice_seconds is None else notice_seconds
         if notice > 0 and vm.process is not None:  # the guest OS shuts down: SIGTERM to all
             for pid in _descendants(vm.process.pid):
@@ -223,7 +278,9 @@ class FakeCompute:
             _killpg(vm.process)
 
     def close(self) -> None:
-        self._closed.set()
+        with self._changed:
+            self._closed.set()
+            self._changed.notify_all()
         for vm in self.live():
             self._remove(vm)
         self.server.shutdown()
@@ -264,8 +321,6 @@ class FakeCompute:
     def _handle(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any, str]:
         url = urlparse(path)
         query = parse_qs(url.query)
-        if match := _METADATA.match(url.path):
-            return self._metadata(match.group(1), match.group(2), query)
         if match := _INSTANCES.match(url.path):
             project, zone, name, verb = match.groups()
             return self._instances(method, project, zone, name, verb, body, query)
@@ -346,7 +401,9 @@ class FakeCompute:
             self._remove(vm)
             return 200, self._operation(project, zone, "delete", vm.name), "application/json"
         if verb == "setMetadata":
-            vm.body["metadata"] = {"items": body.get("items") or []}
+            with self._changed:
+                vm.body["metadata"] = {"items": body.get("items") or []}
+                self._changed.notify_all()
             return 200, self._operation(project, zone, "setMetadata", vm.name), \
                 "application/json"
         if verb == "setLabels":
@@ -354,27 +411,93 @@ class FakeCompute:
             return 200, self._operation(project, zone, "setLabels", vm.name), "application/json"
         return self._error(400, f"unsupported {method} on an instance", "invalid")
 
-    def _metadata(self, name: str, path: str,
-                  query: dict[str, list[str]]) -> tuple[int, Any, str]:
-        vm = self.vm(name)
+    def _log(self, method: str, path: str, query: dict[str, list[str]],
+             vm: str | None) -> Request:
+        request = Request(time.time(), method, path, {k: v[-1] for k, v in query.items()}, vm)
+        with self._lock:
+            self.requests.append(request)
+        return request
+
+    def _metadata(self, name: str, path: str, query: dict[str, list[str]],
+                  flavor: str | None) -> tuple[int, Any, str, dict[str, str]]:
+        """One request to VM ``name``'s metadata server, held while ``wait_for_change`` asks."""
+        logged = self._log("GET", f"/computeMetadata/v1/{path}", query, name)
+        code, payload, ctype, headers = self._metadata_answer(name, path, query, flavor)
+        logged.code, logged.at = code, time.time()
+        return code, payload, ctype, headers
+
+    def _metadata_answer(self, name: str, path: str, query: dict[str, list[str]],
+                         flavor: str | None) -> tuple[int, Any, str, dict[str, str]]:
+        arg = {k: v[-1] for k, v in query.items()}
+        if flavor != "Google":
+            return 403, ("Your client does not have permission to get this URL from this "
+                         "server. Missing Metadata-Flavor:Google header."), "text/html", {}
+        wait = arg.get("wait_for_change", "").lower() == "true"
+        try:
+            timeout = float(arg["timeout_sec"]) if "timeout_sec" in arg else None
+        except ValueError:
+            return 400, f"timeout_sec must be a number, not {arg['timeout_sec']!r}", \
+                "text/html", {}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            code, payload, ctype = self._metadata_value(name, path, arg)
+            etag = _etag(payload)
+            base = arg.get("last_etag", etag)  # without last_etag: the next change
+            self.waiting += wait
+            try:
+                while wait and code == 200 and etag == base:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if (left is not None and left <= 0) or self._closed.is_set():
+                        break
+                    # wakes at every change; the 1 s cap also sees a test editing a VM's body
+                    self._changed.wait(1.0 if left is None else min(left, 1.0))
+                    code, payload, ctype = self._metadata_value(name, path, arg)
+                    etag = _etag(payload)
+            finally:
+                self.waiting -= wait
+        return code, payload, ctype, ({"ETag": etag, "Metadata-Flavor": "Google"}
+                                      if code == 200 else {"Metadata-Flavor": "Google"})
+
+    def _metadata_value(self, name: str, path: str,
+                        arg: dict[str, str]) -> tuple[int, Any, str]:
+        """What the metadata server answers for ``path`` now (called with the lock held)."""
         text = "application/text"
+        if self.metadata_failing.get(name, 0) > 0:
+            self.metadata_failing[name] -= 1
+            return 503, "The metadata server is unavailable.", text
+        vm = self.vm(name)
         if vm is None:
             return 404, "no such instance", text
-        if path == "instance/preempted":
-            return 200, "TRUE" if vm.preempted else "FALSE", text
-        if path == "instance/name":
-            return 200, vm.name, text
-        if path == "instance/zone":
-            return 200, f"projects/123456/zones/{vm.zone}", text
+        instance: dict[str, Any] = {
+            "attributes": vm.attributes, "hostname": f"{vm.name}.c.{vm.project}.internal",
+            "id": vm.id, "name": vm.name, "preempted": "TRUE" if vm.preempted else "FALSE",
+            "zone": f"projects/123456/zones/{vm.zone}"}
+        recursive = arg.get("recursive", "").lower() == "true"
+        as_json = arg.get("alt") == "json"
+        if path in ("instance/", "instance/attributes/"):
+            tree: dict[str, Any] = instance if path == "instance/" else instance["attributes"]
+            if recursive:
+                return 200, json.dumps(tree, sort_keys=True), "application/json"
+            listing = [f"{key}/" if isinstance(value, dict) else key
+                       for key, value in sorted(tree.items())]
+            if as_json:
+                return 200, json.dumps(listing), "application/json"
+            return 200, "".join(f"{key}\n" for key in listing), text
         if path == "project/project-id":
-            return 200, vm.project, text
-        if path == "instance/service-accounts/default/token":
-            return 200, {"access_token": "fake-token", "expires_in": 3599,
-                         "token_type": "Bearer"}, "application/json"
-        if path.startswith("instance/attributes/"):
+            value: str | None = vm.project
+        elif path == "instance/service-accounts/default/token":
+            return 200, json.dumps({"access_token": "fake-token", "expires_in": 3599,
+                                    "token_type": "Bearer"}), "application/json"
+        elif path.startswith("instance/attributes/"):
             value = vm.attributes.get(path[len("instance/attributes/"):])
-            return (200, value, text) if value is not None else (404, "not found", text)
-        return 404, "not found", text
+        elif path.startswith("instance/") and "/" not in path[len("instance/"):]:
+            found = instance.get(path[len("instance/"):])
+            value = None if found is None or isinstance(found, dict) else str(found)
+        else:
+            value = None
+        if value is None:
+            return 404, "not found", text
+        return (200, json.dumps(value), "application/json") if as_json else (200, value, text)
 
     # --- VM lifecycle -----------------------------------------------------------------------
     def _remove(self, vm: FakeVm) -> None:
@@ -382,6 +505,7 @@ class FakeCompute:
             if self.instances.pop((vm.zone, vm.name), None) is None:
                 return
             self.deleted.append(vm.name)
+            self._changed.notify_all()  # its metadata server is gone: answer who waits
         vm.status = "STOPPING"
         if vm.process is not None:
             _killpg(vm.process)
@@ -414,6 +538,11 @@ class FakeCompute:
                 deadline = _termination_time(vm.body)
                 if deadline is not None and time.time() >= deadline:
                     self._remove(vm)
+
+
+def _etag(payload: Any) -> str:
+    data = payload if isinstance(payload, bytes) else str(payload).encode()
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def _termination_time(body: dict[str, Any]) -> float | None:

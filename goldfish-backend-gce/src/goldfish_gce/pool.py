@@ -87,8 +87,7 @@ class WarmPoolManager:
 
     def member_settings(self, name: str) -> str:
         return json.dumps({"uri": self.state_uri(name),
-                           "idle_timeout_seconds": self.idle_timeout,
-                           "poll_seconds": min(0.5, max(0.2, self.idle_timeout / 20))})
+                           "idle_timeout_seconds": self.idle_timeout})
 
     def state_uri(self, name: str) -> str:
         base = (self.backend.storage_uri or "").rstrip("/")

@@ -15,15 +15,20 @@ a warm-pool VM, again by ``setMetadata`` for every later job. For each new job i
    nothing of the previous job is visible; the spec's files and checkpoints are downloaded;
 4. the command runs (inside ``docker run`` when the spec names an image) with the log in
    ``log.txt``; every ``goldfish-sync-seconds`` the log, ``metrics.jsonl``, the heartbeat,
-   a worker beat and new checkpoints are uploaded, and a ``stop`` object and preemption are
-   looked for;
+   a worker beat and new checkpoints are uploaded, and a ``stop`` object is looked for;
 5. on exit ``exit.json`` is written first (``results: "uploading"``), then outputs, log, metrics
    and checkpoints, then ``exit.json`` again with ``results: "complete"``.
 
 Then a VM without ``goldfish-pool`` metadata deletes itself. A pool member (the host decided at
-launch that the pool had room) reports ``idle`` in ``<pool uri>/state.json`` and polls the
+launch that the pool had room) reports ``idle`` in ``<pool uri>/state.json`` and waits for a new
 assignment; it deletes its VM after ``idle_timeout_seconds`` without a job, after a cancelled
 job, or after any error; preempted while idle, it reports ``preempted`` and ends.
+
+**No polling.** One thread (:class:`InstanceWatch`) keeps the instance's metadata current with
+one hanging request at a time (``instance/?recursive=true&wait_for_change=true&last_etag=..``,
+``timeout_sec`` 30): a new assignment or ``instance/preempted`` turning TRUE answers it at once,
+and the job's preemption watch and the idle wait read what it holds. An idle VM asks the
+metadata server about twice a minute; a failed request is retried after a growing pause.
 
 Anything that breaks before the stage runs is uploaded as ``boot.log`` next to the spec.
 """
@@ -52,6 +57,8 @@ STORAGE_ENDPOINT = "https://storage.googleapis.com"
 COMPUTE_ENDPOINT = "https://compute.googleapis.com"
 KILL_GRACE = 10.0
 ASSIGNMENT_FORMAT = "goldfish-assignment/1"
+WATCH_SECONDS = 30  # timeout_sec of the hanging request: an answer at least this often
+BACKOFF_MAX = 10.0  # the longest pause after failed metadata requests
 LIVE = ("metrics.jsonl", "log.txt")  # metrics first: a log line never runs ahead of them
 SHUTDOWN = threading.Event()
 
@@ -65,16 +72,55 @@ class Cloud:
         self.storage = self.attribute("goldfish-storage-endpoint") or STORAGE_ENDPOINT
         self.compute = self.attribute("goldfish-compute-endpoint") or COMPUTE_ENDPOINT
         self._token: tuple[str, float] | None = None
+        self.watch: InstanceWatch | None = None  # started by main(): the instance's metadata
 
     def meta(self, path: str, default: str | None = None) -> str | None:
+        """A metadata value (``default`` when absent); a 503 of GCE host maintenance or a
+        refused connection is retried, as GCE asks, for about 3.5 s."""
         request = urllib.request.Request(f"{self.metadata}/{path}", headers=METADATA_FLAVOR)
+        raw = self._open(request, timeout=10, attempts=4)
+        return default if raw is None else raw.decode()
+
+    @staticmethod
+    def _open(request: urllib.request.Request, timeout: float,
+              attempts: int = 5) -> bytes | None:
+        """The body (None for a 404), retrying 5xx, 429 and network errors with growing
+        pauses; other errors, and the last failure, are raised."""
+        for attempt in range(attempts):
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    return bytes(response.read())
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    return None
+                if (exc.code < 500 and exc.code != 429) or attempt == attempts - 1:
+                    raise
+            except OSError:
+                if attempt == attempts - 1:
+                    raise
+            time.sleep(0.5 * 2 ** attempt)
+        raise OSError(f"{request.get_method()} {request.full_url} kept failing")
+
+    def meta_change(self, path: str, etag: str | None,
+                    timeout: float = WATCH_SECONDS) -> tuple[str, str]:
+        """The value of the directory ``path`` (recursive, JSON) and its ETag; with ``etag``,
+        once it differs from that (a hanging GET) or after ``timeout`` seconds."""
+        query = {"recursive": "true"}
+        if etag is not None:
+            query.update(wait_for_change="true", last_etag=etag, timeout_sec=str(int(timeout)))
+        request = urllib.request.Request(
+            f"{self.metadata}/{path}?{urllib.parse.urlencode(query)}", headers=METADATA_FLAVOR)
+        with urllib.request.urlopen(request, timeout=timeout + 15) as response:
+            return str(response.read().decode()), str(response.headers.get("ETag") or "")
+
+    def preempted(self) -> bool:
+        """Has GCE preempted this VM? Read from the watch when it runs, else asked once."""
+        if self.watch is not None and self.watch.preempted():
+            return True
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return str(response.read().decode())
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return default
-            raise
+            return self.meta("instance/preempted", "FALSE") == "TRUE"
+        except OSError:
+            return False
 
     def attribute(self, name: str) -> str | None:
         return self.meta(f"instance/attributes/{name}")
@@ -90,20 +136,7 @@ class Cloud:
               headers: dict[str, str] | None = None) -> bytes | None:
         all_headers = {"Authorization": f"Bearer {self.token()}", **(headers or {})}
         request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
-        for attempt in range(5):
-            try:
-                with urllib.request.urlopen(request, timeout=60) as response:
-                    return bytes(response.read())
-            except urllib.error.HTTPError as exc:
-                if exc.code == 404:
-                    return None
-                if exc.code < 500 and exc.code != 429:
-                    raise
-            except OSError:
-                if attempt == 4:
-                    raise
-            time.sleep(0.5 * 2 ** attempt)
-        raise OSError(f"{method} {url} kept failing")
+        return self._open(request, timeout=60)
 
     @staticmethod
     def split(uri: str) -> tuple[str, str]:
@@ -145,12 +178,82 @@ class Cloud:
             if not token:
                 return names
 
+    def start_watch(self, poll_seconds: float | None = None) -> InstanceWatch:
+        self.watch = InstanceWatch(self, poll_seconds)
+        self.watch.start()
+        return self.watch
+
     def delete_self(self) -> None:
         project = self.meta("project/project-id")
         zone = (self.meta("instance/zone") or "").rsplit("/", 1)[-1]
         name = self.meta("instance/name")
         self._call("DELETE", f"{self.compute}/compute/v1/projects/{project}/zones/{zone}"
                              f"/instances/{name}")
+
+
+class InstanceWatch:
+    """The instance's metadata (``instance/``, recursive), kept current by a daemon thread that
+    waits on the metadata server (a hanging GET answered at the next change) instead of asking
+    again and again. ``version`` counts the changes seen; :meth:`wait` sleeps until the next.
+
+    ``poll_seconds`` brings back the earlier polling (a plain read every that many seconds),
+    kept only as the baseline ``tests/benchmarks/warm_pool.py`` measures against."""
+
+    def __init__(self, cloud: Cloud, poll_seconds: float | None = None) -> None:
+        self.cloud = cloud
+        self.poll_seconds = poll_seconds
+        self.state: dict[str, Any] = {}
+        self.version = 0
+        self.failures = 0
+        self._cond = threading.Condition(threading.RLock())  # RLock: the signal handler wakes
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="instance-watch", daemon=True).start()
+
+    def _run(self) -> None:
+        etag: str | None = None
+        while True:
+            asked = time.monotonic()
+            try:
+                raw, new = self.cloud.meta_change(
+                    "instance/", None if self.poll_seconds is not None else etag)
+                state = json.loads(raw)
+                if not isinstance(state, dict):
+                    raise ValueError(f"instance/ is not a JSON object: {raw[:80]!r}")
+            except (OSError, ValueError):
+                self.failures += 1  # back off: a failing server is never asked in a loop
+                time.sleep(min(BACKOFF_MAX, 0.5 * 2 ** min(self.failures - 1, 5)))
+                continue
+            self.failures = 0
+            with self._cond:
+                if new != etag or not new:
+                    self.state, self.version = state, self.version + 1
+                    self._cond.notify_all()
+            if self.poll_seconds is not None:
+                time.sleep(self.poll_seconds)
+            elif (not new or new == etag) and time.monotonic() - asked < 1.0:
+                time.sleep(1.0)  # unchanged, or no ETag, and not held: a server that won't wait
+            etag = new or None
+
+    def preempted(self) -> bool:
+        with self._cond:
+            return str(self.state.get("preempted", "FALSE")).upper() == "TRUE"
+
+    def attribute(self, name: str) -> str | None:
+        with self._cond:
+            value = (self.state.get("attributes") or {}).get(name)
+        return None if value is None else str(value)
+
+    def wait(self, version: int, timeout: float) -> int:
+        """Until the metadata changes past ``version``, a SIGTERM, or ``timeout`` seconds."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.version != version or SHUTDOWN.is_set(),
+                                max(0.0, timeout))
+            return self.version
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
 
 class Job:
@@ -272,7 +375,7 @@ class Job:
                 self.sync_live(started)
                 self.watch(proc)
             time.sleep(0.2)
-        if self.cause is None and code != 0 and self.preempted():
+        if self.cause is None and code != 0 and self.cloud.preempted():
             self.cause, self.message = "preempted", "the spot VM was preempted"
         if code < 0 and self.cause is None:
             # ended by a signal nobody here sent (the OOM killer, an operator): no exit code
@@ -295,12 +398,6 @@ class Job:
             with open("/sys/fs/cgroup/memory.events", encoding="ascii") as fh:
                 return any(line.startswith("oom_kill ") and line.split()[1] != "0"
                            for line in fh)
-        except OSError:
-            return False
-
-    def preempted(self) -> bool:
-        try:
-            return self.cloud.meta("instance/preempted", "FALSE") == "TRUE"
         except OSError:
             return False
 
@@ -333,7 +430,9 @@ class Job:
                 self.term_at = self.stop_at + grace
                 self.cause = "cancelled"
                 self.message = str(stop.get("reason") or "stop requested")
-        if self.cause != "preempted" and self.preempted():
+        watch = self.cloud.watch  # what the watch holds: no request per sync
+        if self.cause != "preempted" and (watch.preempted() if watch is not None
+                                          else self.cloud.preempted()):
             self.cause, self.message = "preempted", "the spot VM was preempted"
             (self.dir / "stop").write_text(json.dumps({"reason": "preempted"}))
             self.sync_checkpoints()
@@ -467,9 +566,11 @@ class Ledger:
             os.fsync(fh.fileno())
 
 
-def read_assignment(cloud: Cloud) -> dict[str, str] | None:
-    """The job this VM is told to run, or None (no assignment, or not one of ours)."""
-    raw = cloud.attribute("goldfish-assignment")
+def read_assignment(cloud: Cloud, raw: str | None = None) -> dict[str, str] | None:
+    """The job this VM is told to run (``raw``: the attribute's value, else asked), or None (no
+    assignment, or not one of ours)."""
+    if raw is None:
+        raw = cloud.attribute("goldfish-assignment")
     try:
         value = json.loads(raw) if raw else None
     except ValueError:
@@ -511,6 +612,11 @@ def run_job(cloud: Cloud, spec_uri: str, job_id: str | None = None) -> Job | Non
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     SHUTDOWN.set()  # the VM is shutting down (preemption): sync now, report what happened
+    if WATCH is not None:
+        WATCH.wake()  # an idle wait ends at once
+
+
+WATCH: InstanceWatch | None = None  # for the signal handler
 
 
 class PoolMember:
@@ -520,7 +626,8 @@ class PoolMember:
         self.cloud = cloud
         self.uri = str(settings["uri"]).rstrip("/")
         self.idle_timeout = float(settings.get("idle_timeout_seconds") or 1800)
-        self.poll = float(settings.get("poll_seconds") or 1.0)
+        poll = settings.get("poll_seconds")  # the benchmark's baseline only (InstanceWatch)
+        self.poll_seconds = float(poll) if poll else None
         self.idle_since: float | None = None
 
     def report(self, state: str, job_id: str | None, **extra: Any) -> None:
@@ -529,25 +636,21 @@ class PoolMember:
                 "state": state, "job_id": job_id, "at": time.time(),
                 "idle_since": self.idle_since, **extra}).encode())
 
-    def preempted(self) -> bool:
-        if SHUTDOWN.is_set():
-            return True
-        try:
-            return self.cloud.meta("instance/preempted", "FALSE") == "TRUE"
-        except OSError:
-            return False
-
     def wait(self, last: str | None, ledger: Ledger) -> dict[str, str] | None:
-        """Idle until a new assignment arrives (returned) or the idle timeout passes (None)."""
+        """Idle until a new assignment arrives (returned) or the idle timeout passes (None).
+        Sleeps on the instance watch: woken by a change of the metadata, not by a clock."""
+        watch = self.cloud.watch or self.cloud.start_watch(self.poll_seconds)
         self.idle_since = time.time()
         self.report("idle", last)
         refused: set[str] = set()
         beat = time.time()
         while True:
-            if self.preempted():
+            seen = watch.version  # before reading: a change from here on ends the wait
+            if SHUTDOWN.is_set() or watch.preempted():
                 self.report("preempted", last)
                 raise SystemExit(0)  # GCE deletes the VM; the host drops it from the pool
-            assignment = read_assignment(self.cloud)
+            assignment = read_assignment(self.cloud, watch.attribute("goldfish-assignment")
+                                         or "")
             if assignment is not None and assignment["job_id"] != last:
                 if assignment["job_id"] not in ledger:
                     return assignment
@@ -560,7 +663,7 @@ class PoolMember:
             if now - beat >= 30:
                 beat = now
                 self.report("idle", last)
-            time.sleep(self.poll)
+            watch.wait(seen, min(self.idle_since + self.idle_timeout, beat + 30) - now)
 
 
 def main() -> int:
@@ -571,6 +674,8 @@ def main() -> int:
         cloud = Cloud()
         raw_pool = cloud.attribute("goldfish-pool")
         member = PoolMember(cloud, json.loads(raw_pool)) if raw_pool else None
+        global WATCH
+        WATCH = cloud.start_watch(member.poll_seconds if member is not None else None)
         ledger = Ledger()
         assignment = read_assignment(cloud)
         if assignment is None:
