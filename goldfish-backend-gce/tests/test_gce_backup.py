@@ -26,8 +26,9 @@ def gce_plugins(goldfish_plugins: Any, register_goldfish_plugin: Any) -> Any:
 def test_backup_to_gcs_and_restore_from_it(gcs_emulator: GcsEmulator, gce_plugins: Any,
                                             tmp_path: Path) -> None:
     project = make_project(tmp_path, CHAIN, plugins=gce_plugins)
-    engine = Engine(project)
-    assert engine.wait(engine.run("exp", reason="before the backup")) == "done"
+    engine = Engine(project)  # waited for in-process: no driver is left writing afterwards
+    run_id = engine.run("exp", reason="before the backup", wait=True)
+    assert engine.wait(run_id) == "done"
     dest = f"gs://goldfish-test/backups-{uuid.uuid4().hex}"
     first = take(project, dest)
     assert first is not None and first.copied_files > 0
