@@ -211,3 +211,25 @@ def test_the_workers_metadata_reads_ride_out_a_brief_outage(
         cloud.attribute("color")
     codes = [r.code for r in fake.metadata_requests("vm-a") if r.path.endswith("/color")]
     assert codes[3:] == [503] * 4  # four attempts, then the error: bounded, not a loop
+
+
+def test_the_boot_script_fetches_the_worker_through_a_brief_outage(
+        fake: FakeCompute, tmp_path: Any) -> None:
+    """The VM's startup script retries its one metadata read (the worker's source) as the
+    worker retries its own, then runs the worker."""
+    import os
+    import subprocess
+    import sys
+
+    from goldfish_gce.boot import BOOT_SCRIPT
+
+    marker = tmp_path / "ran"
+    insert(fake, "vm-a", **{"goldfish-worker": f"open({str(marker)!r}, 'w').write('yes')\n"})
+    fake.fail_metadata("vm-a", times=2)
+    env = {**os.environ, "GCE_METADATA_HOST": f"127.0.0.1:{fake.port}/vm/vm-a",
+           "TMPDIR": str(tmp_path), "GOLDFISH_PYTHON": sys.executable}
+    proc = subprocess.run(["bash", "-c", BOOT_SCRIPT], env=env, capture_output=True, timeout=60)
+    assert proc.returncode == 0, (tmp_path / "goldfish-boot.log").read_text()
+    assert marker.read_text() == "yes"
+    codes = [r.code for r in fake.metadata_requests("vm-a") if r.path.endswith("goldfish-worker")]
+    assert codes == [503, 503, 200]

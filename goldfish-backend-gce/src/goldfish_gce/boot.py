@@ -14,9 +14,20 @@ WORKER="${TMPDIR:-/tmp}/goldfish_worker.py"
 {
   echo "goldfish boot $(date -u +%FT%TZ) python=${PY:-none}"
   [ -n "$PY" ] || { echo "no python3 on this image: install Python 3.11+ or pick another image"; false; } &&
-  "$PY" -c 'import sys, urllib.request
+  "$PY" -c 'import sys, time, urllib.error, urllib.request
 r = urllib.request.Request(sys.argv[1], headers={"Metadata-Flavor": "Google"})
-open(sys.argv[2], "wb").write(urllib.request.urlopen(r, timeout=30).read())' \
+for attempt in range(6):  # a 503 of host maintenance or a refused connection: retried
+    try:
+        body = urllib.request.urlopen(r, timeout=30).read()
+        break
+    except urllib.error.HTTPError as exc:
+        if exc.code < 500 or attempt == 5:
+            raise
+    except OSError:
+        if attempt == 5:
+            raise
+    time.sleep(0.5 * 2 ** attempt)
+open(sys.argv[2], "wb").write(body)' \
     "$MD/instance/attributes/goldfish-worker" "$WORKER" &&
   "$PY" "$WORKER"
 } >>"$LOG" 2>&1
