@@ -94,6 +94,14 @@ def test_a_field_without_a_default_after_one_with_is_refused() -> None:
             b: int
 
 
+def test_a_mutable_default_is_refused_as_a_dataclass_refuses_it() -> None:
+    for default in ([], {}, set(), field(default=[])):
+        with pytest.raises(ValueError, match=r"'tags'.*default_factory"):
+            @record
+            class Shared:
+                tags: list[str] = default  # type: ignore[assignment]
+
+
 def test_a_field_named_like_the_generated_codes_locals_is_kept() -> None:
     @record
     class Odd:

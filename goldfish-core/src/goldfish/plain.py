@@ -122,6 +122,9 @@ def _build(cls: type[T], frozen: bool) -> type[T]:
             else:
                 setattr(cls, name, default)
         if default is not _MISSING:
+            if type(default).__hash__ is None:  # a list, dict, set...: shared by every instance
+                raise ValueError(f"{cls.__qualname__}: mutable default {type(default)} for "
+                                 f"field {name!r} is not allowed: use default_factory")
             scope[f"_d_{name}"] = default
             params.append(f"{name}=_d_{name}")
         elif any("=" in p for p in params):
