@@ -9,9 +9,9 @@ imports some twenty-five record classes, which as dataclasses were a fifth of it
 Here one ``__init__`` is compiled per class, when its first instance is made, and ``repr``, ``==``, ``hash`` and the frozen
 guard are shared functions reading the class's field names.
 
-What it leaves out, on purpose: ``dataclasses.fields``/``asdict``/``replace`` (use
-:func:`fields`, :func:`as_dict`, :func:`replace`), ordering, ``__post_init__``, ``ClassVar``,
-``InitVar``, keyword-only fields, slots and inheritance between records. A class needing
+What it leaves out, on purpose: ``dataclasses.fields``/``asdict``/``replace`` (the field
+names are ``__record_fields__``), ordering, ``__post_init__``, ``ClassVar``, ``InitVar``,
+keyword-only fields, slots and inheritance between records. A class needing
 those is a ``dataclass``. Type checkers treat records as dataclasses (:pep:`681`).
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar, dataclass_transform, overload
 
-__all__ = ["FrozenInstanceError", "as_dict", "field", "fields", "record", "replace"]
+__all__ = ["FrozenInstanceError", "field", "record"]
 
 T = TypeVar("T")
 _MISSING: Any = object()
@@ -43,36 +43,6 @@ def field(*, default: Any = _MISSING, default_factory: Callable[[], Any] | None 
     if default is not _MISSING and default_factory is not None:
         raise ValueError("field() takes default or default_factory, not both")
     return _Field(default, default_factory)
-
-
-def fields(obj: Any) -> tuple[str, ...]:
-    """The field names of a record (class or instance), in declaration order."""
-    return tuple(obj.__record_fields__)
-
-
-def as_dict(obj: Any) -> dict[str, Any]:
-    """A record's fields as a dict (records, lists, tuples and dicts inside converted too)."""
-    return {name: _plain(getattr(obj, name)) for name in obj.__record_fields__}
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(type(value), "__record_fields__"):
-        return as_dict(value)
-    if isinstance(value, list | tuple):
-        return type(value)(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def replace(obj: T, **changes: Any) -> T:
-    """A copy of a record with ``changes`` applied."""
-    values = {name: getattr(obj, name) for name in obj.__record_fields__}  # type: ignore[attr-defined]
-    unknown = set(changes) - set(values)
-    if unknown:
-        raise TypeError(f"{type(obj).__name__} has no field {sorted(unknown)[0]!r}")
-    values.update(changes)
-    return type(obj)(**values)
 
 
 def _repr(self: Any) -> str:

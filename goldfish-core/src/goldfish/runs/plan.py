@@ -258,10 +258,6 @@ def _plain(value: Any) -> Any:
         return value.model_dump(mode="json")
     if hasattr(value, "__dataclass_fields__"):
         return _plain(asdict(value))
-    if hasattr(value, "__record_fields__"):
-        from goldfish.plain import as_dict
-
-        return _plain(as_dict(value))
     return str(value)
 
 
