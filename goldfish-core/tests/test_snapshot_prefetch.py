@@ -109,6 +109,33 @@ def test_a_child_that_fails_is_replaced_by_the_walks_own_listing(
     assert len(big.children) == 1 and big.all_reaped()  # (the first walk had no cache)
 
 
+def test_a_pipe_that_fails_to_read_is_closed_once(
+        big: Big, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Failing:
+        def __init__(self, fd: int) -> None:
+            self.fd = fd
+
+        def __enter__(self) -> Failing:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            os.close(self.fd)
+
+        def read(self) -> bytes:
+            raise OSError("read failed")
+
+    real = open
+
+    def opens(file: object, *args: object, **kwargs: object) -> object:
+        return Failing(file) if isinstance(file, int) else real(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(snapshot, "open", opens, raising=False)
+    write(big.slot / "d00/f0.py", "x = 1000\n")
+    # the read closed the pipe: closing it again would raise EBADF (or close a reused fd)
+    assert big.snapshot().tree == git_tree_of(big.slot, big.tmp)
+    assert len(big.children) == 1 and big.all_reaped()
+
+
 def test_no_child_outlives_a_walk_that_fails(big: Big) -> None:
     outside = big.tmp / "outside.txt"
     outside.write_text("secret")

@@ -646,10 +646,10 @@ class _Prefetch:
             return None
         if self.data is None:
             self.data = {}
+            fd, self.fd = self.fd, -1  # closed by the read, also when it fails: not by close()
             try:
-                with open(self.fd, "rb") as fh:
+                with open(fd, "rb") as fh:
                     raw = fh.read()
-                self.fd = -1
                 data = marshal.loads(raw)
                 if isinstance(data, dict):
                     self.data = data
