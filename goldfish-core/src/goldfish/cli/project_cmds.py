@@ -372,7 +372,7 @@ def _storage_backend(plugins: Plugins, config: ProjectConfig | None) -> list[Che
 def _database_check(project: Project) -> Check:
     import sqlite3
 
-    from goldfish.db import all_migrations
+    from goldfish.db import latest_migration
     from goldfish.faults import FaultError, check_database_file, damaged_database
 
     path = project.db_path
@@ -383,7 +383,7 @@ def _database_check(project: Project) -> Check:
     if not path.is_file():
         return Check("fail", "database", f"{path} is missing (re-create the project with "
                                          "`goldfish init`)")
-    latest = max((n for n, _, _ in all_migrations()), default=0)
+    latest = latest_migration()
     try:
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
         try:

@@ -33,6 +33,12 @@ def all_migrations() -> list[tuple[int, str, str]]:
             for number, entry in _numbered()]
 
 
+def latest_migration() -> int:
+    """The number of the last migration (0 when there is none); no SQL read."""
+    numbered = _numbered()
+    return numbered[-1][0] if numbered else 0
+
+
 def _numbered() -> list[tuple[int, Any]]:
     """(number, file) of every migration, in order; nothing read (every command checks)."""
     out = sorted(((int(entry.name[:4]), entry) for entry in _migration_files()
@@ -132,7 +138,7 @@ class Database:
         ``before(current, latest)`` is called first when there is something to apply, outside
         any transaction (the project takes its pre-migration backup there)."""
         current = self.schema_version()
-        latest = max((number for number, _ in _numbered()), default=0)
+        latest = latest_migration()
         if latest <= current:
             return current
         if before is not None:
