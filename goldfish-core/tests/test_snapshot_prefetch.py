@@ -71,12 +71,25 @@ def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Big:
 
 def test_the_child_stats_the_later_half_and_nothing_changes(
         big: Big, monkeypatch: pytest.MonkeyPatch) -> None:
+    parent, real = os.getpid(), snapshot._list_dir
+    listed_here: list[str] = []  # the directories the walk listed itself
+
+    def lists(path: str) -> tuple[list[str], list[os.stat_result]]:
+        if os.getpid() == parent:
+            listed_here.append(os.path.relpath(path, big.slot).replace(os.sep, "/"))
+        return real(path)
+
+    monkeypatch.setattr(snapshot, "_list_dir", lists)
     same = big.snapshot()
     assert same.written == 0 and same.tree == git_tree_of(big.slot, big.tmp)
     # the later directories in walk (readdir) order, about half the entries; the root and the
     # first ones stay in-process
     _, theirs = big.children[0]
     assert theirs and "" not in theirs and 4 <= len(theirs) <= 10
+    # unchanged, so what the child listed is used, not listed again; the rest is listed here
+    assert not theirs & {"" if d == "." else d for d in listed_here} and "." in listed_here
+    assert len(listed_here) + len(theirs) == 15  # the root, d00-d11, d11/deep, d11/deep/er
+    monkeypatch.setattr(snapshot, "_list_dir", real)
     settled(big.cache)
 
     write(big.slot / "d10/f1.py", "x = 999\n")  # same size
