@@ -166,6 +166,16 @@ def test_a_process_with_threads_or_a_small_slot_does_not_fork(
     assert cached
     monkeypatch.setattr(snapshot, "PARALLEL_FROM", 10**9)  # a small slot
     assert snapshot._Prefetch.start(str(big.slot), cached) is None
+    monkeypatch.setattr(snapshot, "PARALLEL_FROM", 1)
+    flat = big.tmp / "flat"  # one directory: the root, which the walk lists itself first
+    for f in range(20):
+        write(flat / f"f{f}.py", f"x = {f}\n")
+    for _ in range(2):  # the second walk has a cache of one directory: no child either
+        snapshot_tree(big.repo, flat, cache_path=big.tmp / "flat.marshal")
+    assert big.children == []
+    cached, _ = snapshot._load_cache(big.tmp / "flat.marshal", big.repo / "objects",
+                                     os.path.realpath(flat), snapshot.DEFAULT_MAX_FILE_BYTES)
+    assert list(cached) == [""] and snapshot._Prefetch.start(str(flat), cached) is None
     # the real guard, in a process of our own (this one may have threads left by other tests)
     probe = ("import os, threading\n"
              "from goldfish import snapshot\n"

@@ -605,11 +605,12 @@ class _Prefetch:
             prefix = rel + "/" if rel else ""
             stack.extend(prefix + name for name in reversed(cached.dirnames))
         total = sum(n for _, n in order)
-        if total < PARALLEL_FROM:
+        if total < PARALLEL_FROM or len(order) < 2:
             return None
         theirs: list[str] = []
         count = 0
-        while order and count < total // 2:
+        # the root stays here: the walk starts with it, and would wait for the child at once
+        while len(order) > 1 and count < total // 2:
             rel, n = order.pop()
             theirs.append(rel)
             count += n
