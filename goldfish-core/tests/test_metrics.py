@@ -152,3 +152,14 @@ def test_a_replaced_or_truncated_file_is_read_afresh(tmp_path: Path) -> None:
     assert tails.of(path) == full_read(path) and set(tails.of(path)) == {"f1"}
     path.unlink()
     assert tails.of(path) == {}
+
+
+def test_curve_tails_keep_at_most_files_files_the_least_recently_asked_dropped(
+        tmp_path: Path) -> None:
+    tails = metrics.CurveTails(files=2)
+    paths = [tmp_path / f"m{i}.jsonl" for i in range(3)]
+    for i, path in enumerate(paths):
+        path.write_text(lines([("loss", float(i), 0)]))
+    tails.of(paths[0]), tails.of(paths[1]), tails.of(paths[0]), tails.of(paths[2])
+    assert list(tails._tails) == [str(paths[0]), str(paths[2])]  # m1 was asked for least lately
+    assert tails.of(paths[1]) == {"loss": [(0.0, 1.0, 1.0)]}  # read afresh when asked again

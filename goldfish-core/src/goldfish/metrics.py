@@ -292,10 +292,6 @@ class CurveTails:
                 tails.follow(self.READ_BYTES)
             return {name: list(points) for name, points in tails.points.items()}
 
-    def clear(self) -> None:
-        with self._lock:
-            self._tails.clear()
-
 
 class _FileTails:
     MARK = 64  # bytes before the cursor remembered to recognize the same file
