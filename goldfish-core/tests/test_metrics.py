@@ -63,6 +63,19 @@ def test_garbage_lines_are_skipped_and_counted(tmp_path: Path) -> None:
     assert decode_line('{"n": "x", "v": 1, "s": 1.5}') is None
 
 
+def test_a_chunk_decoded_at_once_counts_and_skips_as_line_by_line(tmp_path: Path) -> None:
+    """All lines JSON: one json.loads for the chunk, invalid points still skipped and counted.
+    Two points on one line (not one JSON value) are still one bad line, not two points."""
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"n":"a","v":1,"s":0,"t":1}\n{"n":"a","v":true}\n[1, 2]\n')
+    reader = MetricsReader(path)
+    assert [p.value for p in reader.read()] == [1.0] and reader.skipped == 2
+    with open(path, "a") as fh:
+        fh.write('{"n":"a","v":2,"s":1,"t":1}, {"n":"a","v":3,"s":2,"t":1}\n'
+                 '{"n":"a","v":4,"s":3,"t":1}\n')
+    assert [p.value for p in reader.read()] == [4.0] and reader.skipped == 3
+
+
 def _points(values: list[float], name: str = "loss") -> list[object]:
 
     return [MetricPoint(name, v, i * 10, float(i)) for i, v in enumerate(values)]
