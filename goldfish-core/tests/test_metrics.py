@@ -176,3 +176,13 @@ def test_curve_tails_keep_at_most_files_files_the_least_recently_asked_dropped(
     tails.of(paths[0]), tails.of(paths[1]), tails.of(paths[0]), tails.of(paths[2])
     assert list(tails._tails) == [str(paths[0]), str(paths[2])]  # m1 was asked for least lately
     assert tails.of(paths[1]) == {"loss": [(0.0, 1.0, 1.0)]}  # read afresh when asked again
+
+    tails = metrics.CurveTails(points=3)  # and at most `points` points over the files
+    paths[0].write_text(lines([("loss", 1.0, i) for i in range(2)]))
+    tails.of(paths[0]), tails.of(paths[1])
+    assert list(tails._tails) == [str(paths[0]), str(paths[1])]  # 2 + 1 points
+    tails.of(paths[2])
+    assert list(tails._tails) == [str(paths[1]), str(paths[2])]  # 2 + 1 + 1: m0 dropped
+    paths[1].write_text(lines([("loss", 1.0, i) for i in range(5)]))
+    assert len(tails.of(paths[1])["loss"]) == 5  # the file asked for is kept whole
+    assert list(tails._tails) == [str(paths[1])]

@@ -264,13 +264,16 @@ class CurveTails:
     ``metrics.jsonl`` files asked about, each file followed by its byte cursor: asking again
     reads only the lines appended since. A file replaced or truncated (a retried stage's job
     directory is made anew) is read afresh: its identity, size and the bytes just before the
-    cursor must be the ones seen. At most ``files`` files are kept, the least recently asked
-    for dropped first. Thread-safe (the dashboard answers from a thread pool)."""
+    cursor must be the ones seen. At most ``files`` files and ``points`` points in all are kept
+    (a long-lived MCP server plots many runs, each file up to CURVE_POINTS per metric), the
+    least recently asked for dropped first, never the one just asked for. Thread-safe (the
+    dashboard answers from a thread pool)."""
 
     READ_BYTES = 8 << 20  # decoded per read, so a big file's first reading stays bounded
 
-    def __init__(self, files: int = 64) -> None:
+    def __init__(self, files: int = 64, points: int = 1_000_000) -> None:
         self.files = files
+        self.points = points
         self._lock = threading.Lock()
         self._tails: OrderedDict[str, _FileTails] = OrderedDict()
 
@@ -286,10 +289,11 @@ class CurveTails:
             if tails is None or not tails.same(st):
                 tails = _FileTails(path, (st.st_dev, st.st_ino))
             self._tails[key] = tails
-            while len(self._tails) > self.files:
-                self._tails.popitem(last=False)
             if st.st_size > tails.reader.offset:
                 tails.follow(self.READ_BYTES)
+            kept = sum(t.size() for t in self._tails.values())
+            while len(self._tails) > 1 and (len(self._tails) > self.files or kept > self.points):
+                kept -= self._tails.popitem(last=False)[1].size()
             return {name: list(points) for name, points in tails.points.items()}
 
 
@@ -302,6 +306,9 @@ class _FileTails:
         self.mark = b""
         self.points: dict[str, deque[tuple[float, float, float]]] = {}
         self.seen: dict[str, int] = {}  # points per name so far: the x of a point without a step
+
+    def size(self) -> int:
+        return sum(map(len, self.points.values()))
 
     def same(self, st: os.stat_result) -> bool:
         """Whether the file is still the one followed (not replaced or truncated)."""
