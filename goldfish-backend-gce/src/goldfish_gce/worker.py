@@ -115,7 +115,8 @@ class Cloud:
             return str(response.read().decode()), str(response.headers.get("ETag") or "")
 
     def preempted(self) -> bool:
-        """Has GCE preempted this VM? Read from the watch when it runs, else asked once."""
+        """Has GCE preempted this VM? True when the watch has seen it, else asked once (the
+        watch's answer may not have come yet)."""
         if self.watch is not None and self.watch.preempted():
             return True
         try:
