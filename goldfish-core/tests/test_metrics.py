@@ -13,7 +13,6 @@ from goldfish.metrics import (
     MetricPoint,
     MetricsReader,
     Summarizer,
-    decode_line,
     read_all,
     summarize,
 )
@@ -60,7 +59,9 @@ def test_garbage_lines_are_skipped_and_counted(tmp_path: Path) -> None:
     points = reader.read()
     assert [p.value for p in points] == [1.0, -math.inf]
     assert reader.skipped == 2
-    assert decode_line('{"n": "x", "v": 1, "s": 1.5}') is None
+    path.write_text('{"n": "x", "v": 1, "s": 1.5}\n')  # a step that is not an integer
+    reader = MetricsReader(path)
+    assert reader.read() == [] and reader.skipped == 1
 
 
 def test_a_chunk_decoded_at_once_counts_and_skips_as_line_by_line(tmp_path: Path) -> None:

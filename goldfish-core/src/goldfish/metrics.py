@@ -38,17 +38,9 @@ class MetricPoint:
     time: float
 
 
-def decode_line(line: bytes | str) -> MetricPoint | None:
-    """One ``{"n","v","s","t"}`` line → a point, or None when the line is not a valid point."""
-    try:
-        fields = _fields(json.loads(line))
-    except ValueError:
-        return None
-    return None if fields is None else MetricPoint(*fields)
-
-
 def _fields(raw: Any) -> tuple[str, float, int | None, float] | None:
-    """A decoded line → (name, value, step, time), or None when it is not a valid point."""
+    """A decoded ``{"n","v","s","t"}`` line → (name, value, step, time), or None when it is not
+    a valid point."""
     try:
         name, value = raw["n"], raw["v"]
         if isinstance(value, str):
