@@ -213,6 +213,34 @@ def test_the_workers_metadata_reads_ride_out_a_brief_outage(
     assert codes[3:] == [503] * 4  # four attempts, then the error: bounded, not a loop
 
 
+def test_the_workers_watch_outlives_an_answer_cut_off_midway(
+        fake: FakeCompute, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hanging request the server drops mid-body (IncompleteRead, not an OSError) is one
+    more failure to back off from: the watch thread goes on and sees the next change."""
+    import http.client
+
+    from goldfish_gce import worker
+
+    insert(fake, "vm-a", color="red")
+    monkeypatch.setenv("GCE_METADATA_HOST", f"127.0.0.1:{fake.port}/vm/vm-a")
+    cloud = worker.Cloud()
+    real, cut = cloud.meta_change, []
+
+    def meta_change(path: str, etag: str | None) -> tuple[str, str]:
+        if not cut:
+            cut.append(path)
+            raise http.client.IncompleteRead(b"{")
+        return real(path, etag)
+
+    monkeypatch.setattr(cloud, "meta_change", meta_change)
+    watch = cloud.start_watch()
+    seen = watch.wait(0, 10)
+    assert cut and seen >= 1 and watch.attribute("color") == "red"
+    set_metadata(fake, "vm-a", color="blue")
+    watch.wait(seen, 10)
+    assert watch.attribute("color") == "blue"
+
+
 def test_the_boot_script_fetches_the_worker_through_a_brief_outage(
         fake: FakeCompute, tmp_path: Any) -> None:
     """The VM's startup script retries its one metadata read (the worker's source) as the

@@ -59,3 +59,6 @@ def test_profiles_shows_the_default_and_installed_backends(failed) -> None:
     assert shown.out.startswith("* local") and "backends installed:" in shown.out
     data = json.loads(cli(failed, "profiles", "--json").out)
     assert data["default"] == "local" and "local" in data["backends"]
+    # each backend with its plugin and capabilities, as the MCP profiles tool gives them
+    assert set(data["backends"]["local"]) == {"plugin", "capabilities"}
+    assert data["backends"]["local"]["capabilities"]

@@ -13,7 +13,6 @@ from goldfish.metrics import (
     MetricPoint,
     MetricsReader,
     Summarizer,
-    decode_line,
     read_all,
     summarize,
 )
@@ -60,7 +59,22 @@ def test_garbage_lines_are_skipped_and_counted(tmp_path: Path) -> None:
     points = reader.read()
     assert [p.value for p in points] == [1.0, -math.inf]
     assert reader.skipped == 2
-    assert decode_line('{"n": "x", "v": 1, "s": 1.5}') is None
+    path.write_text('{"n": "x", "v": 1, "s": 1.5}\n')  # a step that is not an integer
+    reader = MetricsReader(path)
+    assert reader.read() == [] and reader.skipped == 1
+
+
+def test_a_chunk_decoded_at_once_counts_and_skips_as_line_by_line(tmp_path: Path) -> None:
+    """All lines JSON: one json.loads for the chunk, invalid points still skipped and counted.
+    Two points on one line (not one JSON value) are still one bad line, not two points."""
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"n":"a","v":1,"s":0,"t":1}\n{"n":"a","v":true}\n[1, 2]\n')
+    reader = MetricsReader(path)
+    assert [p.value for p in reader.read()] == [1.0] and reader.skipped == 2
+    with open(path, "a") as fh:
+        fh.write('{"n":"a","v":2,"s":1,"t":1}, {"n":"a","v":3,"s":2,"t":1}\n'
+                 '{"n":"a","v":4,"s":3,"t":1}\n')
+    assert [p.value for p in reader.read()] == [4.0] and reader.skipped == 3
 
 
 def _points(values: list[float], name: str = "loss") -> list[object]:
@@ -152,3 +166,24 @@ def test_a_replaced_or_truncated_file_is_read_afresh(tmp_path: Path) -> None:
     assert tails.of(path) == full_read(path) and set(tails.of(path)) == {"f1"}
     path.unlink()
     assert tails.of(path) == {}
+
+
+def test_curve_tails_keep_at_most_files_files_the_least_recently_asked_dropped(
+        tmp_path: Path) -> None:
+    tails = metrics.CurveTails(files=2)
+    paths = [tmp_path / f"m{i}.jsonl" for i in range(3)]
+    for i, path in enumerate(paths):
+        path.write_text(lines([("loss", float(i), 0)]))
+    tails.of(paths[0]), tails.of(paths[1]), tails.of(paths[0]), tails.of(paths[2])
+    assert list(tails._tails) == [str(paths[0]), str(paths[2])]  # m1 was asked for least lately
+    assert tails.of(paths[1]) == {"loss": [(0.0, 1.0, 1.0)]}  # read afresh when asked again
+
+    tails = metrics.CurveTails(points=3)  # and at most `points` points over the files
+    paths[0].write_text(lines([("loss", 1.0, i) for i in range(2)]))
+    tails.of(paths[0]), tails.of(paths[1])
+    assert list(tails._tails) == [str(paths[0]), str(paths[1])]  # 2 + 1 points
+    tails.of(paths[2])
+    assert list(tails._tails) == [str(paths[1]), str(paths[2])]  # 2 + 1 + 1: m0 dropped
+    paths[1].write_text(lines([("loss", 1.0, i) for i in range(5)]))
+    assert len(tails.of(paths[1])["loss"]) == 5  # the file asked for is kept whole
+    assert list(tails._tails) == [str(paths[1])]

@@ -24,7 +24,6 @@ from runs_support import CHAIN, cli, edit
 RESULTS = {"metric": "accuracy", "direction": "max", "stage": "evaluate"}
 
 
-
 def run(project: Project, n: int, lr: float = 0.1, **kwargs: object) -> str:
     run_id: str = Engine(project).run("w1", wait=True, reason=f"try n={n} lr={lr}",
                                       set_={"prepare": {"n": n}, "train": {"lr": lr}},

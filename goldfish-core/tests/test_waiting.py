@@ -27,7 +27,6 @@ while not pathlib.Path(sys.argv[1]).exists() and time.time() < deadline:
 FALLBACK = 60.0  # a poll this slow would make every test here time out: only events wake
 
 
-
 def launch(tmp_path: Path, script: str, *args: str) -> tuple[LocalBackend, object]:
     job_dir = tmp_path / "job"
     (job_dir / "code").mkdir(parents=True)

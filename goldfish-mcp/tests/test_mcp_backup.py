@@ -62,7 +62,14 @@ def test_backup_dry_run_lists_and_copies_nothing_then_backup_and_list(tmp_path: 
     backup_id = data(made)["id"]
     assert [b["id"] for b in data(listed)["backups"]] == [backup_id]
     manifest = Path(data(listed)["backups"][0]["source"])
-    assert json.loads(manifest.read_text())["id"] == backup_id
+    m = json.loads(manifest.read_text())
+    assert m["id"] == backup_id
+    # the items of `goldfish backups --json` (one function builds both)
+    assert {k: v for k, v in data(listed)["backups"][0].items() if k not in ("id", "source")} \
+        == {"created_at": m["created_at"], "reason": m["reason"],
+            "files": len(m["files"]) + len(m["store"]), "bytes": m["bytes"],
+            "schema_version": m["schema_version"], "goldfish_version": m["goldfish_version"],
+            "counts": m["counts"]}
     for refused in (outside, uri):
         assert refused.is_error and "\nhint: " in text(refused), text(refused)
     assert "outside the project" in text(outside)

@@ -36,6 +36,7 @@ Anything that breaks before the stage runs is uploaded as ``boot.log`` next to t
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -114,7 +115,8 @@ class Cloud:
             return str(response.read().decode()), str(response.headers.get("ETag") or "")
 
     def preempted(self) -> bool:
-        """Has GCE preempted this VM? Read from the watch when it runs, else asked once."""
+        """Has GCE preempted this VM? True when the watch has seen it, else asked once (the
+        watch's answer may not have come yet)."""
         if self.watch is not None and self.watch.preempted():
             return True
         try:
@@ -220,7 +222,7 @@ class InstanceWatch:
                 state = json.loads(raw)
                 if not isinstance(state, dict):
                     raise ValueError(f"instance/ is not a JSON object: {raw[:80]!r}")
-            except (OSError, ValueError):
+            except (OSError, ValueError, http.client.HTTPException):  # (a cut-off answer)
                 self.failures += 1  # back off: a failing server is never asked in a loop
                 time.sleep(min(BACKOFF_MAX, 0.5 * 2 ** min(self.failures - 1, 5)))
                 continue

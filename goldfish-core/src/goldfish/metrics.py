@@ -11,7 +11,6 @@ as floats, because the health checks need to see them.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import threading
@@ -38,17 +37,9 @@ class MetricPoint:
     time: float
 
 
-def decode_line(line: bytes | str) -> MetricPoint | None:
-    """One ``{"n","v","s","t"}`` line → a point, or None when the line is not a valid point."""
-    try:
-        fields = _fields(json.loads(line))
-    except ValueError:
-        return None
-    return None if fields is None else MetricPoint(*fields)
-
-
 def _fields(raw: Any) -> tuple[str, float, int | None, float] | None:
-    """A decoded line → (name, value, step, time), or None when it is not a valid point."""
+    """A decoded ``{"n","v","s","t"}`` line → (name, value, step, time), or None when it is not
+    a valid point."""
     try:
         name, value = raw["n"], raw["v"]
         if isinstance(value, str):
@@ -89,21 +80,15 @@ class MetricsReader:
         end = chunk.rfind(b"\n")
         if end < 0:
             return []  # nothing complete yet (or a torn last line)
+        from goldfish.runs.ingest import decode  # one json.loads for the chunk, as ingestion
+
         body = chunk[: end + 1]
-        try:  # the whole chunk in one json.loads (lines joined into an array): 2-3x faster
-            values = json.loads(b"[" + body[:-1].replace(b"\n", b",") + b"]")
-        except ValueError:  # a line that is not JSON (or a blank one): line by line
-            values = None
-        if values is None or len(values) != body.count(b"\n"):
-            values = []
-            for line in body.splitlines():
-                if line.strip():
-                    try:
-                        values.append(json.loads(line))
-                    except ValueError:
-                        values.append(None)
+        values = decode(body)  # the lines that are JSON
         out = [f for f in map(_fields, values) if f is not None]
-        self.skipped += len(values) - len(out)
+        lines = len(values)  # every line was JSON (so none is blank), or count the ones not blank
+        if lines != body.count(b"\n"):
+            lines = sum(1 for line in body.splitlines() if line.strip())
+        self.skipped += lines - len(out)
         self.offset += end + 1
         return out
 
@@ -264,13 +249,16 @@ class CurveTails:
     ``metrics.jsonl`` files asked about, each file followed by its byte cursor: asking again
     reads only the lines appended since. A file replaced or truncated (a retried stage's job
     directory is made anew) is read afresh: its identity, size and the bytes just before the
-    cursor must be the ones seen. At most ``files`` files are kept, the least recently asked
-    for dropped first. Thread-safe (the dashboard answers from a thread pool)."""
+    cursor must be the ones seen. At most ``files`` files and ``points`` points in all are kept
+    (a long-lived MCP server plots many runs, each file up to CURVE_POINTS per metric), the
+    least recently asked for dropped first, never the one just asked for. Thread-safe (the
+    dashboard answers from a thread pool)."""
 
     READ_BYTES = 8 << 20  # decoded per read, so a big file's first reading stays bounded
 
-    def __init__(self, files: int = 64) -> None:
+    def __init__(self, files: int = 64, points: int = 1_000_000) -> None:
         self.files = files
+        self.points = points
         self._lock = threading.Lock()
         self._tails: OrderedDict[str, _FileTails] = OrderedDict()
 
@@ -286,15 +274,12 @@ class CurveTails:
             if tails is None or not tails.same(st):
                 tails = _FileTails(path, (st.st_dev, st.st_ino))
             self._tails[key] = tails
-            while len(self._tails) > self.files:
-                self._tails.popitem(last=False)
             if st.st_size > tails.reader.offset:
                 tails.follow(self.READ_BYTES)
+            kept = sum(t.size() for t in self._tails.values())
+            while len(self._tails) > 1 and (len(self._tails) > self.files or kept > self.points):
+                kept -= self._tails.popitem(last=False)[1].size()
             return {name: list(points) for name, points in tails.points.items()}
-
-    def clear(self) -> None:
-        with self._lock:
-            self._tails.clear()
 
 
 class _FileTails:
@@ -306,6 +291,9 @@ class _FileTails:
         self.mark = b""
         self.points: dict[str, deque[tuple[float, float, float]]] = {}
         self.seen: dict[str, int] = {}  # points per name so far: the x of a point without a step
+
+    def size(self) -> int:
+        return sum(map(len, self.points.values()))
 
     def same(self, st: os.stat_result) -> bool:
         """Whether the file is still the one followed (not replaced or truncated)."""

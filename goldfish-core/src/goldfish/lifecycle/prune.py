@@ -120,7 +120,7 @@ def plan(project: Project, *, older_than_days: float | None = None,
     keep_because([r[0] for r in db.query("SELECT target FROM tags WHERE kind = 'run'")], "tagged")
     keep_because([r[0] for r in db.query(
         "SELECT run_id FROM conclusions WHERE outcome = 'success'")], "concluded success")
-    upstream = _upstream(db, runs)
+    upstream = _upstream(db)
     stack = [r["id"] for r in runs if r["id"] not in candidates]
     seen: set[str] = set()
     while stack:
@@ -153,7 +153,7 @@ def plan(project: Project, *, older_than_days: float | None = None,
     return sorted(candidates), sorted(vcand - protected), kept
 
 
-def _upstream(db: Any, runs: list[sqlite3.Row]) -> dict[str, set[str]]:
+def _upstream(db: Any) -> dict[str, set[str]]:
     """run id -> runs it depends on: the runs its stages' inputs are pinned to (an input
     override ``--input stage.x=RUN/stage.out`` included, resolved and pinned when the run was
     planned, so also for a stage that never ran) and the runs its stages reused."""
@@ -161,26 +161,26 @@ def _upstream(db: Any, runs: list[sqlite3.Row]) -> dict[str, set[str]]:
     for run_id, from_run in db.query("SELECT DISTINCT run_id, from_run FROM stage_inputs "
                                      "WHERE from_run IS NOT NULL"):
         up.setdefault(run_id, set()).add(from_run)
-    for run_id, from_run in db.query(
-            "SELECT DISTINCT s.run_id, json_extract(i.value, '$.from_run') FROM stage_runs s, "
-            "json_each(s.inputs) i WHERE json_valid(s.inputs) "
-            "AND json_extract(i.value, '$.from_run') IS NOT NULL"):
-        up.setdefault(run_id, set()).add(str(from_run))
-    for run_id, reused in db.query("SELECT run_id, reused_from FROM stage_runs "
-                                   "WHERE reused_from IS NOT NULL"):
-        up.setdefault(run_id, set()).add(reused.split("/", 1)[0])
+    for row in db.query("SELECT run_id, inputs, reused_from FROM stage_runs"):
+        deps = _stage_run_deps(dict(row))
+        if deps:
+            up.setdefault(row["run_id"], set()).update(deps)
     for run_id, deps in up.items():
         deps.discard(run_id)
     return up
 
 
-def _pinned_runs(inputs: str | None) -> set[str]:
-    """The runs a stage run's pinned inputs (``stage_runs.inputs``) come from."""
+def _stage_run_deps(stage_run: dict[str, Any]) -> set[str]:
+    """The runs one stage run needs (a ``stage_runs`` row, live or archived): those its pinned
+    inputs (``inputs``) come from and the one it reused."""
     try:
-        pins = json.loads(inputs or "{}")
-        return {str(p["from_run"]) for p in pins.values() if p.get("from_run")}
+        pins = json.loads(stage_run.get("inputs") or "{}")
+        deps = {str(p["from_run"]) for p in pins.values() if p.get("from_run")}
     except (ValueError, TypeError, AttributeError):
-        return set()
+        deps = set()
+    if stage_run.get("reused_from"):
+        deps.add(str(stage_run["reused_from"]).split("/", 1)[0])
+    return deps
 
 
 def prune(project: Project, *, older_than_days: float | None = None,
@@ -295,10 +295,8 @@ def _restore(project: Project, conn: sqlite3.Connection, kind: str, ident: str,
     if run.get("version_tag"):
         _restore(project, conn, "version", run["version_tag"], restored)
     needed = {r["from_run"] for r in tables.get("stage_inputs", []) if r.get("from_run")}
-    needed |= {str(r["reused_from"]).split("/", 1)[0] for r in tables.get("stage_runs", [])
-               if r.get("reused_from")}
-    for stage_run in tables.get("stage_runs", []):  # input overrides of stages that never ran
-        needed |= _pinned_runs(stage_run.get("inputs"))
+    for stage_run in tables.get("stage_runs", []):
+        needed |= _stage_run_deps(stage_run)
     for up in sorted(needed - {ident}):
         _restore(project, conn, "run", up, restored)
 
