@@ -64,24 +64,6 @@ def test_put_many_uploads_every_object_in_parallel(moto_s3: MotoS3, tmp_path: Pa
     assert storage.read(f"{root}/18") == b"18" and storage.read(f"{root}/none") is None
 
 
-def test_scan_sizes_objects_from_the_listing_without_reading_them(
-        moto_s3: MotoS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """gc and du size every stored object: from S3's listing, never by downloading it."""
-    from goldfish.storage import StoredObject, scan
-
-    storage = S3Storage(tmp_path, moto_s3.settings())
-    root = f"s3://goldfish-test/scan-{uuid.uuid4().hex}"
-    storage.put_many([(f"{root}/a", b"x" * 3), (f"{root}/sub/b", b"y" * 1500)])
-
-    def no_reads(uri: str) -> Any:
-        raise AssertionError(f"scan read {uri}")
-
-    monkeypatch.setattr(storage, "open", no_reads)
-    monkeypatch.setattr(storage, "get", no_reads)
-    assert scan(storage, root) == [StoredObject(f"{root}/a", 3, None),
-                                   StoredObject(f"{root}/sub/b", 1500, None)]
-
-
 def test_list_follows_every_page(moto_s3: MotoS3, tmp_path: Path) -> None:
     storage = S3Storage(tmp_path, moto_s3.settings())
     storage.list_page = 4  # S3 pages by 1000 keys; 4 shows the same paging with 11

@@ -30,24 +30,6 @@ def test_put_many_uploads_every_object(gcs_emulator: GcsEmulator, tmp_path: Path
     assert storage.open(f"{root}/17").read() == b"17"
 
 
-def test_scan_sizes_objects_from_the_listing_without_reading_them(
-        gcs_emulator: GcsEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """gc and du size every stored object: from the GCS listing, never by downloading it."""
-    from goldfish.storage import StoredObject, scan
-
-    storage = GcsStorage(tmp_path, {})
-    root = f"gs://goldfish-test/scan-{uuid.uuid4().hex}"
-    storage.put_many([(f"{root}/a", b"x" * 3), (f"{root}/sub/b", b"y" * 1500)])
-
-    def no_reads(uri: str) -> Any:
-        raise AssertionError(f"scan read {uri}")
-
-    monkeypatch.setattr(storage, "open", no_reads)
-    monkeypatch.setattr(storage, "get", no_reads)
-    assert scan(storage, root) == [StoredObject(f"{root}/a", 3, None),
-                                   StoredObject(f"{root}/sub/b", 1500, None)]
-
-
 def test_bad_uri_names_the_form(tmp_path: Path) -> None:
     from goldfish.errors import InvalidInputError
 

@@ -201,6 +201,26 @@ class StorageBackendContract:
         missing = storage_backend.local_path(f"{storage_root}/nope")
         assert missing is None or not Path(missing).exists()
 
+    def test_scan_sizes_every_object_and_reads_none_when_offered(
+            self, storage_backend: StorageBackend, storage_root: str,
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        """gc and du size a whole store with ``goldfish.storage.scan``. A backend's own ``scan``
+        (optional) must do it from a listing, never by reading the objects; without one, the
+        generic fallback sizes them through ``local_path`` or ``open``."""
+        from goldfish.storage import scan
+
+        storage_backend.put(f"{storage_root}/a", b"x" * 3)
+        storage_backend.put(f"{storage_root}/sub/b", b"y" * 1500)
+        if callable(getattr(storage_backend, "scan", None)):
+            def no_reads(uri: str, *args: Any) -> Any:
+                raise AssertionError(f"scan read {uri}")
+
+            monkeypatch.setattr(storage_backend, "open", no_reads)
+            monkeypatch.setattr(storage_backend, "get", no_reads)
+        found = scan(storage_backend, storage_root)
+        assert [(o.uri, o.size) for o in found] == [(f"{storage_root}/a", 3),
+                                                    (f"{storage_root}/sub/b", 1500)]
+
     def test_put_is_atomic(self, storage_backend: StorageBackend, storage_root: str,
                            tmp_path: Path) -> None:
         uri = f"{storage_root}/hot"
