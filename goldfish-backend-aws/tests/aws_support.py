@@ -4,22 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from goldfish.testing.projects import CHAIN, make_project
-
-GOLDFISH = str(Path(sys.executable).with_name("goldfish"))
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
+from goldfish.testing.projects import CHAIN, GOLDFISH, Result, make_project, update_config
 
 
 def aws_project(tmp_path: Path, files: dict[str, str] | None = None,
@@ -28,9 +16,7 @@ def aws_project(tmp_path: Path, files: dict[str, str] | None = None,
     goldfish.yaml; built with only the aws plugin loaded."""
     plugins = aws_plugins()
     project = make_project(tmp_path, files or CHAIN, plugins=plugins)
-    data = yaml.safe_load(project.config_path.read_text(encoding="utf-8")) or {}
-    data.update(config)
-    project.config_path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    update_config(project, **config)
     if "db" in project.__dict__:
         project.db.close()
     return project.root

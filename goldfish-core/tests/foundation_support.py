@@ -5,18 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-GOLDFISH = str(Path(sys.executable).with_name("goldfish"))
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
+from goldfish.testing.projects import GOLDFISH, Result
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,

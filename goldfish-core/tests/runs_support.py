@@ -5,11 +5,9 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +15,8 @@ from goldfish.cli import main
 from goldfish.project import Project
 from goldfish.testing import projects as testing_projects
 from goldfish.testing.projects import CHAIN as CHAIN
+from goldfish.testing.projects import GOLDFISH, Result, write_files
 from goldfish.testing.projects import WORKSPACE as WORKSPACE
-from goldfish.testing.projects import write_files
-
-GOLDFISH = str(Path(sys.executable).with_name("goldfish"))
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
 
 
 def make_project(tmp_path: Path, files: dict[str, str], plugins: object = None) -> Project:

@@ -6,23 +6,14 @@ import hashlib
 import io
 import os
 import subprocess
-import sys
 from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
 
 from goldfish.cli import main
 from goldfish.project import Project
+from goldfish.testing.projects import GOLDFISH, Result
 
-GOLDFISH = str(Path(sys.executable).with_name("goldfish"))
 TABLES = ("workspaces", "versions", "slots", "tags", "events")
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
 
 
 def cli(project: Project, *args: str) -> Result:

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from goldfish.project import Project
+from goldfish.testing.projects import GOLDFISH
 from goldfish.testing.projects import write_files as shared_write_files
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult
 
-GOLDFISH = str(Path(sys.executable).with_name("goldfish"))
 GOAL = "predict y from x; reach accuracy 0.9"
 
 #: prepare → train; train logs a loss curve and a final accuracy that grows with lr.

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from goldfish.project import Project
+from goldfish.testing.projects import GOLDFISH
 
-GOLDFISH = str(Path(sys.executable).with_name("goldfish"))
 Demo = tuple[Project, dict[str, str]]
 
 

@@ -2,19 +2,31 @@
 
 ``CHAIN`` is a three-stage pipeline (prepare → train → evaluate) with json signals and
 standard-library stage code, so its stages start in milliseconds. ``make_project`` turns any such
-file set into an initialized project whose workspace is mounted in slot ``w1``.
+file set into an initialized project whose workspace is mounted in slot ``w1``. ``GOLDFISH`` is
+the console script next to this interpreter, and ``Result`` what a test keeps of one command.
 """
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from goldfish.project import Project
 
 WORKSPACE = "exp"
+#: the ``goldfish`` console script of this environment (what users run)
+GOLDFISH = str(Path(sys.executable).with_name("goldfish"))
+
+
+class Result(NamedTuple):
+    """One command's exit code and output."""
+
+    code: int
+    out: str
+    err: str
 
 #: prepare → train → evaluate with json signals; no numpy, so stages start fast.
 CHAIN: dict[str, str] = {
