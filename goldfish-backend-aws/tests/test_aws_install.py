@@ -4,7 +4,6 @@ loads neither boto3 nor the member's modules beyond its registrations."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,8 @@ def test_fresh_venv_installs_only_core_and_the_aws_member(tmp_path: Path) -> Non
     assert install.others(MEMBERS) == set(), install.others(MEMBERS)
     assert "moto" not in install.names  # a test tool, not a dependency
     env = {**install.env, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    plugins = subprocess.run([str(install.goldfish), "plugins"], capture_output=True,
-                             text=True, timeout=120, cwd=tmp_path, env=env)
-    assert plugins.returncode == 0, plugins.stderr
-    lines = plugins.stdout.splitlines()
-    at = next(i for i, ln in enumerate(lines) if ln.startswith("aws "))
-    block = "\n".join(lines[at:at + 5])
-    assert "goldfish-backend-aws" in lines[at] and "ERROR" not in block
+    first, block = install.plugin_listing("aws", cwd=tmp_path, env=env)
+    assert "goldfish-backend-aws" in first and "ERROR" not in block
     assert "backends: ec2" in block and "storage: s3://" in block
     for run_env in ({**env, "GOLDFISH_NO_CACHE": "1"}, env):
         names = modules_after(install, "--help", cwd=tmp_path, env=run_env)

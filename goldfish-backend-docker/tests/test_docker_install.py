@@ -19,14 +19,10 @@ def test_fresh_venv_installs_only_core_and_the_backend(tmp_path: Path) -> None:
     env = install.env
     assert {"goldfish-core", "goldfish-backend-docker", "docker"} <= install.names
     assert install.others(MEMBERS) == set(), install.others(MEMBERS)
-    plugins = subprocess.run([str(install.goldfish), "plugins"], capture_output=True,
-                             text=True, timeout=120, cwd=tmp_path,
-                             env={**env, "GOLDFISH_NO_CACHE": "1", "HOME": str(tmp_path)})
-    assert plugins.returncode == 0, plugins.stderr
-    lines = plugins.stdout.splitlines()
-    at = next(i for i, ln in enumerate(lines) if ln.startswith("docker "))
-    block = "\n".join(lines[at:at + 4])
-    assert "goldfish-backend-docker" in lines[at] and "ERROR" not in lines[at]
+    first, block = install.plugin_listing(
+        "docker", cwd=tmp_path, env={**env, "GOLDFISH_NO_CACHE": "1", "HOME": str(tmp_path)},
+        lines=4)
+    assert "goldfish-backend-docker" in first and "ERROR" not in first
     assert "backends: docker" in block and "register_compute_backends" in block
     # listing plugins never imported the docker SDK
     probe = subprocess.run([str(install.python), "-c", "import sys; from goldfish.plugins import "

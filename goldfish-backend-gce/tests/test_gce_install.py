@@ -29,13 +29,8 @@ def test_fresh_venv_installs_only_core_and_the_gce_backend(tmp_path: Path) -> No
             "google-cloud-storage"} <= install.names
     assert install.others(MEMBERS) == set(), install.others(MEMBERS)
     env = {**install.env, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    plugins = subprocess.run([str(install.goldfish), "plugins"], capture_output=True,
-                             text=True, timeout=120, cwd=tmp_path, env=env)
-    assert plugins.returncode == 0, plugins.stderr
-    lines = plugins.stdout.splitlines()
-    at = next(i for i, ln in enumerate(lines) if ln.startswith("gce "))
-    block = "\n".join(lines[at:at + 5])
-    assert "goldfish-backend-gce" in lines[at] and "ERROR" not in block
+    first, block = install.plugin_listing("gce", cwd=tmp_path, env=env)
+    assert "goldfish-backend-gce" in first and "ERROR" not in block
     assert "backends: gce" in block and "storage: gs://" in block
     # the help path: without the cache, then the first call (fills it) and the next (served)
     for run_env in ({**env, "GOLDFISH_NO_CACHE": "1"}, env, env):

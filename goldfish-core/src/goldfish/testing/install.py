@@ -119,6 +119,21 @@ class FreshInstall:
         """Workspace distributions installed beyond ``members``."""
         return (self.names & self.workspace) - {_split(m)[0] for m in members}
 
+    def plugin_listing(self, name: str, *, cwd: Path, env: dict[str, str],
+                       lines: int = 5) -> tuple[str, str]:
+        """``goldfish plugins`` run in this environment: the first line of plugin ``name``'s
+        entry and the entry's first ``lines`` lines (it must be listed, the command must
+        succeed)."""
+        proc = subprocess.run([str(self.goldfish), "plugins"], capture_output=True, text=True,
+                              timeout=120, cwd=cwd, env=env)
+        if proc.returncode != 0:
+            raise AssertionError(f"goldfish plugins failed:\n{proc.stderr}")
+        out = proc.stdout.splitlines()
+        at = next((i for i, ln in enumerate(out) if ln.startswith(f"{name} ")), None)
+        if at is None:
+            raise AssertionError(f"goldfish plugins does not list {name}:\n{proc.stdout}")
+        return out[at], "\n".join(out[at:at + lines])
+
 
 def pinned_dependencies(root: Path, members: Iterable[str], *,
                         env: dict[str, str] | None = None) -> str:
