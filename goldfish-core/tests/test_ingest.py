@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from goldfish import hookimpl
 from goldfish.findings import Finding
+from goldfish.project import Project
 from goldfish.runs.engine import Engine
 from goldfish.runs.ingest import HISTORY_POINTS, Ingest
 from goldfish.runs.records import get_run, summarize
 from runs_support import CHAIN, edit, make_project, one, wait_for
 
 RUN, STAGE = "r-20000101-000000", "train"
-
 
 
 def _lines(n: int, seed: int = 7) -> list[str]:
@@ -175,25 +175,33 @@ class Watcher:
         return []
 
 
+def _paused_train(tmp_path: Path, goldfish_plugins: Any, *, paused_at: int, steps: int,
+                  per: int) -> Project:
+    """A CHAIN project whose train stage logs ``loss = 10 - step / per`` for ``steps`` steps,
+    flushing and then waiting at ``paused_at`` until the test writes the job's ``go`` file."""
+    project = make_project(tmp_path, CHAIN, goldfish_plugins)
+    edit(project, "modules/train.py", f"""
+        import time
+        from goldfish import io
+        io.load_input("data")
+        for step in range({paused_at}):
+            io.log_metric("loss", 10.0 - step / {per}, step=step)
+        io.flush()
+        while not (io.job_dir() / "go").exists():
+            time.sleep(0.02)
+        for step in range({paused_at}, {steps}):
+            io.log_metric("loss", 10.0 - step / {per}, step=step)
+        io.save_output("model", {{"w": 1.0}})
+    """)
+    return project
+
+
 def test_a_running_stage_is_ingested_from_its_cursor_not_reread(
         tmp_path: Path, goldfish_plugins: Any, register_goldfish_plugin: Any) -> None:
     """Bytes already ingested are never read again: blanking them changes nothing."""
     watcher = Watcher()
     register_goldfish_plugin(watcher, name="watcher")
-    project = make_project(tmp_path, CHAIN, goldfish_plugins)
-    edit(project, "modules/train.py", """
-        import time
-        from goldfish import io
-        io.load_input("data")
-        for step in range(400):
-            io.log_metric("loss", 10.0 - step / 100, step=step)
-        io.flush()
-        while not (io.job_dir() / "go").exists():
-            time.sleep(0.02)
-        for step in range(400, 1000):
-            io.log_metric("loss", 10.0 - step / 100, step=step)
-        io.save_output("model", {"w": 1.0})
-    """)
+    project = _paused_train(tmp_path, goldfish_plugins, paused_at=400, steps=1000, per=100)
     engine = Engine(project)
     run_id = engine.run("w1")
     job = engine.job_dir(run_id, "train")
@@ -259,18 +267,7 @@ def test_a_waiter_behind_a_fast_logging_stage_reads_on_without_waiting(
 
     watcher = Watcher()
     register_goldfish_plugin(watcher, name="watcher")
-    project = make_project(tmp_path, CHAIN, goldfish_plugins)
-    edit(project, "modules/train.py", """
-        import time
-        from goldfish import io
-        io.load_input("data")
-        for step in range(20000):
-            io.log_metric("loss", 10.0 - step / 10000, step=step)
-        io.flush()
-        while not (io.job_dir() / "go").exists():
-            time.sleep(0.02)
-        io.save_output("model", {"w": 1.0})
-    """)
+    project = _paused_train(tmp_path, goldfish_plugins, paused_at=20000, steps=20000, per=10000)
     monkeypatch.setattr(ingest, "BATCH_BYTES", 4096)
     monkeypatch.setattr("goldfish.runs.engine.TICK_SECONDS", 0.0)  # one batch per look
     engine = Engine(project)
