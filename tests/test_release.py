@@ -26,6 +26,7 @@ from goldfish.testing.install import (
     repack_installed,
     workspace_members,
 )
+from goldfish.testing.projects import GOLDFISH
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBERS = workspace_members(ROOT)
@@ -100,8 +101,7 @@ def test_every_version_is_the_one_in_the_version_file() -> None:
     assert goldfish.__version__ == v
     assert goldfish_docker.__version__ == v
     assert {name: metadata.version(name) for name in MEMBERS} == dict.fromkeys(MEMBERS, v)
-    shown = subprocess.run([str(Path(sys.executable).parent / "goldfish"), "--version"],
-                           capture_output=True, text=True, timeout=60)
+    shown = subprocess.run([GOLDFISH, "--version"], capture_output=True, text=True, timeout=60)
     assert shown.stdout == f"goldfish {v}\n", shown.stderr
 
 
@@ -121,6 +121,7 @@ def test_the_runtime_copied_into_a_stage_needs_no_version_module(tmp_path: Path)
     ran = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
                          timeout=60, cwd=tmp_path, env={**env, "PYTHONPATH": str(tmp_path)})
     assert ran.stdout == "False 0+unknown\n", ran.stderr
+
 
 def test_the_changelog_has_unreleased_and_the_current_version() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text()
@@ -198,6 +199,7 @@ def test_release_tool_refuses_with_a_message_and_writes_nothing(repo_copy: Path,
     assert done.returncode == 2 and says in done.stderr and "hint: " in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert {p: p.read_bytes() for p in repo_copy.rglob("*") if p.is_file()} == before
+
 
 # --- built and installed ------------------------------------------------------------------------
 
