@@ -7,8 +7,8 @@ members from the wheels built here, and third-party packages from uv's cache at 
 workspace's ``uv.lock`` pins (``uv export``), installed without resolving again (``--no-deps``;
 ``uv pip check`` then proves that every installed requirement, the members' own included, holds).
 
-Used by the release tests (``tests/test_release.py``), the install tests of the backend packages
-and ``tests/benchmarks/gce_help.py``.
+Used by ``tools/release.py`` (``build``, ``cut``), the release tests (``tests/test_release.py``),
+the install tests of the backend packages and ``tests/benchmarks/gce_help.py``.
 """
 
 from __future__ import annotations
