@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-GOLDFISH = str(Path(sys.executable).with_name("goldfish"))
+from goldfish.testing.projects import CHAIN, GOLDFISH, make_project
 
 
 def _env() -> dict[str, str]:
@@ -42,7 +42,6 @@ def _env() -> dict[str, str]:
 
 def build(root: Path, runs: int, versions: int) -> Path:
     from goldfish.artifacts import ArtifactStore
-    from goldfish.testing.projects import CHAIN, make_project
     from goldfish.workspaces import Workspaces
 
     project = make_project(root, CHAIN, name="bench-backup")
