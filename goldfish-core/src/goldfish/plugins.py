@@ -208,12 +208,16 @@ class Plugins:
         """``plugin NAME=WHERE`` for each registered plugin, sorted by name: the module or class
         and its file's stamp (so editing an editable plugin's module changes it); keys the
         record of a validated goldfish.yaml."""
-        if self._pm is None and self._index is not None:
-            found = [(name, prefix, file) for name, _, prefix, file in self._index.plugins]
+        if self._pm is None and self._index is not None:  # stamps checked by PluginIndex.read
+            index = self._index
+            found = [(name, prefix, index.stamps[name]) for name, _, prefix, _ in index.plugins]
         else:
-            found = [(name, *_describe(plugin)) for name, plugin in self.pm.list_name_plugin()]
-        return [f"plugin {name}={prefix} {envcache.stamp(file)}"
-                for name, prefix, file in sorted(found, key=lambda p: p[0])]
+            found = []
+            for name, plugin in self.pm.list_name_plugin():
+                prefix, file = _describe(plugin)
+                found.append((name, prefix, envcache.stamp(file)))
+        return [f"plugin {name}={prefix} {stamp}"
+                for name, prefix, stamp in sorted(found, key=lambda p: p[0])]
 
     def _implementations(self, hook: str) -> list[tuple[str, Callable[..., Any], tuple[str, ...]]]:
         """(plugin, function, argument names) of ``hook``'s implementations in call order."""
