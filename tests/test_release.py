@@ -177,6 +177,9 @@ def test_cut_moves_every_member_and_the_changelog_to_the_new_version(repo_copy: 
     tutorial = (repo_copy / "docs" / "plugins.md").read_text()
     assert f'dependencies = ["goldfish-core>={new},<{next_minor(new)}"]' in tutorial
     assert f"`goldfish-core>={old}," not in tutorial
+    readme = (repo_copy / "README.md").read_text()  # the Releases section quotes the pin too
+    assert f"`goldfish-core>={new},<{next_minor(new)}`" in readme
+    assert f"`goldfish-core>={old}," not in readme
     changelog = (repo_copy / "CHANGELOG.md").read_text()
     headings = re.findall(r"^## \[([^\]]+)\]( - \d{4}-\d\d-\d\d)?", changelog, re.MULTILINE)
     assert [h[0] for h in headings[:3]] == ["Unreleased", new, old] and headings[1][1]
