@@ -193,10 +193,13 @@ def test_cut_moves_every_member_and_the_changelog_to_the_new_version(repo_copy: 
     (("cut", "0.0.1"), "is not newer than the current version"),
     (("cut", "v2"), "'v2' is not MAJOR.MINOR.PATCH"),
     (("check", "v9.9.9"), "tag 'v9.9.9' does not match VERSION"),
+    (("build",), "already holds 1 built files"),  # dist/ keeps an earlier build's wheel
 ])
 def test_release_tool_refuses_with_a_message_and_writes_nothing(repo_copy: Path,
                                                                 args: tuple[str, ...],
                                                                 says: str) -> None:
+    (repo_copy / "dist").mkdir()
+    (repo_copy / "dist" / "goldfish_core-0.0.1-py3-none-any.whl").write_bytes(b"earlier")
     before = {p: p.read_bytes() for p in repo_copy.rglob("*") if p.is_file()}
     done = _release(repo_copy, *args)
     assert done.returncode == 2 and says in done.stderr and "hint: " in done.stderr, done.stderr
