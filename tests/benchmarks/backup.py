@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-GOLDFISH = str(Path(sys.executable).with_name("goldfish"))
+from goldfish.testing.projects import GOLDFISH
 
 
 def _env() -> dict[str, str]:
