@@ -35,13 +35,18 @@ def window_seconds(project: Project) -> float:
     return float(days if days is not None else DEFAULT_WINDOW_DAYS) * DAY
 
 
-def _pin_digests(raw: str | None) -> Iterable[str]:
+def pins(raw: str | None) -> list[dict[str, Any]]:
+    """The pinned inputs of a stage run (its ``stage_runs.inputs``, live or archived); none when
+    it does not parse."""
     try:
-        pins = json.loads(raw or "{}")
-    except ValueError:
-        return ()
-    return [str(p["digest"]) for p in pins.values()
-            if isinstance(p, dict) and p.get("digest")] if isinstance(pins, dict) else ()
+        data = json.loads(raw or "{}")
+    except (ValueError, TypeError):
+        return []
+    return [p for p in data.values() if isinstance(p, dict)] if isinstance(data, dict) else []
+
+
+def _pin_digests(raw: str | None) -> Iterable[str]:
+    return [str(p["digest"]) for p in pins(raw) if p.get("digest")]
 
 
 def _add_rows(roots: Roots, tables: dict[str, list[dict[str, Any]]]) -> None:
