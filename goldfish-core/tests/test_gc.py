@@ -121,9 +121,12 @@ def test_a_crashed_write_in_the_version_store_is_swept_once_old(project: Project
     crashed.write_bytes(b"half an object")
     fresh = folder / "cdef.tmp-999-2"
     fresh.write_bytes(b"being written")
+    slow = folder / f"cdef.tmp-{os.getpid()}-3"  # old, but its writer is alive
+    slow.write_bytes(b"still being written")
     age(crashed, 7200)
+    age(slow, 7200)
     collect_garbage(project, grace=3600)
-    assert not crashed.exists() and fresh.exists()
+    assert not crashed.exists() and fresh.exists() and slow.exists()
 
 
 def test_two_gcs_never_overlap(project: Project) -> None:
