@@ -223,6 +223,25 @@ def test_an_old_unreferenced_object_a_writer_reuses_becomes_young_and_stays(
     assert report.versions.young >= 1
 
 
+def test_an_object_a_writer_stores_again_after_the_listing_is_not_deleted(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc re-reads an object's mtime right before deleting it: one refreshed since the listing
+    (a writer found it stored and relies on it) stays."""
+    from goldfish.lifecycle import reach
+
+    _, path = junk(project, b"stored again while gc marks" * 10)
+    age(path, 7200)
+    mark = reach.collect
+
+    def a_writer_reuses_it_during_the_mark(*args: object, **kwargs: object) -> reach.Roots:
+        os.utime(path)  # what ArtifactStore._freshen does
+        return mark(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reach, "collect", a_writer_reuses_it_during_the_mark)
+    collect_garbage(project, grace=3600)
+    assert path.exists()
+
+
 def test_what_a_finishing_stage_stored_stays_until_it_is_recorded_even_with_no_grace(
         project: Project) -> None:
     """A stage stores its outputs after entering ``finishing`` and records them after: gc keeps
