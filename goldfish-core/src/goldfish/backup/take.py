@@ -489,7 +489,6 @@ def last_backup(goldfish_dir: Path) -> dict[str, Any] | None:
     return None
 
 
-
 def latest_known(goldfish_dir: Path) -> dict[str, Any] | None:
     """:func:`last_backup`, or, without its record, the newest backup in the default folder
     (``.goldfish/backups``), read without opening the project."""
