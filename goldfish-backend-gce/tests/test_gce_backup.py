@@ -31,9 +31,9 @@ def test_backup_to_gcs_and_restore_from_it(gcs_emulator: GcsEmulator, gce_plugin
     assert engine.wait(run_id) == "done"
     dest = f"gs://goldfish-test/backups-{uuid.uuid4().hex}"
     first = take(project, dest)
-    assert first is not None and first.copied_files > 0
+    assert first.copied_files > 0
     again = take(project, dest)
-    assert again is not None and again.copied_files <= 1  # only a changed database, if any
+    assert again.copied_files <= 1  # only a changed database, if any
     listed = GcsStorage(tmp_path, {}).list(f"{dest}/manifests/")
     assert listed == sorted(f"{dest}/manifests/{i}.json" for i in (first.id, again.id))
 

@@ -66,3 +66,19 @@ def test_status_says_when_much_is_reclaimable_from_the_cached_figure(
     collect_garbage(project)
     assert orient(project, mark_seen=False).storage is None
     assert du_module.status_line(project, now=time.time()) is None
+
+
+def test_du_counts_the_default_backup_folder_in_the_total(project: Project) -> None:
+    from goldfish.backup import take
+    from goldfish.lifecycle.gc import tree_size
+    from goldfish.snapshot import human_size
+
+    before = disk_usage(project)
+    assert before.backups == 0 and ", backups " not in before.render()
+    take(project)
+    report = disk_usage(project)
+    assert report.backups == tree_size(project.goldfish_dir / "backups") > 0
+    assert report.total == (report.store + report.versions + report.runs_dirs + report.tmp
+                            + report.backups)
+    assert f", backups {human_size(report.backups)}" in report.render()
+    assert json.loads(cli(project, "du", "--json").out)["backups"] == report.backups

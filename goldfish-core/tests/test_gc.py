@@ -121,9 +121,12 @@ def test_a_crashed_write_in_the_version_store_is_swept_once_old(project: Project
     crashed.write_bytes(b"half an object")
     fresh = folder / "cdef.tmp-999-2"
     fresh.write_bytes(b"being written")
+    slow = folder / f"cdef.tmp-{os.getpid()}-3"  # old, but its writer is alive
+    slow.write_bytes(b"still being written")
     age(crashed, 7200)
+    age(slow, 7200)
     collect_garbage(project, grace=3600)
-    assert not crashed.exists() and fresh.exists()
+    assert not crashed.exists() and fresh.exists() and slow.exists()
 
 
 def test_two_gcs_never_overlap(project: Project) -> None:
@@ -218,6 +221,25 @@ def test_an_old_unreferenced_object_a_writer_reuses_becomes_young_and_stays(
     report = collect_garbage(project, grace=3600)
     assert oid.hex() not in {i.name for i in report.items}
     assert report.versions.young >= 1
+
+
+def test_an_object_a_writer_stores_again_after_the_listing_is_not_deleted(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gc re-reads an object's mtime right before deleting it: one refreshed since the listing
+    (a writer found it stored and relies on it) stays."""
+    from goldfish.lifecycle import reach
+
+    _, path = junk(project, b"stored again while gc marks" * 10)
+    age(path, 7200)
+    mark = reach.collect
+
+    def a_writer_reuses_it_during_the_mark(*args: object, **kwargs: object) -> reach.Roots:
+        os.utime(path)  # what ArtifactStore._freshen does
+        return mark(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reach, "collect", a_writer_reuses_it_during_the_mark)
+    collect_garbage(project, grace=3600)
+    assert path.exists()
 
 
 def test_what_a_finishing_stage_stored_stays_until_it_is_recorded_even_with_no_grace(

@@ -6,19 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
-from goldfish_mcp.server import build_server
-from mcp import Client
-from mcp_support import integrity, new_project, text
-
-
-def _call_all(project: Any, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
-    async def go() -> list[Any]:
-        async with Client(build_server(project)) as c:
-            return [await c.call_tool(name, args) for name, args in calls]
-
-    return anyio.run(go)
+from mcp_support import call_tools, integrity, new_project, text
 
 
 @pytest.fixture
@@ -27,7 +16,7 @@ def project(tmp_path: Path) -> Any:
 
 
 def test_mcp_wrong_types_are_tool_errors_naming_the_argument(project: Any) -> None:
-    results = _call_all(project, [
+    results = call_tools(project, [
         ("runs", {"limit": "many"}),
         ("run", {"wait_seconds": 10_000}),
         ("conclude", {"run": "latest", "outcome": "great"}),
@@ -47,7 +36,7 @@ def test_mcp_wrong_types_are_tool_errors_naming_the_argument(project: Any) -> No
 
 
 def test_mcp_unknown_ids_say_where_to_look(project: Any) -> None:
-    results = _call_all(project, [
+    results = call_tools(project, [
         ("inspect_run", {"run": "r-20990101-abcdef"}),
         ("mount", {"workspace": "nosuch"}),
         ("compare", {"a": "latest", "b": "nope"}),
@@ -73,7 +62,7 @@ def test_mcp_unknown_ids_say_where_to_look(project: Any) -> None:
 def test_mcp_paths_outside_the_project_are_refused(project: Any, tmp_path: Path) -> None:
     outside = tmp_path / "secret.csv"
     outside.write_text("a,b\n1,2\n")
-    results = _call_all(project, [
+    results = call_tools(project, [
         ("register_source", {"name": "leak", "path": str(outside)}),
         ("register_source", {"name": "leak", "path": "../secret.csv"}),
         ("register_source", {"name": "leak", "path": "workspaces/w1/../../../secret.csv"}),
@@ -91,7 +80,7 @@ def test_mcp_paths_outside_the_project_are_refused(project: Any, tmp_path: Path)
 
 def test_mcp_oversized_arguments_are_refused(project: Any) -> None:
     huge = "x" * 100_000
-    results = _call_all(project, [
+    results = call_tools(project, [
         ("note", {"text": huge}),
         ("recall", {"query": huge}),
         ("run", {"reason": huge}),
@@ -106,7 +95,7 @@ def test_mcp_oversized_arguments_are_refused(project: Any) -> None:
 
 
 def test_mcp_conflicts_and_domain_errors_carry_hints(project: Any) -> None:
-    results = _call_all(project, [
+    results = call_tools(project, [
         ("mount", {"workspace": "exp"}),  # already mounted in w1
         ("create_workspace", {"name": "exp"}),
         ("note", {"text": "   "}),

@@ -6,12 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import anyio
 from goldfish import hookimpl
 from goldfish.init import init_project
 from goldfish.plugins import Plugins
-from goldfish_mcp.server import build_server
-from mcp import Client
+from mcp_support import call_tools, data, text, tool_annotations
 
 
 class Offers:
@@ -26,15 +24,11 @@ def test_profiles_tool_shows_each_profiles_source(
     register_goldfish_plugin(Offers(), name="offers")
     project = init_project(tmp_path / "p", name="p", plugins=goldfish_plugins)
 
-    async def go() -> object:
-        async with Client(build_server(project)) as c:
-            return await c.call_tool("profiles", {})
-
-    result = anyio.run(go)
-    data = result.structured_content  # type: ignore[attr-defined]
-    assert data["profiles"]["roomy"]["cpus"] == 16
-    assert data["sources"] == {"local": "goldfish.yaml", "roomy": "plugin offers"}
-    assert "roomy: " in result.content[0].text and "[plugin offers]" in result.content[0].text  # type: ignore[attr-defined]
+    (result,) = call_tools(project, [("profiles", {})])
+    body = data(result)
+    assert body["profiles"]["roomy"]["cpus"] == 16
+    assert body["sources"] == {"local": "goldfish.yaml", "roomy": "plugin offers"}
+    assert "roomy: " in text(result) and "[plugin offers]" in text(result)
 
 
 def test_profiles_tool_shows_the_warm_pool_and_pool_drain_is_destructive(
@@ -47,19 +41,13 @@ def test_profiles_tool_shows_the_warm_pool_and_pool_drain_is_destructive(
               zone="us-central1-a", idle_timeout=1800, hourly_usd=3.3)
     pool.idle("gf-warm", job_id="r.train")
 
-    async def go() -> tuple[object, object, object]:
-        async with Client(build_server(project)) as c:
-            tools = {t.name: t for t in (await c.list_tools()).tools}
-            return (tools["pool_drain"], await c.call_tool("profiles", {}),
-                    await c.call_tool("pool_drain", {}))
-
-    tool, profiles, drained = anyio.run(go)
-    assert tool.annotations.destructive_hint is True  # type: ignore[attr-defined]
-    [worker] = profiles.structured_content["pool"]  # type: ignore[attr-defined]
+    assert tool_annotations(project)["pool_drain"].destructive_hint is True
+    profiles, drained = call_tools(project, [("profiles", {}), ("pool_drain", {})])
+    [worker] = data(profiles)["pool"]
     assert (worker["name"], worker["state"], worker["profile"], worker["zone"],
             worker["hourly_usd"]) == ("gf-warm", "idle", "h100-spot", "us-central1-a", 3.3)
     assert worker["idle_since"] is not None and worker["expires_at"] is not None
     assert "pool: gf-warm idle (gce, profile h100-spot, us-central1-a, idle 0 min)  $3.30/h" \
-        in profiles.content[0].text  # type: ignore[attr-defined]
+        in text(profiles)
     # no installed backend keeps this worker (no gce profile here): nothing to delete
-    assert drained.structured_content == {"drained": []}  # type: ignore[attr-defined]
+    assert data(drained) == {"drained": []}

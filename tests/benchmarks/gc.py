@@ -145,8 +145,7 @@ def main() -> int:
         floor = make_floor(Path(tmp) / "floor", len(report.items))
         os.sync()
         t = time.perf_counter()
-        for path in floor:  # the filesystem's own cost of removing that many files
-            os.chmod(path, 0o644)
+        for path in floor:  # the filesystem's own cost of removing that many read-only files
             os.unlink(path)
         unlink = time.perf_counter() - t
         t = time.perf_counter()

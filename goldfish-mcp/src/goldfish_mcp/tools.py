@@ -336,7 +336,6 @@ class GoldfishTools:
         from goldfish.backup import take
 
         r = take(self.project, self._backup_dest(dest), dry_run=dry_run)
-        assert r is not None
         data = r.to_json()
         data["to_copy"] = data["to_copy"][:PAGE_MAX]
         if dry_run:

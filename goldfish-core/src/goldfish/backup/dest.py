@@ -98,7 +98,6 @@ class Destination:
             manifest = self.read_manifest(backup_id)
             for entry in [*manifest["files"], *manifest["store"]]:
                 out[str(entry["sha256"])] = where(entry)
-
         return out
 
     def object_uri(self, entry: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from goldfish.artifacts import hash_file
 from goldfish.backup.dest import Destination, local_target, locate, sync_filesystem
 from goldfish.backup.take import COUNTED, DB_REL
 from goldfish.errors import ConflictError, InvalidInputError, NotFoundError
@@ -258,7 +259,7 @@ def _write_files(root: Path, entries: list[tuple[dict[str, Any], str]], reader: 
 def _same(path: Path, entry: dict[str, Any]) -> bool:
     if path.stat().st_size != int(entry["size"]):
         return False
-    return hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+    return hash_file(path) == f"sha256:{entry['sha256']}"
 
 
 def _finish(root: Path, manifest: dict[str, Any], reader: _Reader, result: RestoreResult,

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from goldfish.backup.dest import resolve
+from goldfish.backup.dest import DEFAULT_DEST, resolve
 from goldfish.backup.take import BackupResult, _take, last_backup, lease
 from goldfish.errors import GoldfishError
 
@@ -83,7 +83,7 @@ def before_migration(project: Project, current: int, latest: int) -> None:
             try:
                 dest = resolve(project, None)
             except Exception:
-                dest = resolve(project, ".goldfish/backups")
+                dest = resolve(project, DEFAULT_DEST)
             _take(project, dest, None, False, f"before migration {current}->{latest}")
         except Exception as exc:
             from goldfish import faults

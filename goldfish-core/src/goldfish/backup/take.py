@@ -93,14 +93,12 @@ def lease(project: Project, *, wait: bool) -> Iterator[bool]:
 
 
 def take(project: Project, dest: str | None = None, *, keep: int | None = None,
-         dry_run: bool = False, reason: str = "manual", wait: bool = True) -> BackupResult | None:
-    """Back up ``project`` to ``dest`` (see :func:`goldfish.backup.dest.resolve`). None when
-    ``wait`` is false and another backup is under way."""
+         dry_run: bool = False) -> BackupResult:
+    """Back up ``project`` to ``dest`` (see :func:`goldfish.backup.dest.resolve`), after any
+    backup under way."""
     target = resolve(project, dest)
-    with lease(project, wait=wait) as held:
-        if not held:
-            return None
-        return _take(project, target, keep, dry_run, reason)
+    with lease(project, wait=True):
+        return _take(project, target, keep, dry_run, "manual")
 
 
 def _take(project: Project, dest: Destination, keep: int | None, dry_run: bool,
@@ -489,7 +487,6 @@ def last_backup(goldfish_dir: Path) -> dict[str, Any] | None:
     if isinstance(data, dict) and data.get("source"):
         return data
     return None
-
 
 
 def latest_known(goldfish_dir: Path) -> dict[str, Any] | None:

@@ -76,7 +76,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     project = open_project(args, reconcile=False)
     result = take(project, _dest_arg(args.dest), keep=args.keep, dry_run=args.dry_run)
-    assert result is not None  # waited for the lease
     if args.json:
         emit_json(result.to_json())
         return 0

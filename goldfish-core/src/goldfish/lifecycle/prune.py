@@ -173,11 +173,7 @@ def _upstream(db: Any) -> dict[str, set[str]]:
 def _stage_run_deps(stage_run: dict[str, Any]) -> set[str]:
     """The runs one stage run needs (a ``stage_runs`` row, live or archived): those its pinned
     inputs (``inputs``) come from and the one it reused."""
-    try:
-        pins = json.loads(stage_run.get("inputs") or "{}")
-        deps = {str(p["from_run"]) for p in pins.values() if p.get("from_run")}
-    except (ValueError, TypeError, AttributeError):
-        deps = set()
+    deps = {str(p["from_run"]) for p in reach.pins(stage_run.get("inputs")) if p.get("from_run")}
     if stage_run.get("reused_from"):
         deps.add(str(stage_run["reused_from"]).split("/", 1)[0])
     return deps

@@ -9,8 +9,7 @@ open. A directory artifact reaches its manifest and every file the manifest list
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,13 +35,18 @@ def window_seconds(project: Project) -> float:
     return float(days if days is not None else DEFAULT_WINDOW_DAYS) * DAY
 
 
-def _pin_digests(raw: str | None) -> Iterable[str]:
+def pins(raw: str | None) -> list[dict[str, Any]]:
+    """The pinned inputs of a stage run (its ``stage_runs.inputs``, live or archived); none when
+    it does not parse."""
     try:
-        pins = json.loads(raw or "{}")
-    except ValueError:
-        return ()
-    return [str(p["digest"]) for p in pins.values()
-            if isinstance(p, dict) and p.get("digest")] if isinstance(pins, dict) else ()
+        data = json.loads(raw or "{}")
+    except (ValueError, TypeError):
+        return []
+    return [p for p in data.values() if isinstance(p, dict)] if isinstance(data, dict) else []
+
+
+def _pin_digests(raw: str | None) -> Iterable[str]:
+    return [str(p["digest"]) for p in pins(raw) if p.get("digest")]
 
 
 def _add_rows(roots: Roots, tables: dict[str, list[dict[str, Any]]]) -> None:
@@ -59,26 +63,11 @@ def _add_rows(roots: Roots, tables: dict[str, list[dict[str, Any]]]) -> None:
             roots.runs.add(str(row["id"]))
 
 
-@contextmanager
-def snapshot(project: Project) -> Iterator[None]:
-    """Read the database as of one moment (a read transaction: WAL gives it a consistent
-    snapshot), so a stage recorded halfway through the mark is seen whole or not at all."""
-    conn = project.db.conn
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        conn.execute("COMMIT")
-
-
 def collect(project: Project, *, now: float, expired_after: float | None = None,
             exclude_runs: Iterable[str] = (), exclude_versions: Iterable[str] = ()) -> Roots:
     """Every root. Pruned records count until ``now - expired_after`` (default: the retention
     window); ``exclude_*`` leave records out, to ask what pruning them would free."""
-    with snapshot(project):
+    with project.db.snapshot():  # a stage recorded halfway through the mark: whole or not at all
         return _collect(project, now, expired_after, set(exclude_runs), set(exclude_versions))
 
 
