@@ -498,7 +498,7 @@ class GceBackend:
         for name, action in self.reconcile_pool(live_jobs):
             if "deleted" in action:
                 deleted.append(name)
-        members = self.pool_manager.names()
+        members = {w.name for w in self.pool_manager.workers()}
         live = {label(j) for j in live_jobs}
         for zone in self.zones():
             for instance in self._clients[0].list(request=compute_v1.ListInstancesRequest(
@@ -543,8 +543,7 @@ class GceBackend:
         from google.cloud import compute_v1
 
         out: list[dict[str, Any]] = []
-        workers = {w.name: w for w in self.pool_manager.pool.all()} \
-            if self.pool_manager.has_records() else {}
+        workers = {w.name: w for w in self.pool_manager.workers()}
         for zone in self.zones():
             for instance in self._clients[0].list(request=compute_v1.ListInstancesRequest(
                     project=self.project, zone=zone,
