@@ -30,12 +30,17 @@ def aws_plugins() -> Any:
     return build(load_entry_points=False, extra=[("aws", aws_plugin)])
 
 
+def plugin_env(plugins: str = "aws") -> dict[str, str]:
+    """This environment without GOLDFISH_* settings, loading only the ``plugins`` entry points."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOLDFISH_")}
+    env["GOLDFISH_LOAD_PLUGINS"] = plugins
+    return env
+
+
 def goldfish(root: Path, *args: str, env: dict[str, str] | None = None,
              timeout: float = 180) -> Result:
     """The real console script in a subprocess, with only the aws plugin's entry point."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith("GOLDFISH_")}
-    full["GOLDFISH_LOAD_PLUGINS"] = "aws"
-    full.update(env or {})
+    full = {**plugin_env(), **(env or {})}
     proc = subprocess.run([GOLDFISH, "--project", str(root), *args], env=full,
                           capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL)

@@ -3,13 +3,13 @@ until an s3:// object is touched."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
-from aws_support import aws_project
+from aws_support import aws_project, plugin_env
+from goldfish.testing.projects import GOLDFISH
 
 MEMBER = Path(__file__).resolve().parents[1]
 SDK = ("boto3", "botocore", "s3transfer")
@@ -43,19 +43,16 @@ def test_status_of_an_s3_project_imports_no_boto3(tmp_path: Path) -> None:
                                           "region": "us-east-1"},
                        profiles={"local": {"backend": "local"},
                                  "aws": {"backend": "ec2", "instance_type": "c7i.large"}})
-    goldfish = str(Path(sys.executable).with_name("goldfish"))
     probe = ("import runpy, sys\n"
-             f"sys.argv = [{goldfish!r}, '--project', {str(root)!r}, 'status']\n"
+             f"sys.argv = [{GOLDFISH!r}, '--project', {str(root)!r}, 'status']\n"
              "try:\n"
-             f"    runpy.run_path({goldfish!r}, run_name='__main__')\n"
+             f"    runpy.run_path({GOLDFISH!r}, run_name='__main__')\n"
              "except SystemExit as exc:\n"
              "    assert not exc.code, exc.code\n"
              "assert 'goldfish_aws.plugin' in sys.modules, 'the aws plugin was not loaded'\n"
              f"sys.stderr.write('\\n@@' + repr(sorted(m for m in sys.modules "
              f"if m.split('.')[0] in {SDK!r})))\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOLDFISH_")}
-    env["GOLDFISH_LOAD_PLUGINS"] = "aws"
-    proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", probe], env=plugin_env(), capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.rsplit("@@", 1)[1] == "[]"

@@ -8,8 +8,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from aws_support import aws_plugins, aws_project, goldfish
-from goldfish.testing.projects import CHAIN
+from aws_support import aws_plugins, aws_project, goldfish, plugin_env
+from goldfish.testing.projects import CHAIN, GOLDFISH
 
 EC2 = {"backend": "ec2", "instance_type": "g5.xlarge", "region": "us-east-1",
        "ami": "ami-0123456789abcdef0", "subnet": "subnet-0a1b2c3d", "spot": True}
@@ -134,18 +134,14 @@ def test_without_the_member_ec2_and_s3_name_the_package_to_install(tmp_path: Pat
 def test_an_agent_gets_the_same_words_over_mcp(stub_project: Path) -> None:
     """The official MCP client against a real `goldfish serve`: the profiles tool lists the
     refusal, the run tool fails with the stub's message and hint, and nothing was snapshotted."""
-    import os
-    import sys
-
     import anyio
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 
     before = _counts(stub_project)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOLDFISH_")}
-    env["GOLDFISH_LOAD_PLUGINS"] = "aws,mcp"
-    params = StdioServerParameters(command=str(Path(sys.executable).with_name("goldfish")),
-                                   args=["serve", "--project", str(stub_project)], env=env)
+    params = StdioServerParameters(command=GOLDFISH,
+                                   args=["serve", "--project", str(stub_project)],
+                                   env=plugin_env("aws,mcp"))
 
     async def go() -> list[object]:
         async with Client(params, read_timeout_seconds=120) as client:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,17 @@ def test_a_large_object_goes_up_in_parts(moto_s3: MotoS3, tmp_path: Path) -> Non
 
 def test_put_many_uploads_every_object_in_parallel(moto_s3: MotoS3, tmp_path: Path) -> None:
     storage = S3Storage(tmp_path, moto_s3.settings(parallel_transfers=6))
+    threads: set[int] = set()
+    put = storage.put
+
+    def put_in_thread(uri: str, src: Path | bytes) -> None:  # the real put, its thread noted
+        threads.add(threading.get_ident())
+        put(uri, src)
+
+    storage.put = put_in_thread  # type: ignore[method-assign]
     root = f"s3://goldfish-test/many-{uuid.uuid4().hex}"
     storage.put_many((f"{root}/{i}", str(i).encode()) for i in range(40))
+    assert 1 < len(threads) <= 6 and threading.get_ident() not in threads
     assert len(storage.list(root)) == 40
     assert storage.open(f"{root}/17").read() == b"17"
     assert storage.read(f"{root}/18") == b"18" and storage.read(f"{root}/none") is None

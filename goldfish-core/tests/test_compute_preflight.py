@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from goldfish.builtins.local_compute import LocalBackend
 from goldfish.errors import GoldfishError
 from goldfish.hookspecs import hookimpl
 from goldfish.project import Project
 from goldfish.runs import preflight
 from goldfish.runs.engine import Engine
-from goldfish.testing.projects import CHAIN, make_project
+from goldfish.testing.projects import CHAIN, make_project, update_config
 
 BUILT: list[str] = []
 
@@ -41,9 +40,7 @@ class RefuserPlugin:
 
 def _project(tmp_path: Path, plugins: Any, pipeline: str) -> Project:
     created = make_project(tmp_path, {**CHAIN, "pipeline.yaml": pipeline}, plugins=plugins)
-    data = yaml.safe_load(created.config_path.read_text(encoding="utf-8"))
-    data["profiles"] = {"local": {"backend": "local"}, "far": {"backend": "refuser"}}
-    created.config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    update_config(created, profiles={"far": {"backend": "refuser"}})
     created.db.close()
     return Project(created.root, plugins=plugins)
 

@@ -101,6 +101,9 @@ def test_unclaim_returns_the_worker_and_a_dead_holder_can_be_taken_over(tmp_path
     assert pool.get("vm").holder == "me:1:x"  # type: ignore[union-attr]
     assert pool.unclaim("vm", job_id="job-1")
     assert pool.get("vm").state == "idle"  # type: ignore[union-attr]
+    live = pool.claim(fit="n2", zones=[], job_id="job-3")  # held by this (live) process
+    assert live is not None and not pool.take_over("vm", job_id="job-3", holder="me:1:x")
+    assert pool.get("vm").holder == live.holder  # type: ignore[union-attr]
 
 
 def test_report_and_idle_cost_read_the_database_alone(tmp_path: Path) -> None:

@@ -14,11 +14,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
 from goldfish.demo import RESULTS, WORKSPACE, create_demo
 from goldfish.project import Project
 from goldfish.runs.engine import Engine
-from goldfish.testing.projects import write_files
+from goldfish.testing.projects import update_config, write_files
 from goldfish.workspaces import Workspaces
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,11 +88,8 @@ def demo_project(root: Path, *, hostile: bool = True) -> tuple[Project, dict[str
     ``slow`` workspace ready to run. With ``hostile``, the first run's reason carries markup
     (:data:`HOSTILE`) that no page may render. Returns the project and the run ids by role."""
     project = create_demo(root / "demo")
-    config = yaml.safe_load(project.config_path.read_text(encoding="utf-8"))
-    config.setdefault("profiles", {})["secretive"] = {"backend": "local",
-                                                      "env": {"GF_UI_TOKEN": SECRET}}
-    project.config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    project.reload_config(cached=False)
+    update_config(project, profiles={"secretive": {"backend": "local",
+                                                   "env": {"GF_UI_TOKEN": SECRET}}})
     engine = Engine(project)
     runs = {"baseline": engine.run(WORKSPACE, reason="baseline" + (f" {HOSTILE}" if hostile else ""),
                                    hypothesis="a linear model separates the glyphs",

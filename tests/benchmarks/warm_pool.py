@@ -61,6 +61,12 @@ def project(root: Path, fake: FakeCompute) -> tuple[GceBackend, ArtifactStore]:
     return backend, ArtifactStore(GcsStorage(root, {}), store)
 
 
+def job(root: Path, artifacts: ArtifactStore, n: int) -> Job:
+    """The benchmark's stage as job ``n`` of the project at ``root``, staged."""
+    raw = write_job_dir(root / f"job{n}", STAGE)
+    return stage_job(artifacts, raw, root / "cache")[0]
+
+
 def pickups(fake: FakeCompute, root: Path, poll: bool, count: int,
             idle: float) -> tuple[list[float], int]:
     """Pickup times (setMetadata -> stage started) of ``count`` jobs on one pooled VM, and the
@@ -75,12 +81,7 @@ def pickups(fake: FakeCompute, root: Path, poll: bool, count: int,
     try:
         backend, artifacts = project(root, fake)
         n = iter(range(1000))
-
-        def job() -> Job:
-            raw = write_job_dir(root / f"job{next(n)}", STAGE)
-            return stage_job(artifacts, raw, root / "cache")[0]
-
-        _, vm = first_line(backend, job(), timeout=300)
+        _, vm = first_line(backend, job(root, artifacts, next(n)), timeout=300)
         name = vm.data["name"]
         time.sleep(1.0)  # the worker reports idle and settles into its wait
         quiet = time.time()
@@ -89,7 +90,7 @@ def pickups(fake: FakeCompute, root: Path, poll: bool, count: int,
         took: list[float] = []
         for _ in range(count):
             before = time.time()
-            handle = backend.launch(job())
+            handle = backend.launch(job(root, artifacts, next(n)))
             if handle.data["name"] != name:
                 raise SystemExit("the pickup job did not reuse the pooled VM")
             [signal] = [r for r in fake.requests if r.started >= before
@@ -124,12 +125,7 @@ def main() -> int:
         for round_ in range(args.rounds):
             root = Path(tmp) / f"round{round_}"
             backend, artifacts = project(root, fake)
-
-            def job(n: int, root: Path = root, artifacts: ArtifactStore = artifacts) -> Job:
-                raw = write_job_dir(root / f"job{n}", STAGE)
-                return stage_job(artifacts, raw, root / "cache")[0]
-
-            first, second = job(1), job(2)
+            first, second = job(root, artifacts, 1), job(root, artifacts, 2)
             took, cold_vm = first_line(backend, first, timeout=300)
             cold.append(took)
             inserts = len(fake.inserts)

@@ -349,6 +349,11 @@ class GceBackend:
             filter='operationType="compute.instances.preempted"'))
         return any(op.target_link.endswith(f"/instances/{name}") for op in ops)
 
+    def _delete_job_vm(self, handle: Handle, zone: str, name: str) -> None:
+        """Delete the VM of ``handle``'s job, unless it is a warm worker now on another job."""
+        if self.pool_manager.owns(handle):
+            self.delete_vm(zone, name)
+
     def delete_vm(self, zone: str, name: str) -> None:
         from google.api_core.exceptions import NotFound
 
@@ -389,8 +394,8 @@ class GceBackend:
                              finished_at=exit_record.get("finished_at"))
         stop = self._json(f"{prefix}/stop")
         if instance is None or instance.status in ("TERMINATED", "STOPPED", "SUSPENDED"):
-            if instance is not None and self.pool_manager.owns(handle):
-                self.delete_vm(zone, name)
+            if instance is not None:
+                self._delete_job_vm(handle, zone, name)
             if self._was_preempted(zone, name):
                 return JobStatus("exited", cause="preempted", heartbeat_at=beat,
                                  message=f"spot VM {name} in {zone} was preempted")
@@ -406,22 +411,19 @@ class GceBackend:
         now = time.time()
         if stop is not None and stop.get("cancel") and now > float(stop.get("at", now)) + float(
                 stop.get("grace_seconds", 0)) + KILL_MARGIN:
-            if self.pool_manager.owns(handle):
-                self.delete_vm(zone, name)
+            self._delete_job_vm(handle, zone, name)
             return JobStatus("exited", cause="cancelled", heartbeat_at=beat,
                              message=f"VM {name} deleted: the stage ignored the stop request")
         launched = float(handle.data.get("launched_at") or now)
         last = worker.get("beat")
         if last is None and now - launched > self.settings.lost_grace_seconds:
-            if self.pool_manager.owns(handle):
-                self.delete_vm(zone, name)
+            self._delete_job_vm(handle, zone, name)
             return JobStatus("lost", cause="lost", message=(
                 f"VM {name} never reported from its worker within "
                 f"{self.settings.lost_grace_seconds:g}s of launch; deleted it (read boot.log "
                 f"under {prefix} if it is there)"))
         if isinstance(last, int | float) and now - last > self.settings.heartbeat_stale_seconds:
-            if self.pool_manager.owns(handle):
-                self.delete_vm(zone, name)
+            self._delete_job_vm(handle, zone, name)
             return JobStatus("lost", cause="lost", heartbeat_at=beat, started_at=started,
                              message=f"the worker on VM {name} went silent for "
                                      f"{now - last:.0f}s; deleted the VM")
@@ -496,7 +498,7 @@ class GceBackend:
         for name, action in self.reconcile_pool(live_jobs):
             if "deleted" in action:
                 deleted.append(name)
-        members = self.pool_manager.names()
+        members = {w.name for w in self.pool_manager.workers()}
         live = {label(j) for j in live_jobs}
         for zone in self.zones():
             for instance in self._clients[0].list(request=compute_v1.ListInstancesRequest(
@@ -541,8 +543,7 @@ class GceBackend:
         from google.cloud import compute_v1
 
         out: list[dict[str, Any]] = []
-        workers = {w.name: w for w in self.pool_manager.pool.all()} \
-            if self.pool_manager.has_records() else {}
+        workers = {w.name: w for w in self.pool_manager.workers()}
         for zone in self.zones():
             for instance in self._clients[0].list(request=compute_v1.ListInstancesRequest(
                     project=self.project, zone=zone,

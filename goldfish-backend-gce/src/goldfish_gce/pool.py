@@ -248,16 +248,15 @@ class WarmPoolManager:
         self.pool.remove(worker.name)
 
     # --- reconciler, drain, listing ---------------------------------------------------------
-    def names(self) -> set[str]:
-        return {w.name for w in self.pool.all()} if self.has_records() else set()
+    def workers(self) -> list[Worker]:
+        """The pool's rows; none when there is no database (never creates one)."""
+        return self.pool.all() if self.has_records() else []
 
     def reconcile(self, live_jobs: set[str]) -> list[tuple[str, str]]:
         """One pass over the pool's rows; returns ``(vm, what was done)``."""
-        if not self.has_records():
-            return []
         done: list[tuple[str, str]] = []
         now = time.time()
-        for worker in self.pool.all():
+        for worker in self.workers():
             try:
                 instance = self._find(worker)
             except Exception:  # GCE could not say: never delete on one failed check
@@ -344,10 +343,8 @@ class WarmPoolManager:
 
     def drain(self) -> list[dict[str, Any]]:
         """Delete every idle worker now; returns what was deleted."""
-        if not self.has_records():
-            return []
         out = []
-        for worker in self.pool.all():
+        for worker in self.workers():
             if worker.state == "idle" and self.pool.settle(worker.name, expect_state="idle",
                                                             state="draining"):
                 self._delete(worker)

@@ -1,13 +1,14 @@
 """What each page shows, gathered from the core services the CLI and the MCP tools use.
 
-No query of its own beyond what those services answer: status is :func:`goldfish.orientation.orient`
-(``mark_seen=False``: looking at the dashboard does not consume the agent's "new" findings), the
-runs table is :func:`goldfish.runs.records.list_runs`, a run is :func:`~goldfish.runs.records.get_run`
-with :func:`~goldfish.runs.records.transitions` and :func:`~goldfish.runs.records.lineage`, logs are
+Status is :func:`goldfish.orientation.orient` (``mark_seen=False``: looking at the dashboard
+does not consume the agent's "new" findings), the runs table is
+:func:`goldfish.runs.records.list_runs`, a run is :func:`~goldfish.runs.records.get_run` with
+:func:`~goldfish.runs.records.transitions` and :func:`~goldfish.runs.records.lineage`, logs are
 :func:`goldfish.runs.logs.read_log`, comparisons :func:`goldfish.runs.compare.compare`, curves
 :func:`goldfish.metrics.metric_curves`, workspaces and diffs :class:`goldfish.workspaces.Workspaces`,
 patterns :func:`goldfish.patterns.list_patterns`. Functions here only shape those answers for the
-templates and the JSON the live pages poll.
+templates and the JSON the live pages poll; their only queries of their own are the runs table's
+filter choices (live workspace names, :func:`metric_names`).
 """
 
 from __future__ import annotations
